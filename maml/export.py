@@ -1,0 +1,38 @@
+"""Exports a trained MAML run for TF Serving.
+
+`python -m maml.export --run_dir=runs/sinusoid --export_dir=/models` writes
+`/models/maml_sinusoid/<version>/` with the signatures `predict` and
+`adapt_and_predict` and warm-up requests.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+from maml import serving
+
+RUN_DIR = flags.DEFINE_string("run_dir", "runs/sinusoid",
+                              "Run directory written by python -m maml.main.")
+EXPORT_DIR = flags.DEFINE_string("export_dir", "exported_models",
+                                 "TF Serving model base directory parent.")
+MODEL_NAME = flags.DEFINE_string("model_name", None,
+                                 "Served model name (default maml_<experiment>).")
+VERSION = flags.DEFINE_integer("version", None, "Version (default: next free).")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        path = serving.export_run(RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value,
+                                  VERSION.value)
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(path)
+
+
+if __name__ == "__main__":
+    app.run(main)

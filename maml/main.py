@@ -1,0 +1,105 @@
+"""Runs a MAML reproduction: `python -m maml.main [--experiment=sinusoid]`.
+
+Writes into `--output_dir` (default `runs/<experiment>`): `config.json`,
+checkpoints, TensorBoard logs, `results.json`, `report.md` and figures. Rerunning
+the same command resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import dataclasses  # noqa: E402
+import sys  # noqa: E402
+
+from absl import app, flags, logging  # noqa: E402
+
+from common import config as config_lib  # noqa: E402
+from common import flags as common_flags  # noqa: E402
+from maml import experiments, serving, sinusoid_experiment  # noqa: E402
+
+EXPERIMENT = flags.DEFINE_string(
+    "experiment", "sinusoid",
+    f"Which experiment to run: one of {', '.join(experiments.EXPERIMENTS)}.")
+NUM_ITERATIONS = flags.DEFINE_integer(
+    "num_iterations", None, "Meta-training iterations (paper: 70000 for sinusoid).")
+PRETRAIN_ITERATIONS = flags.DEFINE_integer(
+    "pretrain_iterations", None, "Training iterations of the pretrained baseline.")
+META_BATCH_SIZE = flags.DEFINE_integer("meta_batch_size", None, "Tasks per iteration.")
+NUM_SHOTS = flags.DEFINE_integer("num_shots", None, "K: examples per task at training.")
+NUM_INNER_STEPS = flags.DEFINE_integer("num_inner_steps", None,
+                                       "Inner SGD steps at meta-training.")
+ALPHA = flags.DEFINE_float(
+    "alpha", None, "Inner step size (sinusoid: paper 0.01, official code 0.001).")
+META_LEARNING_RATE = flags.DEFINE_float("meta_learning_rate", None,
+                                        "Adam step size beta.")
+FIRST_ORDER = flags.DEFINE_boolean("first_order", None,
+                                   "Use the first-order approximation.")
+EVAL_TASKS = flags.DEFINE_integer("eval_tasks", None, "Held-out tasks per setting.")
+CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", None,
+                                        "Iterations between checkpoints.")
+LOG_EVERY = flags.DEFINE_integer("log_every", None,
+                                 "Iterations between progress lines.")
+MAX_TRAIN_MINUTES = flags.DEFINE_float(
+    "max_train_minutes", None,
+    "Stop each training phase after this many minutes; the run is then reported as "
+    "cut short (0 = no limit).")
+JIT_COMPILE = flags.DEFINE_boolean("jit_compile", None,
+                                   "Compile the training loop with XLA.")
+
+_OVERRIDES = {
+    "num_iterations": NUM_ITERATIONS, "pretrain_iterations": PRETRAIN_ITERATIONS,
+    "meta_batch_size": META_BATCH_SIZE, "num_shots": NUM_SHOTS,
+    "num_inner_steps": NUM_INNER_STEPS, "alpha": ALPHA,
+    "meta_learning_rate": META_LEARNING_RATE, "first_order": FIRST_ORDER,
+    "eval_tasks": EVAL_TASKS, "checkpoint_every": CHECKPOINT_EVERY,
+    "log_every": LOG_EVERY, "max_train_minutes": MAX_TRAIN_MINUTES,
+    "jit_compile": JIT_COMPILE,
+}
+_RUNNERS = {"sinusoid": sinusoid_experiment.run}
+
+
+def config_from_flags():
+    """The experiment's config with the flags that were given applied.
+
+    Raises:
+        ValueError: unknown experiment or a bad value, naming the flag to fix.
+    """
+    name = EXPERIMENT.value
+    if name not in experiments.EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}: pass --experiment= one of "
+                         f"{', '.join(experiments.EXPERIMENTS)}")
+    cls = experiments.EXPERIMENTS[name]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: flag.value for k, flag in _OVERRIDES.items()
+              if flag.value is not None and k in fields}
+    kwargs["seed"] = common_flags.SEED.value
+    return cls(**kwargs)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.WARNING)
+    try:
+        cfg = config_from_flags()
+        run_dir = common_flags.OUTPUT_DIR.value or os.path.join("runs", cfg.experiment)
+        resumed = config_lib.claim_output_dir(run_dir, cfg,
+                                              experiments.RESUMABLE_FIELDS)
+    except ValueError as e:  # includes OutputDirError
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"[{cfg.experiment}] run directory {run_dir}"
+          + (" (resuming)" if resumed else ""), flush=True)
+    record = _RUNNERS[cfg.experiment](cfg, run_dir)
+    print(f"[{cfg.experiment}] {record['status']}; report: "
+          f"{os.path.join(run_dir, 'report.md')}", flush=True)
+    if common_flags.EXPORT_DIR.value:
+        path = serving.export_run(run_dir, common_flags.EXPORT_DIR.value)
+        print(f"[{cfg.experiment}] exported SavedModel to {path}", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

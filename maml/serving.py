@@ -1,0 +1,161 @@
+"""Serving a meta-learned model: plain prediction and few-shot adaptation in-graph.
+
+`FewShotModule` carries the meta-learned weights and two functions, exported as
+serving signatures:
+
+- `predict(x)`: outputs with the meta-learned weights.
+- `adapt_and_predict(support_x, support_y, query_x, num_steps)`: runs MAML's inner
+  loop (`num_steps` SGD steps of size alpha on the support set, inside the graph,
+  as a `tf.while_loop`) and returns the adapted model's outputs on the query set.
+  This is served few-shot adaptation: one request carries one task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from common import config as config_lib
+from common import export
+from maml import experiments, meta_learner, networks, sinusoid_experiment
+
+
+class FewShotModule(tf.Module):
+    """A meta-learned model with in-graph adaptation, ready for `tf.saved_model`.
+
+    Args:
+        net: The network.
+        params: Meta-learned parameters (no task axis).
+        loss_fn: Per-task loss used by the inner loop.
+        alpha: Inner step size.
+        example_shape: Shape of one input example, e.g. `(1,)`.
+        target_shape: Shape of one support target, e.g. `(1,)`; `()` for labels.
+        target_dtype: dtype of support targets.
+        output_fn: Maps network outputs to served outputs (identity, softmax).
+    """
+
+    def __init__(self, net: networks.FunctionalNetwork,
+                 params: Mapping[str, tf.Tensor], loss_fn: meta_learner.LossFn,
+                 alpha: float, example_shape: Sequence[int],
+                 target_shape: Sequence[int] = (1,),
+                 target_dtype: tf.DType = tf.float32,
+                 output_fn: Callable[[tf.Tensor], tf.Tensor] = tf.identity):
+        super().__init__(name="few_shot_module")
+        self._net = net
+        self._loss_fn = loss_fn
+        self._output_fn = output_fn
+        self.alpha = tf.Variable(float(alpha), trainable=False, name="alpha")
+        self.params = {k: tf.Variable(v, trainable=False, name=k)
+                       for k, v in params.items()}
+        x_spec = tf.TensorSpec([None, *example_shape], tf.float32)
+        y_spec = tf.TensorSpec([None, *target_shape], target_dtype)
+        self.predict = tf.function(
+            self._predict,
+            input_signature=[tf.TensorSpec(x_spec.shape, x_spec.dtype, name="x")])
+        self.adapt_and_predict = tf.function(
+            self._adapt_and_predict,
+            input_signature=[
+                tf.TensorSpec(x_spec.shape, x_spec.dtype, name="support_x"),
+                tf.TensorSpec(y_spec.shape, y_spec.dtype, name="support_y"),
+                tf.TensorSpec(x_spec.shape, x_spec.dtype, name="query_x"),
+                tf.TensorSpec([], tf.int32, name="num_steps"),
+            ])
+
+    def _tiled(self) -> networks.Params:
+        return networks.tile_params({k: v.read_value() for k, v in self.params.items()},
+                                    1)
+
+    def _predict(self, x):
+        out = self._net.apply(self._tiled(), x[tf.newaxis])[0]
+        return {"outputs": self._output_fn(out)}
+
+    def _adapt_and_predict(self, support_x, support_y, query_x, num_steps):
+        sx, sy = support_x[tf.newaxis], support_y[tf.newaxis]
+        alpha = self.alpha.read_value()
+
+        def body(i, params):
+            return i + 1, meta_learner.inner_update(self._net, params, sx, sy,
+                                                    self._loss_fn, alpha,
+                                                    first_order=True)
+
+        _, fast = tf.while_loop(lambda i, _: i < num_steps, body,
+                                (tf.constant(0), self._tiled()))
+        out = self._net.apply(fast, query_x[tf.newaxis])[0]
+        return {"outputs": self._output_fn(out)}
+
+    def signatures(self) -> dict:
+        """The serving signatures, keyed by signature name."""
+        return {
+            "serving_default": self.predict.get_concrete_function(),
+            "predict": self.predict.get_concrete_function(),
+            "adapt_and_predict": self.adapt_and_predict.get_concrete_function(),
+        }
+
+
+def export_few_shot_model(module: FewShotModule, export_dir: str, model_name: str,
+                          warmup_support_x: np.ndarray, warmup_support_y: np.ndarray,
+                          warmup_query_x: np.ndarray, warmup_steps: int,
+                          version: int | None = None) -> str:
+    """Exports `module` for TF Serving with one warm-up request per signature.
+
+    Returns:
+        The SavedModel version directory.
+    """
+    requests = [
+        ("predict", {"x": warmup_query_x.astype(np.float32)}),
+        ("adapt_and_predict", {
+            "support_x": warmup_support_x.astype(np.float32),
+            "support_y": warmup_support_y,
+            "query_x": warmup_query_x.astype(np.float32),
+            "num_steps": np.int32(warmup_steps)}),
+    ]
+    return export.export_for_serving(module, export_dir, model_name,
+                                     module.signatures(), requests, version)
+
+
+def restore_meta_params(run_dir: str, net: networks.FunctionalNetwork,
+                        phase: str = "maml") -> dict[str, tf.Tensor]:
+    """Loads the latest meta-parameters of a run's training phase.
+
+    Raises:
+        FileNotFoundError: the run has no checkpoint for `phase`.
+    """
+    ckpt_dir = os.path.join(run_dir, "checkpoints", phase)
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    if latest is None:
+        raise FileNotFoundError(
+            f"no checkpoint in {ckpt_dir}: train first with python -m maml.main "
+            f"--output_dir={run_dir}")
+    holder = tf.Module()
+    holder.params = {k: tf.Variable(v, name=k) for k, v in net.init_params(0).items()}
+    tf.train.Checkpoint(trainer=holder).restore(latest).expect_partial()
+    return {k: tf.identity(v) for k, v in holder.params.items()}
+
+
+def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
+               version: int | None = None) -> str:
+    """Exports the meta-learned model of a finished run directory for serving.
+
+    The run's `config.json` says which experiment and network it holds.
+
+    Returns:
+        The SavedModel version directory.
+    """
+    with open(os.path.join(run_dir, config_lib.CONFIG_FILE)) as f:
+        name = json.load(f)["experiment"]
+    if name not in experiments.EXPERIMENTS:
+        raise ValueError(f"{run_dir} holds unknown experiment {name!r}")
+    cfg = config_lib.load_config(experiments.EXPERIMENTS[name], run_dir)
+    net = cfg.network()
+    params = restore_meta_params(run_dir, net)
+    module = FewShotModule(net, params, meta_learner.mse_per_task, cfg.alpha,
+                           example_shape=(1,))
+    warm = sinusoid_experiment.eval_batch(cfg, cfg.num_shots, "val", num_tasks=1)
+    return export_few_shot_model(
+        module, export_dir, model_name or f"maml_{name}",
+        warm.support_x.numpy()[0], warm.support_y.numpy()[0],
+        warm.query_x.numpy()[0], cfg.num_inner_steps or 1, version)
