@@ -1,0 +1,19 @@
+"""The progress line."""
+
+import io
+
+from common import progress
+
+
+def test_duration_format():
+    assert progress.format_duration(0) == "0:00:00"
+    assert progress.format_duration(3725) == "1:02:05"
+
+
+def test_line_names_phase_count_rate_and_values():
+    out = io.StringIO()
+    bar = progress.Progress("maml", total=100, stream=out)
+    line = bar.update(50, loss=0.25)
+    assert line.startswith("[maml] 50/100 (50%) ")
+    assert "it/s ETA " in line and line.endswith("loss=0.25")
+    assert out.getvalue().strip() == line

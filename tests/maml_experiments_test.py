@@ -1,0 +1,38 @@
+"""Experiment configs: paper defaults, validation messages, deviation labels."""
+
+import pytest
+
+from maml import experiments
+
+
+def test_sinusoid_defaults_are_the_paper_protocol():
+    cfg = experiments.SinusoidConfig()
+    for field, value in experiments.SINUSOID_PAPER_PROTOCOL.items():
+        assert getattr(cfg, field) == value, field
+    assert cfg.eval_shots == (5, 10, 20) and cfg.eval_tasks == 600
+    assert cfg.eval_max_steps == 10
+    assert cfg.deviations("maml") == [] and cfg.deviations("pretrain") == []
+    assert cfg.network().layer_sizes == (1, 40, 40, 1)
+
+
+@pytest.mark.parametrize("field,value,flag", [
+    ("num_shots", 0, "--num_shots"), ("num_shots", -3, "--num_shots"),
+    ("alpha", 0.0, "--alpha"), ("alpha", -1.0, "--alpha"),
+    ("alpha", float("nan"), "--alpha"), ("meta_batch_size", 0, "--meta_batch_size"),
+    ("num_iterations", -1, "--num_iterations"),
+])
+def test_bad_values_name_the_flag(field, value, flag):
+    with pytest.raises(ValueError, match=flag):
+        experiments.SinusoidConfig(**{field: value})
+
+
+def test_deviations_are_labelled_per_row():
+    cfg = experiments.SinusoidConfig(num_iterations=1000, alpha=0.001,
+                                     first_order=True)
+    maml = cfg.deviations("maml")
+    assert any("1,000 of the paper's 70,000 meta-iterations" in d for d in maml)
+    assert any("official code's default" in d for d in maml)
+    assert any("first-order" in d for d in maml)
+    pre = cfg.deviations("pretrain")
+    assert not any("meta-iterations" in d or "first-order" in d for d in pre)
+    assert any("alpha" in d for d in pre)

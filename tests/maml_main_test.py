@@ -1,0 +1,124 @@
+"""The main end to end on a tiny budget: outputs, bad input, kill -9 and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from common import results
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--eval_tasks=50", "--log_every=100", "--checkpoint_every=200"]
+
+
+def _run(args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "maml.main", *args], check=False,
+                          cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    d = tempfile.mkdtemp()
+    run_dir = os.path.join(d, "run")
+    proc = _run([f"--output_dir={run_dir}", "--num_iterations=400",
+                 "--pretrain_iterations=400", f"--export_dir={d}/export", *TINY])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return d, run_dir, proc
+
+
+def test_smoke_run_writes_every_output(tiny_run):
+    d, run_dir, proc = tiny_run
+    for name in ("config.json", "results.json", "report.md",
+                 "fig2_adapted_curves.png", "fig3_learning_curves.png"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    assert os.listdir(os.path.join(run_dir, "tensorboard", "maml"))
+    assert os.path.exists(os.path.join(d, "export", "maml_sinusoid", "1",
+                                       "saved_model.pb"))
+    record = results.load_results(run_dir)
+    assert record["status"] == "complete"
+    assert record["budget"]["iterations"] == 400
+    cells = {(c["row"], c["column"]) for c in record["cells"]}
+    assert cells == {(r, c) for r in ("MAML (ours)", "pretrain on all tasks")
+                     for c in ("1 step", "5 steps", "10 steps")}
+    assert all(c["ours"]["n"] == 50 for c in record["cells"])
+    assert any("400 of the paper's 70,000" in dev for dev in record["deviations"])
+    assert "it/s" in proc.stdout and "ETA" in proc.stdout
+    with open(os.path.join(run_dir, "config.json")) as f:
+        assert json.load(f)["num_iterations"] == 400
+
+
+def test_rerun_of_finished_run_resumes_and_reproduces(tiny_run):
+    _, run_dir, _ = tiny_run
+    before = results.load_results(run_dir)
+    proc = _run([f"--output_dir={run_dir}", "--num_iterations=400",
+                 "--pretrain_iterations=400", *TINY])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = results.load_results(run_dir)
+    assert [c["ours"] for c in after["cells"]] == [c["ours"] for c in before["cells"]]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--experiment=omniglot_typo"], "unknown experiment 'omniglot_typo'"),
+    (["--num_shots=0"], "--num_shots"),
+    (["--alpha=-0.1"], "--alpha"),
+    (["--alpha=0"], "--alpha"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(args, message):
+    with tempfile.TemporaryDirectory() as d:
+        run_dir = os.path.join(d, "run")
+        proc = _run([f"--output_dir={run_dir}", *args], timeout=120)
+        assert proc.returncode == 2
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+        assert not os.path.exists(run_dir)
+
+
+def test_output_dir_of_another_experiment_is_refused(tiny_run):
+    _, run_dir, _ = tiny_run
+    with open(os.path.join(run_dir, "config.json")) as f:
+        cfg = json.load(f)
+    with tempfile.TemporaryDirectory() as d:
+        cfg["experiment"] = "omniglot_5w1s"
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        proc = _run([f"--output_dir={d}"], timeout=120)
+        assert proc.returncode == 2
+        assert "holds a run of experiment 'omniglot_5w1s'" in proc.stderr
+        assert os.listdir(d) == ["config.json"]
+
+
+def test_kill_9_then_rerun_equals_uninterrupted_run(tiny_run):
+    _, reference_dir, _ = tiny_run
+    with tempfile.TemporaryDirectory() as d:
+        run_dir = os.path.join(d, "run")
+        args = [f"--output_dir={run_dir}", "--num_iterations=400",
+                "--pretrain_iterations=400", *TINY]
+        env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+        proc = subprocess.Popen([sys.executable, "-m", "maml.main", *args], cwd=REPO,
+                                env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        killed_at = None
+        for line in proc.stdout:  # kill as soon as a checkpoint exists mid-run
+            if line.startswith("[maml] 300/400"):
+                proc.send_signal(signal.SIGKILL)
+                killed_at = line
+                break
+        proc.wait(timeout=120)
+        assert killed_at is not None, "the run ended before it could be killed"
+        assert not os.path.exists(os.path.join(run_dir, "results.json"))
+        time.sleep(0.1)
+        again = _run(args)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "resuming from checkpoint at iteration 200" in again.stdout
+        resumed = results.load_results(run_dir)
+        reference = results.load_results(reference_dir)
+        assert [c["ours"] for c in resumed["cells"]] == [
+            c["ours"] for c in reference["cells"]]
+        assert resumed["budget"]["sessions"] == 2
