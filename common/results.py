@@ -58,8 +58,9 @@ def verdict(pub: dict[str, Any] | None, ours: dict[str, Any] | None,
 
     Returns one of: "within the published 95% CI" (our mean lies inside the
     published interval), "consistent (published value inside our 95% CI)",
-    "better" / "worse" (outside both intervals, in the direction of improvement),
-    or "not measured" / "no published value".
+    "inconclusive" (our interval is wider than the published value itself, so it
+    cannot confirm or refute it), "better" / "worse" (outside both intervals, in
+    the direction of improvement), or "not measured" / "no published value".
     """
     if ours is None:
         return "not measured"
@@ -70,6 +71,8 @@ def verdict(pub: dict[str, Any] | None, ours: dict[str, Any] | None,
     diff = ours["mean"] - pub["value"]
     if pub.get("ci95") is not None and abs(diff) <= pub["ci95"]:
         return "within the published 95% CI"
+    if ours["ci95"] > abs(pub["value"]):
+        return "inconclusive (our 95% CI is wider than the published value)"
     if abs(diff) <= ours["ci95"]:
         return "consistent (published value inside our 95% CI)"
     better = diff > 0 if higher_is_better else diff < 0

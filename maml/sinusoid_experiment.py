@@ -26,6 +26,7 @@ TABLE2_STEPS = {1: "1 step", 5: "5 steps", 10: "10 steps"}
 TABLE2_SHOTS = 5
 MAML_ROW, PRETRAIN_ROW = "MAML (ours)", "pretrain on all tasks"
 FIGURE2_STEPS = (0, 1, 10)
+BLOWN_UP_MSE = 1000.0
 
 
 def build_trainer(cfg: experiments.SinusoidConfig, objective: str,
@@ -139,10 +140,13 @@ def run(cfg: experiments.SinusoidConfig, run_dir: str) -> dict[str, Any]:
             est, cell_details = None, dict(details)
             if curve is not None and steps < curve.shape[1]:
                 est = results.mean_ci95(curve[:, steps])
-                diverged = int(np.sum(~np.isfinite(curve[:, steps])))
-                if diverged:
-                    cell_details["tasks_with_non-finite_loss"] = (
-                        f"{diverged}/{curve.shape[0]}")
+                # Tasks whose fine-tuning blew up (non-finite, or MSE beyond
+                # any sane fit: |y| <= 5): they alone can dominate a mean.
+                blown = curve[:, steps]
+                blown = int(np.sum(~np.isfinite(blown) | (blown > BLOWN_UP_MSE)))
+                if blown:
+                    cell_details[f"tasks_with_MSE_>_{BLOWN_UP_MSE:g}_or_non-finite"] = (
+                        f"{blown}/{curve.shape[0]}")
             cells.append(results.cell("maml", TABLE, row, column, est,
                                       cfg.deviations(method), budget, cell_details))
 

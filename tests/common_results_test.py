@@ -28,6 +28,8 @@ def test_ci_is_196_std_over_sqrt_n():
     ({"mean": 99.9, "ci95": 0.01}, True, "better"),
     ({"mean": 90.0, "ci95": 0.5}, True, "worse"),
     ({"mean": 90.0, "ci95": 0.5}, False, "better"),
+    ({"mean": 1e6, "ci95": 2e6}, False,
+     "inconclusive (our 95% CI is wider than the published value)"),
     ({"mean": float("nan"), "ci95": float("nan")}, True,
      "diverged (non-finite result)"),
     (None, True, "not measured"),

@@ -22,7 +22,8 @@ class TrainPhaseTest(tf.test.TestCase):
             r = training.train_phase("maml", sinusoid_experiment.build_trainer(
                 _cfg(), "maml"), 30, d, checkpoint_every=10, log_every=10)
             self.assertEqual((r.iterations, r.status, r.sessions), (30, "complete", 1))
-            with open(os.path.join(d, "checkpoints", "maml", training.PHASE_STATE)) as f:
+            state = os.path.join(d, "checkpoints", "maml", training.PHASE_STATE)
+            with open(state) as f:
                 self.assertEqual(json.load(f)["iterations"], 30)
             # Extending the budget continues from the checkpoint.
             r2 = training.train_phase("maml", sinusoid_experiment.build_trainer(
