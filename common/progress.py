@@ -34,7 +34,14 @@ class Progress:
 
     @property
     def elapsed(self) -> float:
+        """Seconds since creation, minus excluded pauses."""
         return time.perf_counter() - self._t0
+
+    def exclude(self, seconds: float) -> None:
+        """Removes a pause (e.g. an evaluation) from the elapsed time and rate."""
+        self._t0 += seconds
+        last_done, last_t = self._last
+        self._last = (last_done, last_t + seconds)
 
     def rate(self, done: int) -> float:
         """Iterations per second since this object was created."""

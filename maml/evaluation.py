@@ -8,6 +8,7 @@ can form the mean and 95% CI (`common.results.mean_ci95`).
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping, Sequence
 
@@ -115,3 +116,67 @@ def tune_step_size(net: networks.FunctionalNetwork,
         scores[float(step_size)] = score if np.isfinite(score) else float("inf")
     best = min(scores, key=scores.get)
     return best, scores
+
+
+def classification_curve(net: networks.FunctionalNetwork,
+                         meta_params: Mapping[str, tf.Tensor],
+                         batch: meta_learner.TaskBatch, loss_fn: meta_learner.LossFn,
+                         alpha: float, max_steps: int, chunk: int = 50,
+                         support_statistics: bool = False) -> np.ndarray:
+    """Query accuracy of every task after 0..max_steps inner steps.
+
+    Tasks are processed `chunk` at a time (all tasks of a chunk batched).
+
+    Args:
+        net: The network (tasks batched).
+        meta_params: Parameters to adapt from.
+        batch: Held-out episodes.
+        loss_fn: Per-task loss.
+        alpha: Inner step size.
+        max_steps: Largest number of steps.
+        chunk: Tasks evaluated together.
+        support_statistics: Normalise query examples with the support set's batch
+            statistics (non-transductive) instead of the query batch's own.
+
+    Returns:
+        `[num_tasks, max_steps + 1]` accuracies in [0, 1].
+    """
+    fn = _accuracy_function(net, loss_fn, max_steps, support_statistics)
+    dtype = next(iter(meta_params.values())).dtype
+    out = []
+    num_tasks = batch.support_x.shape[0]
+    for start in range(0, num_tasks, chunk):
+        sl = slice(start, min(start + chunk, num_tasks))
+        out.append(fn(dict(meta_params), batch.support_x[sl], batch.support_y[sl],
+                      batch.query_x[sl], batch.query_y[sl],
+                      tf.constant(alpha, dtype)).numpy())
+    return np.concatenate(out)
+
+
+@functools.lru_cache(maxsize=32)
+def _accuracy_function(net: networks.FunctionalNetwork, loss_fn: meta_learner.LossFn,
+                       max_steps: int, support_statistics: bool):
+    """One traced function per (network, loss, steps, normalisation)."""
+
+    def accuracy(params, support_x, query_x, query_y):
+        if support_statistics:
+            stats_net = copy.copy(net)
+            stats_net.bn_stats_examples = support_x.shape[1]
+            x = tf.concat([support_x, query_x], axis=1)
+            logits = stats_net.apply(params, x)[:, support_x.shape[1]:]
+        else:
+            logits = net.apply(params, query_x)
+        pred = tf.argmax(logits, axis=-1, output_type=query_y.dtype)
+        return tf.reduce_mean(tf.cast(tf.equal(pred, query_y), tf.float32), axis=1)
+
+    @tf.function(reduce_retracing=True)
+    def curve(params, support_x, support_y, query_x, query_y, alpha):
+        fast = networks.tile_params(params, tf.shape(support_x)[0])
+        accs = [accuracy(fast, support_x, query_x, query_y)]
+        for _ in range(max_steps):
+            fast = meta_learner.inner_update(net, fast, support_x, support_y, loss_fn,
+                                             alpha, first_order=True)
+            accs.append(accuracy(fast, support_x, query_x, query_y))
+        return tf.stack(accs, axis=1)
+
+    return curve

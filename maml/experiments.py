@@ -143,9 +143,199 @@ class SinusoidConfig:
         return out
 
 
+# Protocol facts of Table 1 (Finn et al. 2017, section 5.2 and Appendix A.1).
+CLASSIFICATION_PAPER_ITERATIONS = 60_000
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationConfig:
+    """One cell of MAML's Table 1: N-way K-shot Omniglot or MiniImagenet.
+
+    Attributes:
+        experiment: Name, e.g. "omniglot_5w1s".
+        dataset: "omniglot" or "miniimagenet".
+        table_row: The Table 1 row this configuration reproduces.
+        ways: N.
+        shots: K.
+        train_queries: Query examples per class at meta-training (15).
+        test_queries: Query examples per class at meta-test (0 = K, as the
+            official code).
+        num_inner_steps: Inner steps at meta-training.
+        test_inner_steps: Inner steps of the reported Table 1 number.
+        eval_max_steps: Accuracies are recorded after 0..eval_max_steps steps.
+        alpha: Inner step size.
+        meta_batch_size: Tasks per meta-iteration.
+        meta_learning_rate: Adam step size.
+        num_iterations: Meta-iterations (paper 60,000).
+        grad_clip: Elementwise meta-gradient clip (MiniImagenet: 10), 0 = none.
+        first_order: First-order approximation.
+        model: "conv4" or "mlp" (the non-convolutional 256-128-64-64 network).
+        batch_norm: "transductive" (batch statistics of the batch being evaluated,
+            also at meta-test: the official code) or "support" (at meta-test the
+            query set is normalised with the support set's statistics).
+        omniglot_split: "official" (1100/100/423 characters) or
+            "background_evaluation".
+        rotate: Rotation augmentation (Omniglot).
+        seed: Initialisation and task-stream seed.
+        eval_seed: Seed of the validation and test tasks.
+        eval_tasks: Test tasks (600).
+        val_tasks: Validation tasks per evaluation.
+        eval_every: Iterations between validation (and test) evaluations; the
+            best-on-validation parameters are kept.
+        checkpoint_every: Iterations between checkpoints.
+        log_every: Iterations between progress lines.
+        max_train_minutes: Stop training after this many minutes (0 = no limit).
+    """
+
+    experiment: str
+    dataset: str
+    table_row: str = "MAML"
+    ways: int = 5
+    shots: int = 1
+    train_queries: int = 15
+    test_queries: int = 0
+    num_inner_steps: int = 1
+    test_inner_steps: int = 3
+    eval_max_steps: int = 10
+    alpha: float = 0.4
+    meta_batch_size: int = 32
+    meta_learning_rate: float = 1e-3
+    num_iterations: int = CLASSIFICATION_PAPER_ITERATIONS
+    grad_clip: float = 0.0
+    first_order: bool = False
+    model: str = "conv4"
+    batch_norm: str = "transductive"
+    omniglot_split: str = "official"
+    rotate: bool = True
+    seed: int = 0
+    eval_seed: int = 20_170_309
+    eval_tasks: int = 600
+    val_tasks: int = 200
+    eval_every: int = 1000
+    checkpoint_every: int = 500
+    log_every: int = 50
+    max_train_minutes: float = 0.0
+
+    def __post_init__(self):
+        for flag in ("ways", "shots", "train_queries", "meta_batch_size",
+                     "eval_tasks", "val_tasks", "eval_every", "checkpoint_every",
+                     "log_every"):
+            value = getattr(self, flag)
+            if not isinstance(value, int) or value <= 0:
+                name = {"shots": "K (shots)", "ways": "N (ways)"}.get(flag, flag)
+                raise ValueError(f"{name} must be a positive integer, got {value}: "
+                                 f"fix --{'num_shots' if flag == 'shots' else flag}")
+        for flag in ("num_iterations", "num_inner_steps", "test_inner_steps",
+                     "eval_max_steps", "test_queries"):
+            value = getattr(self, flag)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{flag} must be an integer >= 0, got {value}: "
+                                 f"fix --{flag}")
+        _positive("alpha (inner step size)", "alpha", self.alpha)
+        _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)
+        if self.dataset not in ("omniglot", "miniimagenet"):
+            raise ValueError(f"unknown dataset {self.dataset!r}")
+        if self.model not in ("conv4", "mlp"):
+            raise ValueError(f"unknown model {self.model!r}")
+        if self.batch_norm not in ("transductive", "support"):
+            raise ValueError(f"batch_norm must be 'transductive' or 'support', got "
+                             f"{self.batch_norm!r}: fix --batch_norm")
+        if self.test_inner_steps > self.eval_max_steps:
+            raise ValueError("test_inner_steps must be <= eval_max_steps")
+        if self.max_train_minutes < 0:
+            raise ValueError("max_train_minutes must be >= 0: fix --max_train_minutes")
+
+    @property
+    def queries_at_test(self) -> int:
+        return self.test_queries or self.shots
+
+    @property
+    def table_column(self) -> str:
+        name = "Omniglot" if self.dataset == "omniglot" else "MiniImagenet"
+        return f"{name} {self.ways}-way {self.shots}-shot"
+
+    def network(self, impl: str = "native") -> networks.FunctionalNetwork:
+        """The paper's network for this cell (`impl`: Conv4's conv_impl)."""
+        if self.model == "mlp":
+            return networks.MLP((28 * 28, 256, 128, 64, 64, self.ways),
+                                batch_norm=True)
+        if self.dataset == "omniglot":
+            return networks.Conv4(self.ways, 28, 1, 64, "stride", "mean", "normal",
+                                  conv_impl=impl)
+        return networks.Conv4(self.ways, 84, 3, 32, "maxpool", "flatten", "glorot",
+                              conv_impl=impl)
+
+    def deviations(self, method: str = "maml") -> list[str]:
+        """How this config departs from the paper's protocol, in words."""
+        del method
+        ref = CLASSIFICATION_EXPERIMENTS.get(self.experiment)
+        out = []
+        if self.num_iterations != CLASSIFICATION_PAPER_ITERATIONS:
+            out.append(f"{self.num_iterations:,} of the paper's "
+                       f"{CLASSIFICATION_PAPER_ITERATIONS:,} meta-iterations")
+        if ref is not None:
+            for field in ("alpha", "num_inner_steps", "test_inner_steps",
+                          "meta_batch_size", "meta_learning_rate", "grad_clip",
+                          "first_order", "train_queries"):
+                if getattr(self, field) != getattr(ref, field):
+                    out.append(f"{field} = {getattr(self, field)}; paper: "
+                               f"{getattr(ref, field)}")
+        if self.dataset == "omniglot" and self.omniglot_split == "official":
+            out.append("split re-drawn as the official code's (1100/100/423 "
+                       "characters, fixed seed) but not the identical characters")
+        if self.batch_norm != "transductive":
+            out.append("non-transductive batch norm at meta-test (query normalised "
+                       "with support statistics)")
+        return out
+
+
+def _classification_configs() -> dict[str, ClassificationConfig]:
+    configs = {}
+    for ways, shots in ((5, 1), (5, 5), (20, 1), (20, 5)):
+        five = ways == 5
+        common = dict(dataset="omniglot", ways=ways, shots=shots,
+                      alpha=0.4 if five else 0.1,
+                      num_inner_steps=1 if five else 5,
+                      test_inner_steps=3 if five else 5,
+                      meta_batch_size=32 if five else 16)
+        name = f"omniglot_{ways}w{shots}s"
+        configs[name] = ClassificationConfig(experiment=name, **common)
+        if five:
+            name = f"omniglot_nonconv_{ways}w{shots}s"
+            configs[name] = ClassificationConfig(experiment=name, model="mlp",
+                                                 table_row="MAML, no conv", **common)
+    for shots in (1, 5):
+        common = dict(dataset="miniimagenet", ways=5, shots=shots, alpha=0.01,
+                      num_inner_steps=5, test_inner_steps=10,
+                      meta_batch_size=4 if shots == 1 else 2, grad_clip=10.0,
+                      rotate=False)
+        name = f"miniimagenet_5w{shots}s"
+        configs[name] = ClassificationConfig(experiment=name, **common)
+        configs[name + "_fo"] = ClassificationConfig(
+            experiment=name + "_fo", first_order=True,
+            table_row="MAML, first order approx.", **common)
+    return configs
+
+
+CLASSIFICATION_EXPERIMENTS = _classification_configs()
 EXPERIMENTS = {"sinusoid": SinusoidConfig}
+
+
+def make_config(name: str, **overrides):
+    """The named experiment's config with `overrides` applied (validated)."""
+    if name == "sinusoid":
+        return SinusoidConfig(**overrides)
+    if name in CLASSIFICATION_EXPERIMENTS:
+        return dataclasses.replace(CLASSIFICATION_EXPERIMENTS[name], **overrides)
+    raise ValueError(f"unknown experiment {name!r}: pass --experiment= one of "
+                     f"{', '.join(all_experiments())}")
+
+
+def all_experiments() -> list[str]:
+    """Every experiment name."""
+    return ["sinusoid", *CLASSIFICATION_EXPERIMENTS]
 
 # Fields that may change when resuming a run without invalidating it (a budget
 # can be extended: training continues from the last checkpoint).
 RESUMABLE_FIELDS = ("checkpoint_every", "log_every", "max_train_minutes",
-                    "num_iterations", "pretrain_iterations")
+                    "num_iterations", "pretrain_iterations", "eval_every")

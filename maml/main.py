@@ -18,11 +18,17 @@ from absl import app, flags, logging  # noqa: E402
 
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
-from maml import experiments, serving, sinusoid_experiment  # noqa: E402
+from common.data.errors import DatasetError  # noqa: E402
+from maml import (  # noqa: E402
+    classification_experiment,
+    experiments,
+    serving,
+    sinusoid_experiment,
+)
 
 EXPERIMENT = flags.DEFINE_string(
     "experiment", "sinusoid",
-    f"Which experiment to run: one of {', '.join(experiments.EXPERIMENTS)}.")
+    f"Which experiment to run: one of {', '.join(experiments.all_experiments())}.")
 NUM_ITERATIONS = flags.DEFINE_integer(
     "num_iterations", None, "Meta-training iterations (paper: 70000 for sinusoid).")
 PRETRAIN_ITERATIONS = flags.DEFINE_integer(
@@ -38,6 +44,8 @@ META_LEARNING_RATE = flags.DEFINE_float("meta_learning_rate", None,
 FIRST_ORDER = flags.DEFINE_boolean("first_order", None,
                                    "Use the first-order approximation.")
 EVAL_TASKS = flags.DEFINE_integer("eval_tasks", None, "Held-out tasks per setting.")
+VAL_TASKS = flags.DEFINE_integer("val_tasks", None,
+                                 "Classification: validation tasks per evaluation.")
 CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", None,
                                         "Iterations between checkpoints.")
 LOG_EVERY = flags.DEFINE_integer("log_every", None,
@@ -48,17 +56,30 @@ MAX_TRAIN_MINUTES = flags.DEFINE_float(
     "cut short (0 = no limit).")
 JIT_COMPILE = flags.DEFINE_boolean("jit_compile", None,
                                    "Compile the training loop with XLA.")
+EVAL_EVERY = flags.DEFINE_integer(
+    "eval_every", None, "Classification: iterations between validation/test "
+    "evaluations (the best-on-validation parameters are kept).")
+BATCH_NORM = flags.DEFINE_enum(
+    "batch_norm", None, ["transductive", "support"],
+    "Classification: batch statistics at meta-test from the evaluated batch "
+    "(transductive, the official code) or from the support set.")
+OMNIGLOT_SPLIT = flags.DEFINE_enum(
+    "omniglot_split", None, ["official", "background_evaluation"],
+    "Omniglot character split.")
+CACHE_DIR = flags.DEFINE_string(
+    "cache_dir", "runs/cache", "Where preprocessed datasets are cached.")
 
 _OVERRIDES = {
     "num_iterations": NUM_ITERATIONS, "pretrain_iterations": PRETRAIN_ITERATIONS,
-    "meta_batch_size": META_BATCH_SIZE, "num_shots": NUM_SHOTS,
+    "meta_batch_size": META_BATCH_SIZE, "num_shots": NUM_SHOTS, "shots": NUM_SHOTS,
     "num_inner_steps": NUM_INNER_STEPS, "alpha": ALPHA,
     "meta_learning_rate": META_LEARNING_RATE, "first_order": FIRST_ORDER,
-    "eval_tasks": EVAL_TASKS, "checkpoint_every": CHECKPOINT_EVERY,
+    "eval_tasks": EVAL_TASKS, "val_tasks": VAL_TASKS,
+    "checkpoint_every": CHECKPOINT_EVERY,
     "log_every": LOG_EVERY, "max_train_minutes": MAX_TRAIN_MINUTES,
-    "jit_compile": JIT_COMPILE,
+    "jit_compile": JIT_COMPILE, "eval_every": EVAL_EVERY, "batch_norm": BATCH_NORM,
+    "omniglot_split": OMNIGLOT_SPLIT,
 }
-_RUNNERS = {"sinusoid": sinusoid_experiment.run}
 
 
 def config_from_flags():
@@ -68,15 +89,16 @@ def config_from_flags():
         ValueError: unknown experiment or a bad value, naming the flag to fix.
     """
     name = EXPERIMENT.value
-    if name not in experiments.EXPERIMENTS:
+    if name not in experiments.all_experiments():
         raise ValueError(f"unknown experiment {name!r}: pass --experiment= one of "
-                         f"{', '.join(experiments.EXPERIMENTS)}")
-    cls = experiments.EXPERIMENTS[name]
+                         f"{', '.join(experiments.all_experiments())}")
+    cls = (experiments.SinusoidConfig if name == "sinusoid"
+           else experiments.ClassificationConfig)
     fields = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: flag.value for k, flag in _OVERRIDES.items()
               if flag.value is not None and k in fields}
     kwargs["seed"] = common_flags.SEED.value
-    return cls(**kwargs)
+    return experiments.make_config(name, **kwargs)
 
 
 def main(argv: list[str]) -> None:
@@ -93,7 +115,15 @@ def main(argv: list[str]) -> None:
         sys.exit(2)
     print(f"[{cfg.experiment}] run directory {run_dir}"
           + (" (resuming)" if resumed else ""), flush=True)
-    record = _RUNNERS[cfg.experiment](cfg, run_dir)
+    if cfg.experiment == "sinusoid":
+        record = sinusoid_experiment.run(cfg, run_dir)
+    else:
+        try:
+            record = classification_experiment.run(
+                cfg, run_dir, common_flags.DATA_DIR.value, CACHE_DIR.value)
+        except DatasetError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
     print(f"[{cfg.experiment}] {record['status']}; report: "
           f"{os.path.join(run_dir, 'report.md')}", flush=True)
     if common_flags.EXPORT_DIR.value:

@@ -85,3 +85,96 @@ def sample_sinusoid_tasks(seed: tf.Tensor, num_tasks: int, num_support: int,
         support_x=x[:, :num_support], support_y=y[:, :num_support],
         query_x=x[:, num_support:], query_y=y[:, num_support:],
         amplitude=amplitude, phase=phase)
+
+
+class EpisodeBatch(NamedTuple):
+    """A batch of T N-way classification episodes.
+
+    Attributes:
+        support_x: `[T, N*K, H, W, C]` float images in [0, 1], class-major.
+        support_y: `[T, N*K]` int32 labels in [0, N).
+        query_x: `[T, N*Q, H, W, C]`.
+        query_y: `[T, N*Q]` int32.
+        classes: `[T, N]` dataset class of each label (label i = classes[:, i]).
+        rotations: `[T, N]` multiples of 90 degrees applied to each class.
+    """
+
+    support_x: tf.Tensor
+    support_y: tf.Tensor
+    query_x: tf.Tensor
+    query_y: tf.Tensor
+    classes: tf.Tensor
+    rotations: tf.Tensor
+
+
+def _rot90(x: tf.Tensor, k: int) -> tf.Tensor:
+    """Rotates `[..., H, W, C]` images by k * 90 degrees counter-clockwise."""
+    rank = len(x.shape)
+    swap = list(range(rank - 3)) + [rank - 2, rank - 3, rank - 1]
+    for _ in range(k % 4):
+        x = tf.reverse(tf.transpose(x, swap), axis=[rank - 3])
+    return x
+
+
+def sample_episodes(seed: tf.Tensor, images: tf.Tensor, num_tasks: int, ways: int,
+                    shots: int, queries: int, rotate: bool = False) -> EpisodeBatch:
+    """Draws N-way K-shot episodes from a class-indexed image array, in the graph.
+
+    Each task draws `ways` distinct classes in random order (so the label of a
+    class is a fresh permutation per task), `shots + queries` distinct examples of
+    each, and, with `rotate`, one random multiple of 90 degrees per class applied to
+    all its images (the rotation augmentation of the paper, as the official code).
+    The batch is a pure function of `seed`.
+
+    Args:
+        seed: `[2]` int seed.
+        images: uint8 `[classes, examples, H, W]` or `[classes, examples, H, W, C]`;
+            a variable or tensor (values / 255 become the float images).
+        num_tasks: T.
+        ways: N.
+        shots: K, support examples per class.
+        queries: Q, query examples per class.
+        rotate: Apply the per-class rotation augmentation (square images only).
+
+    Returns:
+        An `EpisodeBatch`.
+    """
+    num_classes, per_class = images.shape[0], images.shape[1]
+    if ways > num_classes or shots + queries > per_class:
+        raise ValueError(f"cannot draw {ways}-way {shots}+{queries}-example episodes "
+                         f"from {num_classes} classes of {per_class} examples")
+    s_class, s_example, s_rot = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 3))
+    classes = tf.math.top_k(tf.random.stateless_uniform([num_tasks, num_classes],
+                                                        s_class), ways).indices
+    examples = tf.math.top_k(tf.random.stateless_uniform(
+        [num_tasks, ways, per_class], s_example), shots + queries).indices
+    flat = tf.reshape(images, [num_classes * per_class, *images.shape[2:]])
+    x = tf.gather(flat, classes[:, :, None] * per_class + examples)
+    x = tf.cast(x, tf.float32) / 255.0
+    if len(x.shape) == 5:  # [T, N, K+Q, H, W] -> channel axis
+        x = x[..., tf.newaxis]
+    rotations = tf.random.stateless_uniform([num_tasks, ways], s_rot, minval=0,
+                                            maxval=4, dtype=tf.int32)
+    if rotate:
+        choice = tf.one_hot(rotations, 4, dtype=x.dtype)
+        choice = choice[:, :, None, None, None, None, :]
+        rotated = tf.stack([_rot90(x, k) for k in range(4)], axis=-1)
+        x = tf.reduce_sum(rotated * choice, axis=-1)
+    else:
+        rotations = tf.zeros_like(rotations)
+    labels = tf.broadcast_to(tf.range(ways)[None, :, None],
+                             [num_tasks, ways, shots + queries])
+    size = x.shape[3:]
+
+    def part(a, start, count):
+        return tf.reshape(a[:, :, start:start + count], [num_tasks, ways * count,
+                                                         *a.shape[3:]])
+
+    return EpisodeBatch(
+        support_x=tf.ensure_shape(part(x, 0, shots), [num_tasks, ways * shots, *size]),
+        support_y=part(labels, 0, shots),
+        query_x=tf.ensure_shape(part(x, shots, queries),
+                                [num_tasks, ways * queries, *size]),
+        query_y=part(labels, shots, queries),
+        classes=classes, rotations=rotations)

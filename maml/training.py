@@ -14,6 +14,8 @@ import dataclasses
 import json
 import math
 import os
+import time
+from collections.abc import Callable
 
 from common import checkpoint, progress, summaries
 from maml import meta_learner
@@ -65,7 +67,8 @@ def _write_state(directory: str, state: dict) -> None:
 
 def train_phase(name: str, trainer: meta_learner.MetaTrainer, target: int,
                 run_dir: str, checkpoint_every: int, log_every: int,
-                max_seconds: float = 0.0) -> PhaseResult:
+                max_seconds: float = 0.0,
+                on_checkpoint: Callable[[int], None] | None = None) -> PhaseResult:
     """Trains until `target` iterations (or the time limit), resuming if possible.
 
     Args:
@@ -77,6 +80,8 @@ def train_phase(name: str, trainer: meta_learner.MetaTrainer, target: int,
         checkpoint_every: Iterations between checkpoints.
         log_every: Iterations per chunk (progress line and summaries).
         max_seconds: Stop after this many seconds of this session (0 = none).
+        on_checkpoint: Called with the iteration count after every checkpoint
+            (evaluations; its time is not counted as training time).
 
     Returns:
         A `PhaseResult`.
@@ -120,6 +125,10 @@ def train_phase(name: str, trainer: meta_learner.MetaTrainer, target: int,
             state["train_seconds"] = base_seconds + bar.elapsed
             state["iterations"] = done
             _write_state(ckpt_dir, state)
+            if on_checkpoint is not None:
+                paused = time.perf_counter()
+                on_checkpoint(done)
+                bar.exclude(time.perf_counter() - paused)
         if out_of_time and done < target:
             status = "cut short"
             print(f"[{name}] time limit reached at iteration {done} of {target}",

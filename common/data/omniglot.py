@@ -1,0 +1,160 @@
+"""Omniglot from the official zips, preprocessed once into a cached array.
+
+Reads `images_background.zip` and `images_evaluation.zip` (layout
+`<set>/<Alphabet>/characterNN/<id>_<drawer>.png`, 20 drawings per character) from a
+data folder, resizes each 105x105 drawing to 28x28 with a LANCZOS filter and inverts
+it so strokes are 1, as the official MAML code does. The result is cached as
+`<cache_dir>/omniglot_28.npz` (uint8, strokes 255), written to a temporary file and
+renamed, so a failed or interrupted preprocessing leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zipfile
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from common.data.errors import DatasetError
+
+ZIPS = ("images_background.zip", "images_evaluation.zip")
+DRAWERS = 20
+NUM_CHARACTERS = 1623
+LAYOUT = ("<data_dir>/omniglot/images_background.zip and images_evaluation.zip "
+          "(official layout <set>/<Alphabet>/characterNN/<id>_<drawer>.png)")
+
+
+class Omniglot(NamedTuple):
+    """All Omniglot characters.
+
+    Attributes:
+        images: uint8 `[characters, 20, size, size]`, strokes 255, background 0.
+        names: `"<set>/<Alphabet>/<character>"` of every character, sorted.
+    """
+
+    images: np.ndarray
+    names: list[str]
+
+    @property
+    def is_background(self) -> np.ndarray:
+        """True for characters of the background set."""
+        return np.array([n.startswith("images_background/") for n in self.names])
+
+
+def _error(message: str) -> DatasetError:
+    return DatasetError(f"{message}; expected {LAYOUT}; set --data_dir")
+
+
+def _read_zips(folder: str, size: int) -> Omniglot:
+    characters: dict[str, list[tuple[str, bytes]]] = {}
+    for zip_name in ZIPS:
+        path = os.path.join(folder, zip_name)
+        if not os.path.exists(path):
+            raise _error(f"Omniglot file {path} not found")
+        try:
+            with zipfile.ZipFile(path) as z:
+                for info in z.infolist():
+                    parts = info.filename.split("/")
+                    if info.is_dir() or len(parts) != 4 or not parts[3].endswith(
+                            ".png"):
+                        continue
+                    characters.setdefault("/".join(parts[:3]), []).append(
+                        (parts[3], z.read(info)))
+        except zipfile.BadZipFile as e:
+            raise _error(f"{path} is not a readable zip ({e})") from e
+    if not characters:
+        raise _error(f"no character images found in {folder}")
+    names = sorted(characters)
+    images = np.zeros((len(names), DRAWERS, size, size), np.uint8)
+    for i, name in enumerate(names):
+        files = sorted(characters[name])
+        if len(files) != DRAWERS:
+            raise _error(f"character {name} has {len(files)} drawings, not {DRAWERS}")
+        for j, (file_name, data) in enumerate(files):
+            try:
+                with Image.open(io.BytesIO(data)) as im:
+                    small = im.convert("L").resize((size, size), Image.LANCZOS)
+            except OSError as e:
+                raise _error(f"corrupt image {name}/{file_name} ({e})") from e
+            images[i, j] = 255 - np.asarray(small, np.uint8)
+    return Omniglot(images=images, names=names)
+
+
+def load_omniglot(folder: str, cache_dir: str | None = None, size: int = 28,
+                  expected_characters: int | None = NUM_CHARACTERS) -> Omniglot:
+    """Loads Omniglot, from the cache when present.
+
+    Args:
+        folder: Folder holding the two official zips.
+        cache_dir: Where to cache the preprocessed array (None: no cache).
+        size: Output image size.
+        expected_characters: Refuse a dataset with another number of characters
+            (None: accept any, for test fixtures).
+
+    Raises:
+        DatasetError: missing, empty or corrupt data, naming the layout and flag.
+    """
+    cache = None if cache_dir is None else os.path.join(cache_dir,
+                                                        f"omniglot_{size}.npz")
+    if cache and os.path.exists(cache):
+        with np.load(cache) as f:
+            data = Omniglot(images=f["images"], names=[str(n) for n in f["names"]])
+    else:
+        data = _read_zips(folder, size)
+        if cache:
+            os.makedirs(cache_dir, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-omniglot-",
+                                       suffix=".npz")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    np.savez(f, images=data.images, names=np.array(data.names))
+                os.replace(tmp, cache)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+    if expected_characters is not None and len(data.names) != expected_characters:
+        raise _error(f"found {len(data.names)} characters, expected "
+                     f"{expected_characters}")
+    return data
+
+
+def split_characters(data: Omniglot, split: str = "official", seed: int = 1,
+                     num_train: int = 1100, num_val: int = 100,
+                     ) -> dict[str, np.ndarray]:
+    """Meta-train / meta-val / meta-test character indices.
+
+    Args:
+        data: The dataset.
+        split: "official": all characters shuffled with `seed`, the first
+            `num_train` for meta-training, the next `num_val` for validation, the
+            rest (423 of 1623) for meta-test, as the official MAML code (its
+            "1200 train" = train + val). "background_evaluation": the background set
+            for training (minus `num_val` validation characters drawn with `seed`),
+            the evaluation set for test.
+        seed: Shuffle seed.
+        num_train: Training characters ("official").
+        num_val: Validation characters.
+
+    Returns:
+        `{"train": idx, "val": idx, "test": idx}`, disjoint, sorted.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(data.names)
+    if split == "official":
+        order = rng.permutation(n)
+        parts = {"train": order[:num_train],
+                 "val": order[num_train:num_train + num_val],
+                 "test": order[num_train + num_val:]}
+    elif split == "background_evaluation":
+        background = np.flatnonzero(data.is_background)
+        order = rng.permutation(background)
+        parts = {"train": order[num_val:], "val": order[:num_val],
+                 "test": np.flatnonzero(~data.is_background)}
+    else:
+        raise ValueError(f"unknown Omniglot split {split!r}: use 'official' or "
+                         "'background_evaluation' (--omniglot_split)")
+    return {k: np.sort(v) for k, v in parts.items()}

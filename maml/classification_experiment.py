@@ -1,0 +1,225 @@
+"""Few-shot classification: one cell of MAML's Table 1 (Omniglot, MiniImagenet).
+
+`run(cfg, run_dir, data_dir, cache_dir)` meta-trains on the meta-train classes,
+evaluates on validation tasks every `eval_every` iterations (keeping the
+best-on-validation parameters) and on the 600 test tasks at the same budget
+checkpoints, and finally writes `results.json` / `report.md` with the Table 1 cell
+(accuracy after `test_inner_steps` steps, 95% CI), accuracies after 0..10 inner
+steps, the accuracy-vs-budget history and figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from common import checkpoint, results, seeding, summaries
+from common import config as config_lib
+from common.data import miniimagenet, omniglot
+from maml import evaluation, experiments, meta_learner, networks, tasks, training
+
+TABLE = "Table 1"
+HISTORY_FILE = "evaluations.json"
+
+
+def load_splits(cfg: experiments.ClassificationConfig, data_dir: str,
+                cache_dir: str | None) -> dict[str, np.ndarray]:
+    """uint8 class-indexed image arrays of the train / val / test classes."""
+    if cfg.dataset == "omniglot":
+        data = omniglot.load_omniglot(os.path.join(data_dir, "omniglot"), cache_dir)
+        split = omniglot.split_characters(data, cfg.omniglot_split)
+        return {k: data.images[idx] for k, idx in split.items()}
+    root = os.path.join(data_dir, "miniimagenet")
+    return {s: miniimagenet.load_miniimagenet_split(root, s, cache_dir).images
+            for s in miniimagenet.SPLITS}
+
+
+def loss_fn(cfg: experiments.ClassificationConfig) -> meta_learner.LossFn:
+    return _loss(cfg.shots)
+
+
+@functools.lru_cache(maxsize=8)
+def _loss(shots: int) -> meta_learner.LossFn:
+    return meta_learner.softmax_cross_entropy_per_task(shots)
+
+
+def support_network(cfg: experiments.ClassificationConfig,
+                    ) -> networks.FunctionalNetwork:
+    """The network with all tasks batched (inner loops, evaluation)."""
+    return cfg.network(impl="patches")
+
+
+def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variable,
+                  ) -> meta_learner.MetaTrainer:
+    """The meta-trainer: batched inner loop, per-task query gradients for conv."""
+    net = support_network(cfg)
+    sample = functools.partial(tasks.sample_episodes, images=train_images,
+                               num_tasks=cfg.meta_batch_size, ways=cfg.ways,
+                               shots=cfg.shots, queries=cfg.train_queries,
+                               rotate=cfg.rotate)
+    query_net = cfg.network(impl="native") if cfg.model == "conv4" else None
+    return meta_learner.MetaTrainer(
+        net, net.init_params(cfg.seed), sample, loss_fn(cfg), alpha=cfg.alpha,
+        num_inner_steps=cfg.num_inner_steps, meta_learning_rate=cfg.meta_learning_rate,
+        seed=cfg.seed, first_order=cfg.first_order,
+        grad_clip=cfg.grad_clip or None, jit_compile=False, query_net=query_net)
+
+
+def eval_episodes(cfg: experiments.ClassificationConfig, images, split: str,
+                  num_tasks: int) -> tasks.EpisodeBatch:
+    """Fixed evaluation episodes of a split (K query images per class by default)."""
+    stream = {"val": 1, "test": 0}[split]
+    seed = tf.constant([cfg.eval_seed + stream, cfg.ways * 100 + cfg.shots], tf.int64)
+    return tasks.sample_episodes(seed, images, num_tasks, cfg.ways, cfg.shots,
+                                 cfg.queries_at_test, rotate=cfg.rotate)
+
+
+def accuracy_curve(cfg: experiments.ClassificationConfig, params,
+                   batch: tasks.EpisodeBatch) -> np.ndarray:
+    """Per-task query accuracy after 0..eval_max_steps steps (see evaluation)."""
+    return evaluation.classification_curve(
+        support_network(cfg), params, batch, loss_fn(cfg), cfg.alpha,
+        cfg.eval_max_steps, support_statistics=cfg.batch_norm == "support")
+
+
+def _history(run_dir: str) -> list[dict[str, Any]]:
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return []
+
+
+def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
+        cache_dir: str | None = None) -> dict[str, Any]:
+    """Runs (or resumes) one Table 1 cell into `run_dir`; returns the record."""
+    t0 = time.perf_counter()
+    seeding.seed_everything(cfg.seed)
+    splits = load_splits(cfg, data_dir, cache_dir)
+    images = {k: tf.Variable(v, trainable=False, name=f"{k}_images")
+              for k, v in splits.items()}
+    val = eval_episodes(cfg, images["val"], "val", cfg.val_tasks)
+    test = eval_episodes(cfg, images["test"], "test", cfg.eval_tasks)
+    trainer = build_trainer(cfg, images["train"])
+    best_holder = tf.Module()
+    best_holder.params = {k: tf.Variable(v, name=k) for k, v in
+                          trainer.current_params().items()}
+    best_ckpt = checkpoint.Checkpointer(os.path.join(run_dir, "checkpoints", "best"),
+                                        max_to_keep=1, trainer=best_holder)
+    best_ckpt.restore_latest()
+    history = _history(run_dir)
+    writer = summaries.Summaries(os.path.join(run_dir, "tensorboard"), "eval")
+    step = cfg.test_inner_steps
+
+    def on_checkpoint(done: int, force: bool = False) -> None:
+        if done % cfg.eval_every and done != cfg.num_iterations and not force:
+            return
+        if any(h["iteration"] == done for h in history):
+            return
+        params = trainer.current_params()
+        val_acc = float(accuracy_curve(cfg, params, val)[:, step].mean())
+        test_est = results.mean_ci95(accuracy_curve(cfg, params, test)[:, step])
+        best = max([h["val_accuracy"] for h in history], default=-1.0)
+        entry = {"iteration": done, "val_accuracy": val_acc,
+                 "test_accuracy": test_est.mean, "test_ci95": test_est.ci95,
+                 "best_so_far": val_acc > best}
+        if val_acc > best:
+            for k, v in params.items():
+                best_holder.params[k].assign(v)
+            best_ckpt.save(done)
+        history.append(entry)
+        with open(os.path.join(run_dir, HISTORY_FILE) + ".tmp", "w") as f:
+            json.dump(history, f, indent=1)
+        os.replace(os.path.join(run_dir, HISTORY_FILE) + ".tmp",
+                   os.path.join(run_dir, HISTORY_FILE))
+        writer.scalars(done, {"val_accuracy": val_acc,
+                              "test_accuracy": test_est.mean})
+        print(f"[eval] iteration {done}: val {100 * val_acc:.2f}%  test "
+              f"{100 * test_est.mean:.2f} ± {100 * test_est.ci95:.2f}% "
+              f"({step} steps)", flush=True)
+
+    phase = training.train_phase("maml", trainer, cfg.num_iterations, run_dir,
+                                 cfg.checkpoint_every, cfg.log_every,
+                                 60.0 * cfg.max_train_minutes, on_checkpoint)
+    if phase.status == "cut short" and phase.iterations:
+        on_checkpoint(phase.iterations, force=True)  # evaluate where it stopped
+    return _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0)
+
+
+def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0):
+    final_params = trainer.current_params()
+    have_best = bool(history)
+    chosen = ({k: v.read_value() for k, v in best_holder.params.items()}
+              if have_best else final_params)
+    curve = accuracy_curve(cfg, chosen, test)
+    final_curve = accuracy_curve(cfg, final_params, test)
+    step = cfg.test_inner_steps
+    status = phase.status
+    budget = {
+        "iterations": phase.iterations,
+        "target_iterations": phase.target_iterations,
+        "wall_time_s": round(time.perf_counter() - t0
+                             + phase.train_seconds - phase.session_seconds, 1),
+        "train_seconds": round(phase.train_seconds, 1),
+        "seconds_per_iteration": round(phase.train_seconds / max(phase.iterations, 1),
+                                       3),
+        "sessions": phase.sessions,
+        "machine": results.machine_description(),
+    }
+    best_iteration = max(history, key=lambda h: h["val_accuracy"])["iteration"] \
+        if history else phase.iterations
+    est = results.mean_ci95(100.0 * curve[:, step])
+    details = {"checkpoint": f"best on validation (iteration {best_iteration})",
+               "inner_steps": step, "batch_norm": cfg.batch_norm}
+    cells = [results.cell("maml", TABLE, cfg.table_row, cfg.table_column, est,
+                          cfg.deviations(), None, details)]
+    figs = _figures(cfg, run_dir, curve, final_curve, history)
+    extra = {
+        "accuracy_by_inner_steps": {
+            "best_on_validation": [dataclasses.asdict(results.mean_ci95(100 * c))
+                                   for c in curve.T],
+            "final": [dataclasses.asdict(results.mean_ci95(100 * c))
+                      for c in final_curve.T]},
+        "history": history,
+        "evaluation": {"test_tasks": cfg.eval_tasks,
+                       "query_per_class": cfg.queries_at_test,
+                       "eval_seed": cfg.eval_seed, "ci": "1.96 * std / sqrt(n_tasks)",
+                       "batch_norm": cfg.batch_norm},
+    }
+    return results.write_results(
+        run_dir, paper="maml", experiment=cfg.experiment, status=status,
+        budget=budget, config=config_lib.to_dict(cfg), cells=cells,
+        deviations=cfg.deviations(), figures=figs, extra=extra)
+
+
+def _figures(cfg, run_dir, curve, final_curve, history) -> list[str]:
+    from common import plots  # noqa: PLC0415
+
+    figs = []
+    steps = np.arange(curve.shape[1])
+    path = os.path.join(run_dir, "accuracy_vs_inner_steps.png")
+    panel = {}
+    for label, c in (("best on validation", curve), ("final", final_curve)):
+        ests = [results.mean_ci95(100 * col) for col in c.T]
+        panel[label] = (steps, [e.mean for e in ests], [e.ci95 for e in ests])
+    plots.plot_curve_panels(path, {cfg.table_column: panel}, "inner gradient steps",
+                            "test accuracy (%)")
+    figs.append(os.path.basename(path))
+    if history:
+        path = os.path.join(run_dir, "accuracy_vs_iterations.png")
+        its = [h["iteration"] for h in history]
+        plots.plot_curve_panels(path, {cfg.table_column: {
+            f"test ({cfg.test_inner_steps} steps)": (
+                its, [100 * h["test_accuracy"] for h in history],
+                [100 * h["test_ci95"] for h in history]),
+            "validation": (its, [100 * h["val_accuracy"] for h in history],
+                           [0.0] * len(its))}}, "meta-iterations", "accuracy (%)")
+        figs.append(os.path.basename(path))
+    return figs
