@@ -303,6 +303,9 @@ class MetaTrainer(tf.Module):
             `meta_gradient_split`: `net` runs the batched inner loop and
             `query_net` (the same function, implemented per task) the query
             gradients. Only for the "maml" objective.
+        strategy: If given, the tasks of every meta-batch are split across the
+            strategy's replicas (`maml.distributed`); the result is the same
+            meta-gradient.
     """
 
     def __init__(self, net: networks.FunctionalNetwork,
@@ -311,7 +314,8 @@ class MetaTrainer(tf.Module):
                  alpha: float, num_inner_steps: int, meta_learning_rate: float,
                  seed: int, first_order: bool = False, objective: str = "maml",
                  grad_clip: float | None = None, jit_compile: bool = True,
-                 query_net: networks.FunctionalNetwork | None = None):
+                 query_net: networks.FunctionalNetwork | None = None,
+                 strategy: tf.distribute.Strategy | None = None):
         super().__init__(name=f"{objective}_trainer")
         self._net = net
         self._sample_tasks = sample_tasks
@@ -324,6 +328,7 @@ class MetaTrainer(tf.Module):
         self._objective = objective
         self._grad_clip = grad_clip
         self._query_net = query_net if objective == "maml" else None
+        self._strategy = strategy
         self.params = {k: tf.Variable(v, name=k) for k, v in init_params.items()}
         self.adam_m = {k: tf.Variable(tf.zeros_like(v), name=f"m_{k}")
                        for k, v in init_params.items()}
@@ -342,7 +347,14 @@ class MetaTrainer(tf.Module):
         """One meta-iteration on tensors: returns new params, state and objective."""
         seed = tf.stack([tf.constant(self._seed, tf.int64), iteration])
         batch = self._sample_tasks(seed)
-        if self._query_net is not None:
+        if self._strategy is not None:
+            from maml import distributed  # noqa: PLC0415 (distributed imports us)
+
+            obj, grads = distributed.distributed_meta_gradient(
+                self._strategy, self._net, params, batch, self._loss_fn, self._alpha,
+                self._num_inner_steps, self._first_order, self._objective,
+                self._query_net)
+        elif self._query_net is not None:
             obj, grads = meta_gradient_split(
                 self._net, self._query_net, params, batch, self._loss_fn,
                 self._alpha, self._num_inner_steps, self._first_order)

@@ -156,7 +156,7 @@ class MLP(FunctionalNetwork):
                 if self.batch_norm:
                     stats = (h if self.bn_stats_examples is None
                              else h[:, :self.bn_stats_examples])
-                    mean, var = tf.nn.moments(stats, axes=[1], keepdims=True)
+                    mean, var = batch_moments(stats, axes=[1])
                     h = ((h - mean) * tf.math.rsqrt(var + self.bn_epsilon)
                          + params[f"bn{i}_beta"][:, tf.newaxis, :])
                 h = tf.nn.relu(h)
@@ -167,6 +167,19 @@ class MLP(FunctionalNetwork):
         sizes = self.layer_sizes
         bn = sum(sizes[1:-1]) if self.batch_norm else 0
         return bn + sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def batch_moments(x: tf.Tensor, axes: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mean and (biased) variance over `axes`, differentiable to any order.
+
+    `tf.nn.moments` stops the gradient through the mean inside its variance.
+    That leaves first derivatives intact (the term it drops has zero first
+    derivative) but makes second derivatives wrong, and MAML's meta-gradient
+    differentiates batch norm twice. This version keeps the whole graph.
+    """
+    mean = tf.reduce_mean(x, axis=axes, keepdims=True)
+    var = tf.reduce_mean(tf.square(x - mean), axis=axes, keepdims=True)
+    return mean, var
 
 
 def glorot_uniform(rng: np.random.Generator, shape: Sequence[int], fan_in: int,
@@ -377,7 +390,7 @@ class Conv4(FunctionalNetwork):
             h = h + params[f"conv{i}_b"][:, None, None, None, :]
             stats = (h if self.bn_stats_examples is None
                      else h[:, :self.bn_stats_examples])
-            mean, var = tf.nn.moments(stats, axes=[1, 2, 3], keepdims=True)
+            mean, var = batch_moments(stats, axes=[1, 2, 3])
             h = (h - mean) * tf.math.rsqrt(var + self.bn_epsilon)
             h = tf.nn.relu(h + params[f"bn{i}_beta"][:, None, None, None, :])
             if self.downsample == "maxpool":

@@ -147,15 +147,46 @@ def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
     """
     with open(os.path.join(run_dir, config_lib.CONFIG_FILE)) as f:
         name = json.load(f)["experiment"]
-    if name not in experiments.EXPERIMENTS:
+    if name not in experiments.all_experiments():
         raise ValueError(f"{run_dir} holds unknown experiment {name!r}")
-    cfg = config_lib.load_config(experiments.EXPERIMENTS[name], run_dir)
-    net = cfg.network()
-    params = restore_meta_params(run_dir, net)
-    module = FewShotModule(net, params, meta_learner.mse_per_task, cfg.alpha,
-                           example_shape=(1,))
-    warm = sinusoid_experiment.eval_batch(cfg, cfg.num_shots, "val", num_tasks=1)
-    return export_few_shot_model(
-        module, export_dir, model_name or f"maml_{name}",
-        warm.support_x.numpy()[0], warm.support_y.numpy()[0],
-        warm.query_x.numpy()[0], cfg.num_inner_steps or 1, version)
+    model_name = model_name or f"maml_{name}"
+    if name == "sinusoid":
+        cfg = config_lib.load_config(experiments.SinusoidConfig, run_dir)
+        net = cfg.network()
+        params = restore_meta_params(run_dir, net)
+        module = FewShotModule(net, params, meta_learner.mse_per_task, cfg.alpha,
+                               example_shape=(1,))
+        warm = sinusoid_experiment.eval_batch(cfg, cfg.num_shots, "val", num_tasks=1)
+        return export_few_shot_model(
+            module, export_dir, model_name, warm.support_x.numpy()[0],
+            warm.support_y.numpy()[0], warm.query_x.numpy()[0],
+            cfg.num_inner_steps or 1, version)
+    cfg = config_lib.load_config(experiments.ClassificationConfig, run_dir)
+    net = cfg.network(impl="native")
+    best = os.path.join(run_dir, "checkpoints", "best")
+    params = restore_meta_params(run_dir, net,
+                                 "best" if tf.train.latest_checkpoint(best) else "maml")
+    module = classification_module(net, params, cfg.shots, cfg.alpha)
+    size = (28, 28, 1) if cfg.dataset == "omniglot" else (84, 84, 3)
+    rng = np.random.default_rng(0)
+    support_x = rng.uniform(size=(cfg.ways * cfg.shots, *size))
+    support_y = np.repeat(np.arange(cfg.ways, dtype=np.int32), cfg.shots)
+    query_x = rng.uniform(size=(cfg.ways, *size))
+    return export_few_shot_model(module, export_dir, model_name, support_x, support_y,
+                                 query_x, cfg.test_inner_steps, version)
+
+
+def classification_module(net: networks.FunctionalNetwork,
+                          params: Mapping[str, tf.Tensor], shots: int,
+                          alpha: float) -> FewShotModule:
+    """A serving module for N-way classification.
+
+    Support images with int labels and query images in; class probabilities of
+    the query images out.
+    """
+    shape = (net.image_size, net.image_size, net.channels) if isinstance(
+        net, networks.Conv4) else (28, 28, 1)
+    loss = meta_learner.softmax_cross_entropy_per_task(shots)
+    return FewShotModule(net, params, loss, alpha, example_shape=shape,
+                         target_shape=(), target_dtype=tf.int32,
+                         output_fn=tf.nn.softmax)
