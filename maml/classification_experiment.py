@@ -23,6 +23,7 @@ import tensorflow as tf
 from common import checkpoint, results, seeding, summaries
 from common import config as config_lib
 from common.data import miniimagenet, omniglot
+from common.data.errors import DatasetError
 from maml import evaluation, experiments, meta_learner, networks, tasks, training
 
 TABLE = "Table 1"
@@ -39,6 +40,29 @@ def load_splits(cfg: experiments.ClassificationConfig, data_dir: str,
     root = os.path.join(data_dir, "miniimagenet")
     return {s: miniimagenet.load_miniimagenet_split(root, s, cache_dir).images
             for s in miniimagenet.SPLITS}
+
+
+def check_data(cfg: experiments.ClassificationConfig, data_dir: str) -> None:
+    """Fails fast, before anything is written, when the dataset files are absent.
+
+    Raises:
+        DatasetError: naming the expected layout and the flag.
+    """
+    if cfg.dataset == "omniglot":
+        folder = os.path.join(data_dir, "omniglot")
+        missing = [z for z in omniglot.ZIPS
+                   if not os.path.exists(os.path.join(folder, z))]
+        if missing:
+            raise DatasetError(f"Omniglot not found: {folder} lacks "
+                               f"{', '.join(missing)}; expected {omniglot.LAYOUT}; "
+                               "set --data_dir")
+        return
+    root = os.path.join(data_dir, "miniimagenet")
+    if not os.path.isdir(root):
+        raise DatasetError(
+            f"MiniImagenet not found under {root}: expected <root>/images/*.jpg with "
+            "train.csv/val.csv/test.csv, or <root>/train/<wnid>/*.jpg; set "
+            "--data_dir")
 
 
 def loss_fn(cfg: experiments.ClassificationConfig) -> meta_learner.LossFn:

@@ -107,10 +107,12 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)
     try:
         cfg = config_from_flags()
+        if cfg.experiment != "sinusoid":
+            classification_experiment.check_data(cfg, common_flags.DATA_DIR.value)
         run_dir = common_flags.OUTPUT_DIR.value or os.path.join("runs", cfg.experiment)
         resumed = config_lib.claim_output_dir(run_dir, cfg,
                                               experiments.RESUMABLE_FIELDS)
-    except ValueError as e:  # includes OutputDirError
+    except ValueError as e:  # includes OutputDirError and DatasetError
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(f"[{cfg.experiment}] run directory {run_dir}"

@@ -69,6 +69,11 @@ def test_rerun_of_finished_run_resumes_and_reproduces(tiny_run):
     (["--num_shots=0"], "--num_shots"),
     (["--alpha=-0.1"], "--alpha"),
     (["--alpha=0"], "--alpha"),
+    (["--experiment=miniimagenet_5w1s", "--data_dir=/nonexistent"],
+     "MiniImagenet not found under /nonexistent/miniimagenet"),
+    (["--experiment=omniglot_5w1s", "--data_dir=/nonexistent"],
+     "Omniglot not found"),
+    (["--experiment=omniglot_5w1s", "--num_shots=0"], "--num_shots"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(args, message):
     with tempfile.TemporaryDirectory() as d:

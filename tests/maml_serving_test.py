@@ -94,3 +94,38 @@ class ServingTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+class ClassificationServingTest(tf.test.TestCase):
+
+    def test_adapt_and_predict_probabilities_via_saved_model_cli(self):
+        rng = np.random.default_rng(0)
+        net = networks.Conv4(3, filters=8)
+        params = net.init_params(0)
+        sx = rng.uniform(size=(6, 28, 28, 1)).astype(np.float32)
+        sy = np.repeat(np.arange(3, dtype=np.int32), 2)
+        qx = rng.uniform(size=(4, 28, 28, 1)).astype(np.float32)
+        module = serving.classification_module(net, params, 2, 0.4)
+        root = self.get_temp_dir()
+        path = serving.export_few_shot_model(module, root, "omni", sx, sy, qx, 3)
+        loss = meta_learner.softmax_cross_entropy_per_task(2)
+        fast = meta_learner.adapt(net, params, sx[None], sy[None], loss, 0.4, 3)
+        expected = tf.nn.softmax(net.apply(fast, qx[None])[0]).numpy()
+        loaded = tf.saved_model.load(path)
+        out = loaded.signatures["adapt_and_predict"](
+            support_x=tf.constant(sx), support_y=tf.constant(sy),
+            query_x=tf.constant(qx), num_steps=tf.constant(3))["outputs"]
+        self.assertAllClose(out, expected, rtol=1e-4, atol=1e-5)
+        files = {"support_x": sx, "support_y": sy, "query_x": qx,
+                 "num_steps": np.int32(3)}
+        for name, value in files.items():
+            np.save(os.path.join(root, f"{name}.npy"), value)
+        inputs = ";".join(f"{n}={os.path.join(root, n + '.npy')}" for n in files)
+        subprocess.run(
+            _saved_model_cli() + ["run", "--dir", path, "--tag_set", "serve",
+                                  "--signature_def", "adapt_and_predict", "--inputs",
+                                  inputs, "--outdir", os.path.join(root, "out")],
+            check=True, capture_output=True)
+        served = np.load(os.path.join(root, "out", "outputs.npy"))
+        self.assertAllClose(served, expected, rtol=1e-4, atol=1e-5)
+        self.assertAllClose(served.sum(axis=-1), np.ones(4), atol=1e-5)

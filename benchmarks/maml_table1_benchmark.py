@@ -1,0 +1,66 @@
+"""Seconds per meta-iteration for every MAML Table 1 configuration, on this CPU.
+
+`python -m benchmarks.maml_table1_benchmark` builds each configuration's trainer
+exactly as the main does (in-graph episode sampling, the paper's network, inner
+steps, meta-batch and queries) on synthetic images of the right shape (so it needs
+no dataset), and prints the first-call time (tracing) and the best seconds per
+meta-iteration over a few repeats, second and first order. Run it alone: other jobs
+on the 2 cores distort the figures.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import dataclasses  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from maml import classification_experiment, experiments  # noqa: E402
+
+ITERATIONS = flags.DEFINE_integer("iterations", 5, "Timed iterations per repeat.")
+REPEATS = flags.DEFINE_integer("repeats", 2, "Repeats; the best is reported.")
+ONLY = flags.DEFINE_list("only", [], "Configurations to time (default: all conv4 "
+                         "Table 1 cells).")
+
+
+def time_config(cfg: experiments.ClassificationConfig) -> tuple[float, float]:
+    """Returns (first-call seconds, best seconds per meta-iteration)."""
+    shape = (100, 20, 28, 28) if cfg.dataset == "omniglot" else (64, 600, 84, 84, 3)
+    rng = np.random.default_rng(0)
+    images = tf.Variable(rng.integers(0, 256, shape, dtype=np.uint8), trainable=False)
+    trainer = classification_experiment.build_trainer(cfg, images)
+    t = time.perf_counter()
+    trainer.train(1)
+    first = time.perf_counter() - t
+    best = float("inf")
+    for _ in range(REPEATS.value):
+        t = time.perf_counter()
+        trainer.train(ITERATIONS.value)
+        best = min(best, (time.perf_counter() - t) / ITERATIONS.value)
+    return first, best
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    names = ONLY.value or [n for n, c in experiments.CLASSIFICATION_EXPERIMENTS.items()
+                           if c.model == "conv4" and not n.endswith("_fo")]
+    print("| configuration | order | first call (s) | s / meta-iteration |")
+    print("|---|---|---|---|")
+    for name in names:
+        for first_order in (False, True):
+            cfg = dataclasses.replace(experiments.CLASSIFICATION_EXPERIMENTS[name],
+                                      first_order=first_order)
+            first, per_it = time_config(cfg)
+            print(f"| {name} (meta-batch {cfg.meta_batch_size}, {cfg.num_inner_steps}"
+                  f" steps) | {'first' if first_order else 'second'} | {first:.1f} | "
+                  f"{per_it:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
