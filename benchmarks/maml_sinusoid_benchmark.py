@@ -14,10 +14,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import time  # noqa: E402
-
 from absl import app, flags  # noqa: E402
 
+from benchmarks import timing  # noqa: E402
 from maml import experiments, sinusoid_experiment  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 5000, "Timed iterations per setting.")
@@ -28,15 +27,7 @@ def time_setting(first_order: bool, jit_compile: bool) -> tuple[float, float]:
     """Returns (first-call seconds, best seconds per iteration)."""
     cfg = experiments.SinusoidConfig(first_order=first_order, jit_compile=jit_compile)
     trainer = sinusoid_experiment.build_trainer(cfg, "maml")
-    t = time.perf_counter()
-    trainer.train(1)
-    first_call = time.perf_counter() - t
-    best = float("inf")
-    for _ in range(REPEATS.value):
-        t = time.perf_counter()
-        trainer.train(ITERATIONS.value)
-        best = min(best, (time.perf_counter() - t) / ITERATIONS.value)
-    return first_call, best
+    return timing.time_trainer(trainer, ITERATIONS.value, REPEATS.value)
 
 
 def main(argv: list[str]) -> None:

@@ -15,12 +15,12 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import dataclasses  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from benchmarks import timing  # noqa: E402
 from maml import classification_experiment, experiments  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 5, "Timed iterations per repeat.")
@@ -35,15 +35,7 @@ def time_config(cfg: experiments.ClassificationConfig) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     images = tf.Variable(rng.integers(0, 256, shape, dtype=np.uint8), trainable=False)
     trainer = classification_experiment.build_trainer(cfg, images)
-    t = time.perf_counter()
-    trainer.train(1)
-    first = time.perf_counter() - t
-    best = float("inf")
-    for _ in range(REPEATS.value):
-        t = time.perf_counter()
-        trainer.train(ITERATIONS.value)
-        best = min(best, (time.perf_counter() - t) / ITERATIONS.value)
-    return first, best
+    return timing.time_trainer(trainer, ITERATIONS.value, REPEATS.value)
 
 
 def main(argv: list[str]) -> None:
