@@ -81,8 +81,12 @@ def support_network(cfg: experiments.ClassificationConfig,
 
 
 def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variable,
+                  strategy: tf.distribute.Strategy | None = None,
                   ) -> meta_learner.MetaTrainer:
-    """The meta-trainer: batched inner loop, per-task query gradients for conv."""
+    """The meta-trainer: batched inner loop, per-task query gradients for conv.
+
+    With a `strategy`, each meta-batch's tasks are split across its replicas.
+    """
     net = support_network(cfg)
     sample = functools.partial(tasks.sample_episodes, images=train_images,
                                num_tasks=cfg.meta_batch_size, ways=cfg.ways,
@@ -93,7 +97,8 @@ def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variab
         net, net.init_params(cfg.seed), sample, loss_fn(cfg), alpha=cfg.alpha,
         num_inner_steps=cfg.num_inner_steps, meta_learning_rate=cfg.meta_learning_rate,
         seed=cfg.seed, first_order=cfg.first_order,
-        grad_clip=cfg.grad_clip or None, jit_compile=False, query_net=query_net)
+        grad_clip=cfg.grad_clip or None, jit_compile=False, query_net=query_net,
+        strategy=strategy)
 
 
 def eval_episodes(cfg: experiments.ClassificationConfig, images, split: str,
@@ -122,8 +127,17 @@ def _history(run_dir: str) -> list[dict[str, Any]]:
 
 
 def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
-        cache_dir: str | None = None) -> dict[str, Any]:
-    """Runs (or resumes) one Table 1 cell into `run_dir`; returns the record."""
+        cache_dir: str | None = None,
+        strategy: tf.distribute.Strategy | None = None) -> dict[str, Any]:
+    """Runs (or resumes) one Table 1 cell into `run_dir`; returns the record.
+
+    Args:
+        cfg: The cell's configuration.
+        run_dir: Output directory (resumed when it holds this run).
+        data_dir: Folder holding `omniglot/` or `miniimagenet/`.
+        cache_dir: Where preprocessed datasets are cached.
+        strategy: Optional `tf.distribute` strategy splitting each meta-batch.
+    """
     t0 = time.perf_counter()
     seeding.seed_everything(cfg.seed)
     splits = load_splits(cfg, data_dir, cache_dir)
@@ -131,7 +145,7 @@ def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
               for k, v in splits.items()}
     val = eval_episodes(cfg, images["val"], "val", cfg.val_tasks)
     test = eval_episodes(cfg, images["test"], "test", cfg.eval_tasks)
-    trainer = build_trainer(cfg, images["train"])
+    trainer = build_trainer(cfg, images["train"], strategy)
     best_holder = tf.Module()
     best_holder.params = {k: tf.Variable(v, name=k) for k, v in
                           trainer.current_params().items()}

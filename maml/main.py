@@ -66,6 +66,10 @@ BATCH_NORM = flags.DEFINE_enum(
 OMNIGLOT_SPLIT = flags.DEFINE_enum(
     "omniglot_split", None, ["official", "background_evaluation"],
     "Omniglot character split.")
+DISTRIBUTE = flags.DEFINE_enum(
+    "distribute", "none", ["none", "mirrored", "multi_worker"],
+    "Classification: split each meta-batch across devices with tf.distribute "
+    "(mirrored: all local devices; multi_worker: the cluster in $TF_CONFIG).")
 CACHE_DIR = flags.DEFINE_string(
     "cache_dir", "runs/cache", "Where preprocessed datasets are cached.")
 
@@ -101,6 +105,17 @@ def config_from_flags():
     return experiments.make_config(name, **kwargs)
 
 
+def _strategy(name: str):
+    """The tf.distribute strategy named by --distribute (None for "none")."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return None
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -122,7 +137,8 @@ def main(argv: list[str]) -> None:
     else:
         try:
             record = classification_experiment.run(
-                cfg, run_dir, common_flags.DATA_DIR.value, CACHE_DIR.value)
+                cfg, run_dir, common_flags.DATA_DIR.value, CACHE_DIR.value,
+                _strategy(DISTRIBUTE.value))
         except DatasetError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
