@@ -130,7 +130,9 @@ def write_results(directory: str, *, paper: str, experiment: str, status: str,
         cells: Table cells made with `cell`.
         deviations: Run-wide protocol deviations.
         figures: Paths (relative to `directory`) of the figures written.
-        extra: Anything else worth keeping (full curves, tuned values).
+        extra: Anything else worth keeping (full curves, tuned values). Its
+            optional "tables" entry, a list of `{"title", "header", "rows"}`, is
+            rendered into the report after the published-number tables.
     """
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -228,6 +230,13 @@ def render_report(record: dict[str, Any]) -> str:
                           for c in cells if c["published"]})
         lines += [f"Unit: {', '.join(units)}. Published values: "
                   f"{'; '.join(sources)}.", ""]
+    for extra_table in record.get("extra", {}).get("tables", []):
+        lines += [f"## {extra_table['title']}", "",
+                  "| " + " | ".join(extra_table["header"]) + " |",
+                  "|" + "---|" * len(extra_table["header"])]
+        lines += ["| " + " | ".join(str(v) for v in row) + " |"
+                  for row in extra_table["rows"]]
+        lines.append("")
     if record["figures"]:
         lines += ["## Figures", ""]
         lines += [f"![{os.path.basename(f)}]({f})" for f in record["figures"]] + [""]

@@ -128,7 +128,8 @@ def _history(run_dir: str) -> list[dict[str, Any]]:
 
 def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
         cache_dir: str | None = None,
-        strategy: tf.distribute.Strategy | None = None) -> dict[str, Any]:
+        strategy: tf.distribute.Strategy | None = None,
+        evaluate_only: bool = False) -> dict[str, Any]:
     """Runs (or resumes) one Table 1 cell into `run_dir`; returns the record.
 
     Args:
@@ -137,6 +138,8 @@ def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
         data_dir: Folder holding `omniglot/` or `miniimagenet/`.
         cache_dir: Where preprocessed datasets are cached.
         strategy: Optional `tf.distribute` strategy splitting each meta-batch.
+        evaluate_only: Do not train: evaluate the latest checkpoint and rewrite
+            the results (e.g. after a run was stopped by its time limit).
     """
     t0 = time.perf_counter()
     seeding.seed_everything(cfg.seed)
@@ -183,9 +186,12 @@ def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
               f"{100 * test_est.mean:.2f} ± {100 * test_est.ci95:.2f}% "
               f"({step} steps)", flush=True)
 
-    phase = training.train_phase("maml", trainer, cfg.num_iterations, run_dir,
-                                 cfg.checkpoint_every, cfg.log_every,
-                                 60.0 * cfg.max_train_minutes, on_checkpoint)
+    if evaluate_only:
+        phase = training.restore_phase("maml", trainer, cfg.num_iterations, run_dir)
+    else:
+        phase = training.train_phase("maml", trainer, cfg.num_iterations, run_dir,
+                                     cfg.checkpoint_every, cfg.log_every,
+                                     60.0 * cfg.max_train_minutes, on_checkpoint)
     if phase.status == "cut short" and phase.iterations:
         on_checkpoint(phase.iterations, force=True)  # evaluate where it stopped
     return _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0)
@@ -219,7 +225,29 @@ def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0):
     cells = [results.cell("maml", TABLE, cfg.table_row, cfg.table_column, est,
                           cfg.deviations(), None, details)]
     figs = _figures(cfg, run_dir, curve, final_curve, history)
+
+    def fmt(e: results.Estimate) -> str:
+        return f"{e.mean:.2f} ± {e.ci95:.2f}"
+
+    by_steps = [[s, fmt(results.mean_ci95(100 * curve[:, s])),
+                 fmt(results.mean_ci95(100 * final_curve[:, s]))]
+                for s in range(curve.shape[1])]
+    budget_rows = [[h["iteration"], f"{100 * h['val_accuracy']:.2f}",
+                    f"{100 * h['test_accuracy']:.2f} ± {100 * h['test_ci95']:.2f}",
+                    "yes" if h["best_so_far"] else ""] for h in history]
+    tables = [
+        {"title": f"Test accuracy (%) after 0..{cfg.eval_max_steps} inner steps "
+                  f"({cfg.eval_tasks} tasks, 95% CI)",
+         "header": ["inner steps", f"best on validation (iteration {best_iteration})",
+                    f"final (iteration {phase.iterations})"],
+         "rows": by_steps},
+        {"title": f"Accuracy (%) at each budget checkpoint ({step} inner steps)",
+         "header": ["meta-iterations", f"validation ({cfg.val_tasks} tasks)",
+                    f"test ({cfg.eval_tasks} tasks, 95% CI)", "best so far"],
+         "rows": budget_rows},
+    ]
     extra = {
+        "tables": tables,
         "accuracy_by_inner_steps": {
             "best_on_validation": [dataclasses.asdict(results.mean_ci95(100 * c))
                                    for c in curve.T],

@@ -70,6 +70,10 @@ DISTRIBUTE = flags.DEFINE_enum(
     "distribute", "none", ["none", "mirrored", "multi_worker"],
     "Classification: split each meta-batch across devices with tf.distribute "
     "(mirrored: all local devices; multi_worker: the cluster in $TF_CONFIG).")
+EVALUATE_ONLY = flags.DEFINE_boolean(
+    "evaluate_only", False,
+    "Classification: do not train; evaluate the run's latest checkpoint and rewrite "
+    "results.json and report.md.")
 CACHE_DIR = flags.DEFINE_string(
     "cache_dir", "runs/cache", "Where preprocessed datasets are cached.")
 
@@ -138,7 +142,7 @@ def main(argv: list[str]) -> None:
         try:
             record = classification_experiment.run(
                 cfg, run_dir, common_flags.DATA_DIR.value, CACHE_DIR.value,
-                _strategy(DISTRIBUTE.value))
+                _strategy(DISTRIBUTE.value), EVALUATE_ONLY.value)
         except DatasetError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)

@@ -65,6 +65,22 @@ def _write_state(directory: str, state: dict) -> None:
     os.replace(path + ".tmp", path)
 
 
+def restore_phase(name: str, trainer: meta_learner.MetaTrainer, target: int,
+                  run_dir: str) -> PhaseResult:
+    """Restores a phase's latest checkpoint without training (evaluate-only runs).
+
+    The status is "complete" when the checkpoint reached `target`, otherwise
+    "cut short".
+    """
+    ckpt_dir = os.path.join(run_dir, "checkpoints", name)
+    checkpoint.Checkpointer(ckpt_dir, trainer=trainer).restore_latest()
+    state = _read_state(ckpt_dir)
+    done = int(trainer.iteration.numpy())
+    status = "complete" if done >= target else "cut short"
+    return PhaseResult(name, done, target, state["train_seconds"], state["sessions"],
+                       status, 0.0, 0.0, float("nan"))
+
+
 def train_phase(name: str, trainer: meta_learner.MetaTrainer, target: int,
                 run_dir: str, checkpoint_every: int, log_every: int,
                 max_seconds: float = 0.0,
