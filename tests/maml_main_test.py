@@ -127,3 +127,35 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tiny_run):
         assert [c["ours"] for c in resumed["cells"]] == [
             c["ours"] for c in reference["cells"]]
         assert resumed["budget"]["sessions"] == 2
+
+
+DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(DATA_DIR, "omniglot",
+                                                    "images_background.zip")),
+                    reason="real Omniglot not available (set REPRO_DATA_DIR)")
+def test_omniglot_smoke_run_writes_the_table1_cell():
+    with tempfile.TemporaryDirectory() as d:
+        run_dir = os.path.join(d, "run")
+        args = [f"--output_dir={run_dir}", "--experiment=omniglot_5w1s",
+                f"--data_dir={DATA_DIR}", f"--cache_dir={d}/cache",
+                "--num_iterations=20", "--meta_batch_size=4", "--eval_tasks=20",
+                "--val_tasks=10", "--eval_every=10", "--checkpoint_every=10",
+                "--log_every=10"]
+        proc = _run(args)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        record = results.load_results(run_dir)
+        (cell,) = record["cells"]
+        assert (cell["table"], cell["row"], cell["column"]) == (
+            "Table 1", "MAML", "Omniglot 5-way 1-shot")
+        assert cell["ours"]["n"] == 20 and 0 <= cell["ours"]["mean"] <= 100
+        assert [h["iteration"] for h in record["extra"]["history"]] == [10, 20]
+        with open(os.path.join(run_dir, "report.md")) as f:
+            report = f.read()
+        assert "after 0..10 inner steps" in report
+        assert "at each budget checkpoint" in report
+        assert os.path.exists(os.path.join(run_dir, "checkpoints", "best"))
+        again = _run(args + ["--evaluate_only"])
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert results.load_results(run_dir)["cells"][0]["ours"] == cell["ours"]
