@@ -220,10 +220,15 @@ def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0):
     best_iteration = max(history, key=lambda h: h["val_accuracy"])["iteration"] \
         if history else phase.iterations
     est = results.mean_ci95(100.0 * curve[:, step])
+    deviations = cfg.deviations()
+    paper = experiments.CLASSIFICATION_PAPER_ITERATIONS
+    if phase.iterations < min(cfg.num_iterations, paper):
+        deviations.insert(0, f"trained {phase.iterations:,} of the paper's "
+                             f"{paper:,} meta-iterations ({status})")
     details = {"checkpoint": f"best on validation (iteration {best_iteration})",
                "inner_steps": step, "batch_norm": cfg.batch_norm}
     cells = [results.cell("maml", TABLE, cfg.table_row, cfg.table_column, est,
-                          cfg.deviations(), None, details)]
+                          deviations, None, details)]
     figs = _figures(cfg, run_dir, curve, final_curve, history)
 
     def fmt(e: results.Estimate) -> str:
@@ -262,7 +267,7 @@ def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0):
     return results.write_results(
         run_dir, paper="maml", experiment=cfg.experiment, status=status,
         budget=budget, config=config_lib.to_dict(cfg), cells=cells,
-        deviations=cfg.deviations(), figures=figs, extra=extra)
+        deviations=deviations, figures=figs, extra=extra)
 
 
 def _figures(cfg, run_dir, curve, final_curve, history) -> list[str]:
