@@ -28,6 +28,27 @@ SINUSOID_PAPER_PROTOCOL = {
 OFFICIAL_CODE_SINUSOID_ALPHA = 0.001
 
 
+def _check_ints(config, positive: tuple[str, ...], nonnegative: tuple[str, ...],
+                flags: dict[str, str] | None = None) -> None:
+    """Rejects non-integer, non-positive / negative fields, naming the flag to fix.
+
+    Args:
+        config: The dataclass being validated.
+        positive: Fields that must be integers > 0.
+        nonnegative: Fields that must be integers >= 0.
+        flags: Field -> flag name where they differ (e.g. shots -> num_shots).
+    """
+    flags = flags or {}
+    for field in positive + nonnegative:
+        value = getattr(config, field)
+        low = 1 if field in positive else 0
+        if not isinstance(value, int) or value < low:
+            flag = flags.get(field, field)
+            name = "K (num_shots)" if flag == "num_shots" else field
+            bound = "a positive integer" if low else "an integer >= 0"
+            raise ValueError(f"{name} must be {bound}, got {value}: fix --{flag}")
+
+
 def _positive(name: str, flag: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be > 0, got {value}: fix --{flag}")
@@ -85,21 +106,10 @@ class SinusoidConfig:
     jit_compile: bool = True
 
     def __post_init__(self):
-        for name, flag in [("K (num_shots)", "num_shots"),
-                           ("meta_batch_size", "meta_batch_size"),
-                           ("eval_tasks", "eval_tasks"),
-                           ("checkpoint_every", "checkpoint_every"),
-                           ("log_every", "log_every")]:
-            value = getattr(self, flag)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value}: "
-                                 f"fix --{flag}")
-        for flag in ("num_iterations", "pretrain_iterations", "num_inner_steps",
-                     "eval_max_steps"):
-            value = getattr(self, flag)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{flag} must be an integer >= 0, got {value}: "
-                                 f"fix --{flag}")
+        _check_ints(self, ("num_shots", "meta_batch_size", "eval_tasks",
+                           "checkpoint_every", "log_every"),
+                    ("num_iterations", "pretrain_iterations", "num_inner_steps",
+                     "eval_max_steps"))
         _positive("alpha (inner step size)", "alpha", self.alpha)
         _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)
         if any(k <= 0 for k in self.eval_shots):
@@ -217,20 +227,11 @@ class ClassificationConfig:
     max_train_minutes: float = 0.0
 
     def __post_init__(self):
-        for flag in ("ways", "shots", "train_queries", "meta_batch_size",
-                     "eval_tasks", "val_tasks", "eval_every", "checkpoint_every",
-                     "log_every"):
-            value = getattr(self, flag)
-            if not isinstance(value, int) or value <= 0:
-                name = {"shots": "K (shots)", "ways": "N (ways)"}.get(flag, flag)
-                raise ValueError(f"{name} must be a positive integer, got {value}: "
-                                 f"fix --{'num_shots' if flag == 'shots' else flag}")
-        for flag in ("num_iterations", "num_inner_steps", "test_inner_steps",
-                     "eval_max_steps", "test_queries"):
-            value = getattr(self, flag)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{flag} must be an integer >= 0, got {value}: "
-                                 f"fix --{flag}")
+        _check_ints(self, ("ways", "shots", "train_queries", "meta_batch_size",
+                           "eval_tasks", "val_tasks", "eval_every",
+                           "checkpoint_every", "log_every"),
+                    ("num_iterations", "num_inner_steps", "test_inner_steps",
+                     "eval_max_steps", "test_queries"), {"shots": "num_shots"})
         _positive("alpha (inner step size)", "alpha", self.alpha)
         _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)
         if self.dataset not in ("omniglot", "miniimagenet"):

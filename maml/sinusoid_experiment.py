@@ -79,14 +79,13 @@ def figure2_panels(cfg: experiments.SinusoidConfig, maml_params, pretrain_params
     net = cfg.network()
     x_grid = np.linspace(-5.0, 5.0, 200, dtype=np.float32)
     panels = {}
-    truth = None
+    task = eval_batch(cfg, 10, "test", num_tasks=1)
+    grid = tf.constant(x_grid[None, :, None])
+    truth = tasks.SinusoidDistribution()(grid, task.amplitude,
+                                         task.phase).numpy()[0, :, 0]
     for method, params in (("MAML", maml_params), ("pretrained", pretrain_params)):
         for k in (5, 10):
-            task = eval_batch(cfg, 10, "test", num_tasks=1)
             sx, sy = task.support_x[:, :k], task.support_y[:, :k]
-            dist = tasks.SinusoidDistribution()
-            grid = tf.constant(x_grid[None, :, None])
-            truth = dist(grid, task.amplitude, task.phase).numpy()[0, :, 0]
             alpha = cfg.alpha if method == "MAML" else step_sizes.get(k, cfg.alpha)
             preds = evaluation.adapted_predictions(net, params, sx, sy, grid,
                                                    meta_learner.mse_per_task, alpha,
