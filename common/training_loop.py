@@ -1,0 +1,182 @@
+"""A resumable training loop around any `step_fn`: progress, TensorBoard, checkpoints.
+
+Used by the papers whose training is "call a compiled step N times" (Neural ODEs,
+magnet loss). Each call of `step_fn(step)` trains one step and returns scalar
+metrics. Every `log_every` steps a progress line and TensorBoard scalars are
+written; every `checkpoint_every` steps (and at the end) the trackables, the step
+counter and a `loop_state.json` with the training seconds spent so far are saved,
+so a run killed with -9 resumes from its last checkpoint and reports its total
+compute honestly. A non-finite loss stops the run with status "diverged".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+import tensorflow as tf
+
+from common import checkpoint, progress, summaries
+
+LOOP_STATE = "loop_state.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopResult:
+    """What a training loop spent and how it ended.
+
+    Attributes:
+        name: Loop name (also the checkpoint and TensorBoard sub-directory).
+        steps: Steps completed (over all sessions).
+        target_steps: The budget asked for.
+        train_seconds: Training seconds summed over all sessions (evaluation
+            hooks excluded).
+        sessions: Processes that trained this loop (1 = never restarted).
+        status: "complete", "cut short" or "diverged".
+        steps_per_second: Rate in this session (0 if no step ran).
+        last_metrics: Metrics of the last step run (empty if none ran).
+    """
+
+    name: str
+    steps: int
+    target_steps: int
+    train_seconds: float
+    sessions: int
+    status: str
+    steps_per_second: float
+    last_metrics: dict[str, float]
+
+    def budget(self) -> dict[str, Any]:
+        """The loop's compute as a budget entry for `common.results`."""
+        return {
+            "steps": self.steps,
+            "target_steps": self.target_steps,
+            "train_seconds": round(self.train_seconds, 1),
+            "sessions": self.sessions,
+        }
+
+
+def _read_state(directory: str) -> dict:
+    path = os.path.join(directory, LOOP_STATE)
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {"train_seconds": 0.0, "sessions": 0}
+
+
+def _write_state(directory: str, state: dict) -> None:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, LOOP_STATE)
+    with open(path + ".tmp", "w") as f:
+        json.dump(state, f)
+    os.replace(path + ".tmp", path)
+
+
+def run_training(
+    name: str,
+    step_fn: Callable[[int], Mapping[str, Any]],
+    total_steps: int,
+    run_dir: str,
+    trackables: Mapping[str, Any],
+    log_every: int = 100,
+    checkpoint_every: int = 1000,
+    on_checkpoint: Callable[[int], Mapping[str, float]] | None = None,
+    max_seconds: float | None = None,
+    stream: TextIO | None = None,
+) -> LoopResult:
+    """Trains `step_fn` until `total_steps`, resuming from the latest checkpoint.
+
+    Args:
+        name: Loop name; checkpoints go to `<run_dir>/checkpoints/<name>`,
+            TensorBoard scalars to `<run_dir>/tensorboard/<name>`.
+        step_fn: Trains one step given the (0-based) step index; returns scalar
+            metrics (tensors or floats). The key "loss" is checked for finiteness.
+        total_steps: Step budget.
+        run_dir: The run directory.
+        trackables: Objects to checkpoint (models, optimizers, variables).
+        log_every: Steps between progress lines and TensorBoard writes.
+        checkpoint_every: Steps between checkpoints.
+        on_checkpoint: Optional evaluation called after each checkpoint with the
+            step count; its metrics go to TensorBoard (`eval/...`) and the progress
+            line. Its time is excluded from the training seconds.
+        max_seconds: Stop (status "cut short", after a checkpoint) once this
+            session has trained this long.
+        stream: Where progress lines go (stdout by default).
+
+    Returns:
+        A `LoopResult`.
+    """
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name=f"{name}_step")
+    ckpt_dir = os.path.join(run_dir, "checkpoints", name)
+    ckpt = checkpoint.Checkpointer(ckpt_dir, step=step_var, **trackables)
+    ckpt.restore_latest()
+    state = _read_state(ckpt_dir)
+    state["sessions"] += 1
+    start = int(step_var.numpy())
+    board = summaries.Summaries(os.path.join(run_dir, "tensorboard"), name)
+    bar = progress.Progress(name, total_steps, start=start, stream=stream)
+    session_start = time.perf_counter()
+    excluded = 0.0
+    metrics: dict[str, float] = {}
+    status = "complete"
+    step = start
+
+    def save(step: int) -> None:
+        nonlocal excluded
+        step_var.assign(step)
+        state["train_seconds"] += (
+            time.perf_counter() - session_start - excluded - save.counted
+        )
+        save.counted = time.perf_counter() - session_start - excluded
+        ckpt.save(step)
+        _write_state(ckpt_dir, state)
+        if on_checkpoint is not None:
+            t = time.perf_counter()
+            evaluation = {f"eval/{k}": float(v) for k, v in on_checkpoint(step).items()}
+            board.scalars(step, evaluation)
+            bar.update(step, **evaluation)
+            spent = time.perf_counter() - t
+            excluded += spent
+            bar.exclude(spent)
+
+    save.counted = 0.0
+    while step < total_steps:
+        metrics = {k: float(v) for k, v in step_fn(step).items()}
+        step += 1
+        if "loss" in metrics and not math.isfinite(metrics["loss"]):
+            status = "diverged"
+            bar.update(step, **metrics)
+            break
+        if step % log_every == 0 or step == total_steps:
+            board.scalars(step, metrics)
+            bar.update(step, **metrics)
+        if step % checkpoint_every == 0 or step == total_steps:
+            save(step)
+        if (
+            max_seconds is not None
+            and time.perf_counter() - session_start > max_seconds
+        ):
+            if step < total_steps:
+                save(step)
+                status = "cut short"
+            break
+    session_seconds = time.perf_counter() - session_start - excluded
+    if status == "diverged":
+        _write_state(ckpt_dir, state)
+    if step == start and start < total_steps and status == "complete":
+        status = "cut short"
+    return LoopResult(
+        name=name,
+        steps=step,
+        target_steps=total_steps,
+        train_seconds=state["train_seconds"],
+        sessions=state["sessions"],
+        status=status,
+        steps_per_second=(step - start) / session_seconds if step > start else 0.0,
+        last_metrics=metrics,
+    )
