@@ -116,7 +116,7 @@ def run_training(
     ckpt = checkpoint.Checkpointer(ckpt_dir, step=step_var, **trackables)
     ckpt.restore_latest()
     state = _read_state(ckpt_dir)
-    state["sessions"] += 1
+    counted = {"session": False, "seconds": 0.0}
     start = int(step_var.numpy())
     board = summaries.Summaries(os.path.join(run_dir, "tensorboard"), name)
     bar = progress.Progress(name, total_steps, start=start, stream=stream)
@@ -129,10 +129,12 @@ def run_training(
     def save(step: int) -> None:
         nonlocal excluded
         step_var.assign(step)
-        state["train_seconds"] += (
-            time.perf_counter() - session_start - excluded - save.counted
-        )
-        save.counted = time.perf_counter() - session_start - excluded
+        if not counted["session"]:
+            state["sessions"] += 1
+            counted["session"] = True
+        trained = time.perf_counter() - session_start - excluded
+        state["train_seconds"] += trained - counted["seconds"]
+        counted["seconds"] = trained
         ckpt.save(step)
         _write_state(ckpt_dir, state)
         if on_checkpoint is not None:
@@ -144,7 +146,6 @@ def run_training(
             excluded += spent
             bar.exclude(spent)
 
-    save.counted = 0.0
     while step < total_steps:
         metrics = {k: float(v) for k, v in step_fn(step).items()}
         step += 1
@@ -167,6 +168,9 @@ def run_training(
             break
     session_seconds = time.perf_counter() - session_start - excluded
     if status == "diverged":
+        if not counted["session"]:
+            state["sessions"] += 1
+        state["train_seconds"] += session_seconds - counted["seconds"]
         _write_state(ckpt_dir, state)
     if step == start and start < total_steps and status == "complete":
         status = "cut short"

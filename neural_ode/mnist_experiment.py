@@ -41,6 +41,7 @@ RESUMABLE_FIELDS = (
     "checkpoint_every",
     "models",
     "eval_batch_size",
+    "reader",
 )
 
 
@@ -65,6 +66,8 @@ class MNISTConfig:
             session (the model is then reported "cut short").
         data_dir: Folder with the four canonical MNIST files.
         prepared_dir: Where tensorflow-datasets keeps its prepared copy.
+        reader: "auto" (tensorflow-datasets), "tfds" or "idx" (read the idx files
+            directly, e.g. for files whose checksums tfds does not know).
         log_every: Steps between progress lines.
         checkpoint_every: Steps between checkpoints.
         eval_batch_size: Batch size of the test evaluation.
@@ -85,6 +88,7 @@ class MNISTConfig:
     max_train_minutes: float | None = None
     data_dir: str = "../shared/data/mnist"
     prepared_dir: str = "runs/cache/tfds"
+    reader: str = "auto"
     log_every: int = 50
     checkpoint_every: int = 200
     eval_batch_size: int = 500
@@ -113,13 +117,11 @@ class MNISTConfig:
                 f"rtol and atol must be positive, got {self.rtol}, {self.atol}"
             )
 
-    @property
-    def steps_per_epoch(self) -> int:
-        return TRAIN_EXAMPLES // self.batch_size
+    def steps_per_epoch(self, num_train: int = TRAIN_EXAMPLES) -> int:
+        return max(1, num_train // self.batch_size)
 
-    @property
-    def total_steps(self) -> int:
-        return max(1, round(self.epochs * self.steps_per_epoch))
+    def total_steps(self, num_train: int = TRAIN_EXAMPLES) -> int:
+        return max(1, round(self.epochs * self.steps_per_epoch(num_train)))
 
     def solver(self) -> SolverConfig:
         return SolverConfig(rtol=self.rtol, atol=self.atol)
@@ -138,16 +140,20 @@ def random_crops(images: tf.Tensor, seed: tf.Tensor, pad: int = 4) -> tf.Tensor:
     return tf.gather(out, cols, axis=2, batch_dims=1)
 
 
-def batch_indices(seed: int, step: int, batch_size: int) -> np.ndarray:
+def batch_indices(
+    seed: int, step: int, batch_size: int, num_examples: int = TRAIN_EXAMPLES
+) -> np.ndarray:
     """Training indices of `step`: a seeded permutation per epoch, in order."""
-    per_epoch = TRAIN_EXAMPLES // batch_size
+    per_epoch = max(1, num_examples // batch_size)
     epoch, position = divmod(step, per_epoch)
-    perm = np.random.default_rng([seed, epoch]).permutation(TRAIN_EXAMPLES)
+    perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
     return perm[position * batch_size : (position + 1) * batch_size]
 
 
-def make_optimizer(config: MNISTConfig) -> keras.optimizers.Optimizer:
-    boundaries = [e * config.steps_per_epoch for e in config.decay_epochs]
+def make_optimizer(
+    config: MNISTConfig, steps_per_epoch: int
+) -> keras.optimizers.Optimizer:
+    boundaries = [e * steps_per_epoch for e in config.decay_epochs]
     values = [config.learning_rate * 0.1**i for i in range(len(boundaries) + 1)]
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     return keras.optimizers.SGD(schedule, momentum=config.momentum)
@@ -200,7 +206,8 @@ def _train_model(
 ) -> tuple[keras.Model, training_loop.LoopResult, dict]:
     keras.utils.set_random_seed(config.seed)
     model = mnist_models.build_model(name, config.solver(), config.rk_steps)
-    optimizer = make_optimizer(config)
+    num_train = len(train_x)
+    optimizer = make_optimizer(config, config.steps_per_epoch(num_train))
     block = mnist_models.ode_block_of(model)
 
     @tf.function
@@ -228,7 +235,7 @@ def _train_model(
             nfe_log = json.load(f)
 
     def step_fn(step: int) -> dict:
-        idx = batch_indices(config.seed, step, config.batch_size)
+        idx = batch_indices(config.seed, step, config.batch_size, num_train)
         stats["steps_run"] += 1
         measure = stats["steps_run"] == 2
         if measure:
@@ -261,7 +268,7 @@ def _train_model(
     loop = training_loop.run_training(
         name,
         step_fn,
-        config.total_steps,
+        config.total_steps(num_train),
         run_dir,
         trackables,
         log_every=config.log_every,
@@ -286,10 +293,10 @@ def run(config: MNISTConfig, output_dir: str) -> dict:
     config_lib.claim_output_dir(output_dir, config, RESUMABLE_FIELDS)
     seeding.seed_everything(config.seed)
     train_x, train_y = mnist.load_mnist_arrays(
-        config.data_dir, config.prepared_dir, "train"
+        config.data_dir, config.prepared_dir, "train", reader=config.reader
     )
     test_x, test_y = mnist.load_mnist_arrays(
-        config.data_dir, config.prepared_dir, "test"
+        config.data_dir, config.prepared_dir, "test", reader=config.reader
     )
     cells, rows, statuses, total_seconds = [], [], [], 0.0
     deviations = []
@@ -305,7 +312,7 @@ def run(config: MNISTConfig, output_dir: str) -> dict:
         eval_seconds = time.perf_counter() - t
         statuses.append(loop.status)
         total_seconds += loop.train_seconds
-        epochs_done = loop.steps / config.steps_per_epoch
+        epochs_done = loop.steps / config.steps_per_epoch(len(train_x))
         seconds_per_epoch = (loop.train_seconds / epochs_done) if epochs_done else None
         budget = {
             **loop.budget(),

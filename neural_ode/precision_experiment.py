@@ -129,7 +129,9 @@ def run(config: PrecisionConfig, output_dir: str) -> dict:
     seeding.seed_everything(config.seed)
     source, model = _load_model(config.source_dir)
     block = mnist_models.ode_block_of(model)
-    x, y = mnist.load_mnist_arrays(source.data_dir, source.prepared_dir, "test")
+    x, y = mnist.load_mnist_arrays(
+        source.data_dir, source.prepared_dir, "test", reader=source.reader
+    )
     x, y = x[: config.test_examples], y[: config.test_examples]
 
     @tf.function

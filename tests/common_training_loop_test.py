@@ -1,0 +1,110 @@
+"""Tests of the resumable training loop."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import tensorflow as tf
+
+from common import training_loop
+
+
+def _counter_step(var: tf.Variable):
+    def step_fn(step: int) -> dict:
+        var.assign_add(1.0)
+        return {"loss": 1.0 / (step + 1)}
+
+    return step_fn
+
+
+def test_runs_to_budget_with_progress_tensorboard_and_checkpoints(tmp_path):
+    var = tf.Variable(0.0)
+    stream = io.StringIO()
+    result = training_loop.run_training(
+        "toy",
+        _counter_step(var),
+        7,
+        str(tmp_path),
+        {"var": var},
+        log_every=2,
+        checkpoint_every=3,
+        stream=stream,
+    )
+    assert (result.steps, result.status, result.sessions) == (7, "complete", 1)
+    assert float(var.numpy()) == 7.0
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[toy] 2/7") and lines[-1].startswith("[toy] 7/7")
+    assert os.listdir(os.path.join(tmp_path, "tensorboard", "toy"))
+    assert tf.train.latest_checkpoint(os.path.join(tmp_path, "checkpoints", "toy"))
+
+
+def test_a_cut_short_run_resumes_from_its_checkpoint_and_sums_sessions(tmp_path):
+    var = tf.Variable(0.0)
+    first = training_loop.run_training(
+        "toy",
+        _counter_step(var),
+        10,
+        str(tmp_path),
+        {"var": var},
+        log_every=100,
+        checkpoint_every=100,
+        max_seconds=0.0,
+        stream=io.StringIO(),
+    )
+    assert (first.steps, first.status) == (1, "cut short")
+    var2 = tf.Variable(0.0)  # a fresh process: state comes from the checkpoint
+    second = training_loop.run_training(
+        "toy",
+        _counter_step(var2),
+        10,
+        str(tmp_path),
+        {"var": var2},
+        log_every=100,
+        checkpoint_every=100,
+        stream=io.StringIO(),
+    )
+    assert (second.steps, second.status, second.sessions) == (10, "complete", 2)
+    assert float(var2.numpy()) == 10.0
+    assert second.train_seconds >= first.train_seconds
+    # A third call has nothing left to train and does not count as a session.
+    third = training_loop.run_training(
+        "toy",
+        _counter_step(tf.Variable(0.0)),
+        10,
+        str(tmp_path),
+        {},
+        stream=io.StringIO(),
+    )
+    assert (third.steps, third.status, third.sessions) == (10, "complete", 2)
+
+
+def test_a_non_finite_loss_stops_the_run_as_diverged(tmp_path):
+    def step_fn(step: int) -> dict:
+        return {"loss": float("nan") if step == 3 else 1.0}
+
+    result = training_loop.run_training(
+        "toy", step_fn, 10, str(tmp_path), {}, stream=io.StringIO()
+    )
+    assert (result.status, result.steps) == ("diverged", 4)
+
+
+def test_evaluation_hook_runs_at_checkpoints_and_is_not_training_time(tmp_path):
+    seen = []
+
+    def evaluate(step: int) -> dict:
+        seen.append(step)
+        return {"accuracy": 0.5}
+
+    training_loop.run_training(
+        "toy",
+        lambda step: {"loss": 0.0},
+        6,
+        str(tmp_path),
+        {},
+        log_every=10,
+        checkpoint_every=2,
+        on_checkpoint=evaluate,
+        stream=io.StringIO(),
+    )
+    assert seen == [2, 4, 6]

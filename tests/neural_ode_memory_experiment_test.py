@@ -1,0 +1,63 @@
+"""Smoke and property tests of the memory experiment."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from neural_ode import memory_experiment
+from neural_ode.odeint import SolverConfig
+
+
+def test_backprop_memory_grows_with_rk_steps_and_adjoint_memory_does_not():
+    # The O(L) vs O(1) property itself: 8x the RK4 steps must grow the backprop
+    # step's peak memory several-fold, while 8x the adjoint's integration length
+    # (more solver steps) must not. Batch 32: TF's CPU allocator statistics miss
+    # the small tensors of tiny batches.
+    bp = [
+        memory_experiment.measure_step(
+            SolverConfig(method="rk4", gradient="backprop", steps_per_interval=s),
+            1.0,
+            32,
+            0,
+        )
+        for s in (1, 8)
+    ]
+    adj = [
+        memory_experiment.measure_step(SolverConfig(), t1, 32, 0) for t1 in (0.5, 4.0)
+    ]
+    assert adj[1]["forward_nfe"] > adj[0]["forward_nfe"]
+    assert bp[1]["peak_extra_mib"] > 4 * bp[0]["peak_extra_mib"]
+    assert adj[1]["peak_extra_mib"] < 2 * adj[0]["peak_extra_mib"]
+
+
+def test_run_writes_report_plot_and_resumes_from_partial(tmp_path, capsys):
+    cfg = memory_experiment.MemoryConfig(
+        batch_size=8, integration_lengths=(0.5, 1.0), rk_steps=(1, 2)
+    )
+    out = str(tmp_path / "run")
+    record = memory_experiment.run(cfg, out)
+    assert record["status"] == "complete"
+    assert os.path.exists(os.path.join(out, "memory.png"))
+    assert len(record["extra"]["measurements"]) == 4
+    with open(os.path.join(out, memory_experiment.PARTIAL)) as f:
+        assert len(json.load(f)) == 4
+    capsys.readouterr()
+    memory_experiment.run(cfg, out)  # everything measured: nothing re-measured
+    assert "[memory]" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"batch_size": 0},
+        {"integration_lengths": (0.0,)},
+        {"rk_steps": (0,)},
+        {"rtol": -1.0},
+    ],
+)
+def test_config_rejects_bad_values(kwargs):
+    with pytest.raises(ValueError):
+        memory_experiment.MemoryConfig(**kwargs)

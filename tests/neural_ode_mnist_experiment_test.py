@@ -1,0 +1,173 @@
+"""Tests of the MNIST Table 1 models and experiment (tiny fixtures, tiny budgets)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import results
+from neural_ode import mnist_experiment, mnist_models
+from tests.neural_ode_fixtures import write_tiny_mnist
+
+
+def _gn(c):  # group norm: gamma and beta
+    return 2 * c
+
+
+def _conv(k, cin, cout, bias=True):
+    return k * k * cin * cout + (cout if bias else 0)
+
+
+def _expected_params(name: str) -> int:
+    """Hand-derived parameter counts of the four architectures."""
+    c = 64
+    stem = _conv(3, 1, c) + _gn(c) + _conv(4, c, c) + _gn(c) + _conv(4, c, c)
+    head = _gn(c) + c * 10 + 10
+    if name == "mlp":
+        return 784 * 300 + 300 + 300 * 10 + 10
+    if name == "resnet":
+        block = 2 * _gn(c) + 2 * _conv(3, c, c, bias=False)
+        return stem + 6 * block + head
+    # ODE function: three group norms and two time-concatenated convs (c + 1 in).
+    odefunc = 3 * _gn(c) + 2 * _conv(3, c + 1, c)
+    return stem + odefunc + head
+
+
+@pytest.mark.parametrize("name", mnist_models.MODELS)
+def test_parameter_counts_match_hand_derivation(name):
+    model = mnist_models.build_model(name)
+    assert mnist_experiment.trainable_parameters(model) == _expected_params(name)
+
+
+def test_stem_downsamples_28_to_6x6x64():
+    model = mnist_models.build_model("odenet")
+    block = mnist_models.ode_block_of(model)
+    h = tf.zeros([2, 28, 28, 1])
+    for layer in model.layers:
+        if layer is block:
+            break
+        h = layer(h)
+    assert h.shape == (2, 6, 6, 64)
+
+
+def test_rknet_uses_rk4_backprop_and_odenet_the_adjoint():
+    rk = mnist_models.ode_block_of(mnist_models.build_model("rknet", rk_steps=3))
+    ode = mnist_models.ode_block_of(mnist_models.build_model("odenet"))
+    assert (rk.solver.method, rk.solver.gradient, rk.solver.steps_per_interval) == (
+        "rk4",
+        "backprop",
+        3,
+    )
+    assert (ode.solver.method, ode.solver.gradient) == ("dopri5", "adjoint")
+    assert mnist_models.ode_block_of(mnist_models.build_model("resnet")) is None
+
+
+def test_random_crops_are_shifted_windows_of_the_padded_image():
+    images = tf.random.uniform([6, 28, 28, 1])
+    crops = mnist_experiment.random_crops(images, tf.constant([1, 2], tf.int64)).numpy()
+    padded = np.pad(images.numpy(), [(0, 0), (4, 4), (4, 4), (0, 0)])
+    for i in range(6):
+        matches = [
+            (dy, dx)
+            for dy in range(9)
+            for dx in range(9)
+            if np.array_equal(padded[i, dy : dy + 28, dx : dx + 28], crops[i])
+        ]
+        assert matches, f"crop {i} is not a 28x28 window of the padded image"
+
+
+def test_batch_indices_cover_each_epoch_once_and_differ_between_epochs():
+    n, b = 100, 10
+    epoch0 = np.concatenate(
+        [mnist_experiment.batch_indices(3, s, b, n) for s in range(10)]
+    )
+    epoch1 = np.concatenate(
+        [mnist_experiment.batch_indices(3, s, b, n) for s in range(10, 20)]
+    )
+    assert sorted(epoch0) == list(range(n)) and sorted(epoch1) == list(range(n))
+    assert not np.array_equal(epoch0, epoch1)
+    np.testing.assert_array_equal(
+        mnist_experiment.batch_indices(3, 4, b, n),
+        mnist_experiment.batch_indices(3, 4, b, n),
+    )
+
+
+def test_learning_rate_divides_by_ten_at_each_decay_epoch():
+    cfg = mnist_experiment.MNISTConfig(decay_epochs=(1, 2), learning_rate=0.1)
+    opt = mnist_experiment.make_optimizer(cfg, steps_per_epoch=5)
+    schedule = opt.learning_rate if callable(opt.learning_rate) else opt._learning_rate
+    values = [float(schedule(s)) for s in (0, 5, 6, 10, 11)]
+    np.testing.assert_allclose(values, [0.1, 0.1, 0.01, 0.01, 0.001], rtol=1e-6)
+
+
+def test_binomial_ci_matches_the_normal_approximation():
+    p = 42 / 10000
+    assert mnist_experiment.binomial_ci95(42, 10000) == pytest.approx(
+        100 * 1.96 * np.sqrt(p * (1 - p) / 10000)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"models": ("vgg",)},
+        {"epochs": 0},
+        {"batch_size": 0},
+        {"rtol": 0.0},
+    ],
+)
+def test_config_rejects_bad_values(kwargs):
+    with pytest.raises(ValueError):
+        mnist_experiment.MNISTConfig(**kwargs)
+
+
+def test_missing_mnist_is_reported_before_anything_is_written(tmp_path):
+    cfg = mnist_experiment.MNISTConfig(data_dir=str(tmp_path / "nothing"))
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="not found"):
+        mnist_experiment.run(cfg, str(out))
+    assert not out.exists()
+
+
+def test_tiny_run_writes_table1_cells_and_resumes_without_retraining(tmp_path):
+    data = write_tiny_mnist(str(tmp_path / "mnist"), train=48, test=16)
+    cfg = mnist_experiment.MNISTConfig(
+        models=("mlp", "odenet"),
+        epochs=2,
+        batch_size=16,
+        data_dir=data,
+        reader="idx",
+        log_every=1,
+        checkpoint_every=2,
+        eval_batch_size=8,
+        rtol=1e-2,
+        atol=1e-2,
+    )
+    out = str(tmp_path / "run")
+    record = mnist_experiment.run(cfg, out)
+    assert record["status"] == "complete"
+    cells = {(c["row"], c["column"]): c for c in record["cells"]}
+    assert set(cells) == {
+        (r, col)
+        for r in ("1-Layer MLP", "ODE-Net")
+        for col in ("Test Error", "# Params")
+    }
+    assert cells[("ODE-Net", "Test Error")]["budget"]["steps"] == 6  # 2 epochs x 3
+    assert cells[("ODE-Net", "Test Error")]["ours"]["n"] == 16
+    assert os.path.exists(os.path.join(out, "tensorboard", "odenet"))
+    with open(os.path.join(out, "odenet", mnist_experiment.NFE_LOG)) as f:
+        log = json.load(f)
+    assert [row[0] for row in log] == list(range(1, 7))
+    assert all(fwd > 0 and bwd > 0 for _, fwd, bwd in log)
+    assert "2 of 160 epochs" in " ".join(
+        cells[("ODE-Net", "Test Error")]["deviations"]
+    ).replace(".00", "")
+    # A rerun restores the finished checkpoints: no extra training session.
+    again = mnist_experiment.run(cfg, out)
+    budget = {c["row"]: c["budget"] for c in again["cells"] if c["budget"]}
+    assert budget["ODE-Net"]["sessions"] == 1 and budget["ODE-Net"]["steps"] == 6
+    assert results.load_results(out)["status"] == "complete"
