@@ -179,8 +179,17 @@ def format_budget(budget: dict[str, Any]) -> str:
         if budget.get("target_iterations") not in (None, budget["iterations"]):
             it += f" of {budget['target_iterations']:,}"
         parts.append(it)
+    if "steps" in budget:
+        steps = f"{budget['steps']:,} steps"
+        if budget.get("target_steps") not in (None, budget["steps"]):
+            steps += f" of {budget['target_steps']:,}"
+        parts.append(steps)
+    if "epochs" in budget:
+        parts.append(f"{budget['epochs']:g} epochs")
     if "wall_time_s" in budget:
         parts.append(f"{budget['wall_time_s'] / 60:.1f} min")
+    elif "train_seconds" in budget:
+        parts.append(f"{budget['train_seconds'] / 60:.1f} min training")
     return ", ".join(parts) if parts else "-"
 
 
