@@ -184,7 +184,11 @@ def binomial_ci95(errors: int, n: int) -> float:
 def params_cell(row: str, params: int) -> dict:
     """The "# Params" cell; an exact count is compared at the paper's precision."""
     entry = results.cell(
-        "neural_ode", "Table 1", row, "# Params", results.Estimate(params / 1e6, 0.0, 1),
+        "neural_ode",
+        "Table 1",
+        row,
+        "# Params",
+        results.Estimate(params / 1e6, 0.0, 1),
         budget={"exact count, no training": True},
     )
     published = entry["published"]["value"]
@@ -209,6 +213,9 @@ def _train_model(
     model = mnist_models.build_model(name, config.solver(), config.rk_steps)
     num_train = len(train_x)
     optimizer = make_optimizer(config, config.steps_per_epoch(num_train))
+    # Build the slots now: an unbuilt Keras optimizer silently skips its momentum
+    # when a checkpoint is restored, and a resumed run would lose it.
+    optimizer.build(model.trainable_variables)
     block = mnist_models.ode_block_of(model)
 
     @tf.function

@@ -264,7 +264,7 @@ def odeint(
         OdeintError: For invalid tolerances or a non-monotone time grid.
     """
     y0 = tf.convert_to_tensor(y0)
-    times = tf.cast(tf.convert_to_tensor(times), y0.dtype)
+    times = tf.cast(tf.convert_to_tensor(times, dtype_hint=y0.dtype), y0.dtype)
     params = [tf.convert_to_tensor(p) for p in params]
     asserts = check_times(times)
     if not config.adaptive:

@@ -33,11 +33,14 @@ class ODENetServer(tf.Module):
     def __init__(self, model, rtol: float, atol: float):
         super().__init__()
         self.model = model
+        # Track the raw tf.Variables too: without them the TF1 loader that
+        # `saved_model_cli run` (and TF Serving's session bundle) uses does not
+        # restore Keras 3 variables ("Could not find variable ...").
+        self.tf_variables = [v.value for v in model.variables]
         self.block = mnist_models.ode_block_of(model)
         self.rtol = tf.constant(rtol, tf.float32)
         self.atol = tf.constant(atol, tf.float32)
         spec = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="images")
-        tol = tf.TensorSpec([], tf.float32)
         self.serving_default = tf.function(self._default, input_signature=[spec])
         self.classify_at_tolerance = tf.function(
             self._at_tolerance,
@@ -47,7 +50,6 @@ class ODENetServer(tf.Module):
                 tf.TensorSpec([], tf.float32, name="atol"),
             ],
         )
-        del tol
 
     def _classify(self, images, rtol, atol):
         h = images
