@@ -176,7 +176,8 @@ def test_latent_ode_saved_model_cli_run(latent_export, tmp_path):
             "--signature_def",
             "serving_default",
             "--inputs",
-            f"observations={tmp_path / 'obs.npy'};observation_times={tmp_path / 't.npy'};"
+            f"observations={tmp_path / 'obs.npy'};"
+            f"observation_times={tmp_path / 't.npy'};"
             f"query_times={tmp_path / 'q.npy'}",
             "--outdir",
             str(tmp_path / "out"),
