@@ -123,11 +123,11 @@ class ConvODEFunc(keras.layers.Layer):
         super().__init__(**kwargs)
         self.channels = channels
         self.groups = groups or min(32, channels)
-        self.norm1 = GroupNorm(self.groups, name="norm1")
-        self.conv1 = ConcatConv2D(channels, name="conv1")
-        self.norm2 = GroupNorm(self.groups, name="norm2")
-        self.conv2 = ConcatConv2D(channels, name="conv2")
-        self.norm3 = GroupNorm(self.groups, name="norm3")
+        self.norm1 = GroupNorm(self.groups, name="norm1", dtype=self.dtype_policy)
+        self.conv1 = ConcatConv2D(channels, name="conv1", dtype=self.dtype_policy)
+        self.norm2 = GroupNorm(self.groups, name="norm2", dtype=self.dtype_policy)
+        self.conv2 = ConcatConv2D(channels, name="conv2", dtype=self.dtype_policy)
+        self.norm3 = GroupNorm(self.groups, name="norm3", dtype=self.dtype_policy)
 
     def build(self, t_shape, h_shape=None):
         h_shape = t_shape if h_shape is None else h_shape
@@ -174,10 +174,12 @@ class MLPODEFunc(keras.layers.Layer):
         self.activation = activation
         self.time_input = time_input
         self.hidden = [
-            keras.layers.Dense(units, activation=activation, name=f"hidden{i}")
+            keras.layers.Dense(
+                units, activation=activation, name=f"hidden{i}", dtype=self.dtype_policy
+            )
             for i, units in enumerate(self.hidden_units)
         ]
-        self.out = keras.layers.Dense(state_dim, name="out")
+        self.out = keras.layers.Dense(state_dim, name="out", dtype=self.dtype_policy)
 
     def build(self, t_shape, z_shape=None):
         width = self.state_dim + int(self.time_input)

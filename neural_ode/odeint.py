@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -87,7 +88,10 @@ class SolverConfig:
         for name in ("rtol", "atol"):
             value = getattr(self, name)
             if not (
-                isinstance(value, int | float) and math.isfinite(value) and value > 0
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and value > 0
             ):
                 raise OdeintError(
                     f"{name} must be a positive finite number, got {value!r}"
@@ -112,7 +116,8 @@ class SolverConfig:
                 f"choose from {ADJOINT_NORMS}"
             )
         if (
-            int(self.steps_per_interval) != self.steps_per_interval
+            not isinstance(self.steps_per_interval, numbers.Integral)
+            or isinstance(self.steps_per_interval, bool)
             or self.steps_per_interval < 1
         ):
             raise OdeintError(
@@ -306,7 +311,9 @@ def _forward_solve(func_s, y0, s_times, params, config, rtol, atol):
     first = initial_step_size(fn, s_times[0], y0, f0, rtol, atol)
     solver = _make_solver(config, rtol, atol, first)
     results = solver.solve(fn, s_times[0], y0, solution_times=s_times)
-    nfe = tf.cast(results.diagnostics.num_ode_fn_evaluations, tf.int32) + 2
+    # + 2: the evaluations that chose the first step; + 1: TFP never counts the
+    # evaluation that initialises its solver state.
+    nfe = tf.cast(results.diagnostics.num_ode_fn_evaluations, tf.int32) + 3
     return results.states, nfe, _last_step_size(config, results)
 
 
@@ -332,7 +339,8 @@ def _solve_tfp_adjoint(func_s, y0, s_times, params, config, rtol, atol) -> Odein
         constants=dict(zip(names, params, strict=True)),
     )
     return OdeintResult(
-        results.states, tf.cast(results.diagnostics.num_ode_fn_evaluations, tf.int32)
+        results.states,
+        tf.cast(results.diagnostics.num_ode_fn_evaluations, tf.int32) + 1,
     )
 
 
@@ -416,7 +424,8 @@ def _adjoint_backward(
         results = solver.solve(aug, u0, (z, a, g), solution_times=tf.stack([u1]))
         z_new, a_new, g_new = tf.nest.map_structure(lambda x: x[-1], results.states)
         a_new = a_new + dstates[i - 1]
-        nfe = nfe + tf.cast(results.diagnostics.num_ode_fn_evaluations, tf.int32)
+        # + 1: the initialising evaluation TFP leaves out of its count.
+        nfe = nfe + tf.cast(results.diagnostics.num_ode_fn_evaluations, tf.int32) + 1
         new_step = _last_step_size(config, results)
         return i - 1, z_new, a_new, g_new, nfe, step if new_step is None else new_step
 
