@@ -141,10 +141,10 @@ def run_training(
             t = time.perf_counter()
             evaluation = {f"eval/{k}": float(v) for k, v in on_checkpoint(step).items()}
             board.scalars(step, evaluation)
-            bar.update(step, **evaluation)
             spent = time.perf_counter() - t
             excluded += spent
-            bar.exclude(spent)
+            bar.exclude(spent)  # before the line, so its rate is training only
+            bar.update(step, **evaluation)
 
     while step < total_steps:
         metrics = {k: float(v) for k, v in step_fn(step).items()}

@@ -188,14 +188,14 @@ def magnet_loss_terms(embeddings: tf.Tensor, labels: tf.Tensor, num_clusters: in
     sigma2 = tf.reduce_sum(own) / tf.cast(max(n - 1, 1), dtype)
     to_means = tf.reduce_sum(tf.square(embeddings[:, None, :] - means[None, :, :]),
                              axis=-1)
-    scale = 1.0 / (2.0 * (sigma2 + tf.cast(epsilon, dtype)))
+    scale = 1.0 / (2.0 * (sigma2 + tf.constant(epsilon, dtype)))
 
     impostor = tf.not_equal(labels[:, None], cluster_classes[None, :])
     logits = tf.where(impostor, -scale * to_means,
                       tf.constant(-np.inf, dtype) * tf.ones_like(to_means))
     log_denominator = tf.reduce_logsumexp(logits, axis=1)
     # -log(exp(-own * scale - alpha) / denominator), clipped at zero.
-    losses = tf.nn.relu(scale * own + tf.cast(alpha, dtype) + log_denominator)
+    losses = tf.nn.relu(scale * own + tf.constant(alpha, dtype) + log_denominator)
     return losses, sigma2, means
 
 

@@ -1,0 +1,830 @@
+"""Continuous vs discrete normalizing flows (Chen et al. 2018, sec. 4.1, Figs. 4-5).
+
+Density matching (Fig. 4). For each 2-D target `p ∝ exp(-U)` (`neural_ode.densities`)
+and each capacity n in `widths`, a planar CNF with M = n units and a planar NF with
+K = n layers are fitted by minimising the reverse KL,
+`loss = E_q[log q(x) + U(x)] = KL(q || p) - log Z`, with x pushed forward from
+N(0, I). We report KL = loss + log Z (log Z by quadrature), so 0 is a perfect fit.
+
+Maximum likelihood (Fig. 5). On Two Circles (radii 3 and 1.5) and Two Moons
+(radius 2), both with Gaussian noise of standard deviation `ml_noise` and fresh
+samples every step, a CNF with M = 64 units and an NF of 64 one-unit planar layers
+maximise E_data[log q(x)]. The CNF evaluates log q(x) by integrating x back to
+time 0; the NF runs in the data-to-noise direction
+(log q(x) = log N(f(x)) + log |det df/dx|) and samples through its bisection
+inverse. We report the NLL of held-out samples next to the NLL of the true data
+density (the floor).
+
+Verdicts compare the two means with the 95% CI of their difference (see
+`compare`). Every reported number is computed at `eval_tolerance` from
+`eval_samples` fresh samples; the CNF NFE columns give the mean forward and
+adjoint (backward) NFE of the last logged training steps and the forward NFE of
+the evaluation solve.
+
+Every model trains through `common.training_loop.run_training` (resumable). Models
+of the same architecture share one compiled training step: before each model
+trains, its weights are re-drawn from a seed fixed by the model's name and the
+optimizer state is zeroed, then its checkpoint (if any) is restored. NF steps are
+compiled with XLA (`nf_jit_compile`). Evaluations are cached per model, so a rerun
+of a finished run only rewrites the report and figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from common import config as config_lib  # noqa: E402
+from common import results, seeding, training_loop  # noqa: E402
+from neural_ode import cnf, densities, planar_flow  # noqa: E402
+from neural_ode.odeint import SolverConfig  # noqa: E402
+
+PAPER_CNF_ITERATIONS = 10_000
+PAPER_NF_ITERATIONS = 500_000
+PAPER_TOLERANCE = 1e-5
+DM_BOX = densities.BOX
+ML_BOX = 4.5
+ML_GEOMETRY = {"two_circles": {"radius": 3.0, "factor": 0.5},
+               "two_moons": {"scale": 2.0}}
+"""Size of each maximum-likelihood dataset (the noise is `CNFConfig.ml_noise`)."""
+RESUMABLE_FIELDS = ("log_every", "checkpoint_every")
+NFE_FILE = "train_nfe.json"
+DM_CLAIM = "CNF (M units) reaches a lower loss than NF (K = M layers)"
+ML_CLAIM = "CNF fits the data better than the NF of one-unit layers"
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _positive_float(name: str, value: Any) -> None:
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or value <= 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CNFConfig:
+    """The protocol of the CNF experiment; the defaults are the full run.
+
+    Attributes:
+        experiment: Experiment name (the run directory's identity).
+        seed: Seeds the initial weights, base samples and data.
+        targets: Density-matching targets (keys of `densities.ENERGIES`).
+        widths: Capacities compared: CNF units M and NF layers K.
+        dm_cnf_iterations: Adam steps of each density-matching CNF.
+        dm_nf_iterations: RMSprop steps of each density-matching NF.
+        dm_batch_size: Base samples per density-matching step.
+        ml_datasets: Maximum-likelihood datasets (keys of `densities.DATASETS`).
+        ml_width: CNF units and NF layers of the maximum-likelihood models.
+        ml_cnf_iterations: Adam steps of each maximum-likelihood CNF.
+        ml_nf_iterations: RMSprop steps of each maximum-likelihood NF.
+        ml_batch_size: Fresh data samples per maximum-likelihood step.
+        ml_noise: Noise standard deviation of both datasets.
+        hyper_units: Hidden width of the CNF's time hypernetwork.
+        end_time: Integration time T of the CNF.
+        cnf_learning_rate: Adam learning rate of the CNFs.
+        nf_learning_rate: RMSprop learning rate of the NFs.
+        nf_init_scale: Standard deviation of the NF's initial u and w.
+        nf_jit_compile: Compile the NF training steps with XLA (one long
+            compilation, then several times faster steps on CPU).
+        method: Adaptive solver of the CNF ("dopri5" or "bdf").
+        train_tolerance: rtol = atol of the CNF solves while training.
+        eval_tolerance: rtol = atol of the CNF solves for every reported number.
+        eval_samples: Samples behind each reported loss / NLL.
+        grid_points: Grid points per axis of the density plots.
+        log_every: Steps between progress lines.
+        checkpoint_every: Steps between checkpoints.
+    """
+
+    experiment: str = "cnf"
+    seed: int = 0
+    targets: tuple[str, ...] = ("ring", "wave", "split_wave")
+    widths: tuple[int, ...] = (2, 8, 32)
+    dm_cnf_iterations: int = 1000
+    dm_nf_iterations: int = 10_000
+    dm_batch_size: int = 512
+    ml_datasets: tuple[str, ...] = ("two_circles", "two_moons")
+    ml_width: int = 64
+    ml_cnf_iterations: int = 1000
+    ml_nf_iterations: int = 10_000
+    ml_batch_size: int = 512
+    ml_noise: float = 0.2
+    hyper_units: int = 32
+    end_time: float = 1.0
+    cnf_learning_rate: float = 5e-3
+    nf_learning_rate: float = 1e-3
+    nf_init_scale: float = 0.5
+    nf_jit_compile: bool = True
+    method: str = "dopri5"
+    train_tolerance: float = 1e-3
+    eval_tolerance: float = 1e-5
+    eval_samples: int = 10_000
+    grid_points: int = 100
+    log_every: int = 100
+    checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        for name, value, known in (("targets", self.targets, densities.ENERGIES),
+                                   ("ml_datasets", self.ml_datasets,
+                                    densities.DATASETS)):
+            if not isinstance(value, tuple) or len(set(value)) != len(value):
+                raise ValueError(f"{name} must be a tuple without repeats, got "
+                                 f"{value!r}")
+            unknown = [v for v in value if v not in known]
+            if unknown:
+                raise ValueError(f"unknown {name} {unknown}; choose from "
+                                 f"{tuple(known)}")
+        if not self.targets and not self.ml_datasets:
+            raise ValueError("targets and ml_datasets are both empty: nothing to run")
+        if (not isinstance(self.widths, tuple) or not self.widths
+                or len(set(self.widths)) != len(self.widths)):
+            raise ValueError(f"widths must be a non-empty tuple without repeats, got "
+                             f"{self.widths!r}")
+        for width in self.widths:
+            _positive_int("every width", width)
+        for name in ("dm_cnf_iterations", "dm_nf_iterations", "dm_batch_size",
+                     "ml_width", "ml_cnf_iterations", "ml_nf_iterations",
+                     "ml_batch_size", "hyper_units", "eval_samples", "log_every",
+                     "checkpoint_every"):
+            _positive_int(name, getattr(self, name))
+        if isinstance(self.grid_points, bool) or not isinstance(
+                self.grid_points, int) or self.grid_points < 10:
+            raise ValueError(f"grid_points must be an integer >= 10, got "
+                             f"{self.grid_points!r}")
+        for name in ("ml_noise", "end_time", "cnf_learning_rate", "nf_learning_rate",
+                     "nf_init_scale", "train_tolerance", "eval_tolerance"):
+            _positive_float(name, getattr(self, name))
+        if not isinstance(self.nf_jit_compile, bool):
+            raise ValueError(f"nf_jit_compile must be a bool, got "
+                             f"{self.nf_jit_compile!r}")
+        if self.method not in ("dopri5", "bdf"):
+            raise ValueError(f"method must be 'dopri5' or 'bdf' (adaptive, adjoint "
+                             f"gradients), got {self.method!r}")
+
+    def train_solver(self) -> SolverConfig:
+        """The CNF solver while training (adjoint gradients, seminorm)."""
+        return SolverConfig(method=self.method, rtol=self.train_tolerance,
+                            atol=self.train_tolerance)
+
+    def eval_solver(self) -> SolverConfig:
+        """The CNF solver of every reported number."""
+        return SolverConfig(method=self.method, rtol=self.eval_tolerance,
+                            atol=self.eval_tolerance)
+
+    def deviations(self) -> list[str]:
+        """How this protocol departs from the paper's (sec. 4.1)."""
+        out = []
+        if self.targets:
+            if self.dm_cnf_iterations < PAPER_CNF_ITERATIONS:
+                out.append(f"density-matching CNFs trained {self.dm_cnf_iterations:,} "
+                           f"Adam iterations (paper: {PAPER_CNF_ITERATIONS:,})")
+            if self.dm_nf_iterations < PAPER_NF_ITERATIONS:
+                out.append(f"density-matching NFs trained {self.dm_nf_iterations:,} "
+                           f"RMSprop iterations at learning rate "
+                           f"{self.nf_learning_rate:g} (paper: {PAPER_NF_ITERATIONS:,}"
+                           ", following Rezende & Mohamed)")
+            out.append(f"targets {', '.join(self.targets)} are Rezende & Mohamed's "
+                       "test energies (the paper's Fig. 4 does not name its three); "
+                       "U2-U4 get a wall beyond |z1| = 4 so that exp(-U) is "
+                       "normalisable")
+        if self.ml_datasets:
+            out.append(f"maximum likelihood: CNF {self.ml_cnf_iterations:,} and NF "
+                       f"{self.ml_nf_iterations:,} iterations on fresh samples (noise "
+                       f"{self.ml_noise:g}) each step; the paper gives no budget, "
+                       "sizes or noise")
+        if self.train_tolerance > PAPER_TOLERANCE:
+            out.append(f"CNFs trained with rtol = atol = {self.train_tolerance:g} "
+                       f"(paper: {PAPER_TOLERANCE:g} for density estimation); every "
+                       f"reported number is evaluated at {self.eval_tolerance:g}")
+        out.append(f"time dependence of the CNF: a tanh hypernetwork of t "
+                   f"({self.hyper_units} units, as torchdiffeq's cnf example) with a "
+                   f"sigmoid gate per unit, units averaged (u_m / M), T = "
+                   f"{self.end_time:g} (the paper gives no details)")
+        return out
+
+
+def _model_seed(seed: int, name: str) -> int:
+    return int(np.random.default_rng([seed, zlib.crc32(name.encode())]).integers(
+        2**31))
+
+
+def _step_rng(seed: int, name: str, step: int) -> np.random.Generator:
+    """The generator of one training step: reproducible across resumes."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode()), step])
+
+
+def _reset_optimizer(optimizer: keras.optimizers.Optimizer) -> None:
+    for variable in optimizer.variables:
+        if not variable.path.endswith("learning_rate"):
+            variable.assign(tf.zeros(variable.shape, variable.dtype))
+
+
+def _mean_ci(values: np.ndarray) -> tuple[float, float]:
+    est = results.mean_ci95(values)
+    return est.mean, est.ci95
+
+
+class _Trainer:
+    """One model, its optimizer and a compiled step `objective(batch, index)`.
+
+    The objective returns `(loss, metrics)`; `index` selects the target energy.
+    """
+
+    def __init__(self, model: keras.layers.Layer,
+                 optimizer: keras.optimizers.Optimizer,
+                 objective: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, dict]],
+                 backward_nfe: tf.Variable | None = None, jit_compile: bool = False):
+        self.model = model
+        self.optimizer = optimizer
+        optimizer.build(model.trainable_variables)
+        self.backward_nfe = backward_nfe
+        self._functions: dict[str, Callable] = {}
+        variables = model.trainable_variables
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32),
+                                      tf.TensorSpec([], tf.int32)],
+                     jit_compile=jit_compile)
+        def step(batch, index):
+            with tf.GradientTape() as tape:
+                loss, metrics = objective(batch, index)
+            grads = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(grads, variables, strict=True))
+            return {"loss": loss, **metrics}
+
+        self._step = step
+
+    def function(self, key: str, fn: Callable[[tf.Tensor], Any]) -> Callable:
+        """`fn(points [N, 2])` compiled once per trainer and key."""
+        if key not in self._functions:
+            self._functions[key] = tf.function(
+                fn, input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+        return self._functions[key]
+
+    def reset(self, seed: int) -> None:
+        self.model.initialize(seed)
+        _reset_optimizer(self.optimizer)
+
+    def train(self, name: str, total_steps: int,
+              make_batch: Callable[[int], np.ndarray], index: int,
+              config: CNFConfig, run_dir: str) -> training_loop.LoopResult:
+        """Trains a fresh (or restored) model `name` for `total_steps`."""
+        self.reset(_model_seed(config.seed, name))
+        index_t = tf.constant(index, tf.int32)
+        window: list[tuple[float, float]] = []
+        nfe_path = os.path.join(run_dir, "checkpoints", name, NFE_FILE)
+
+        def step_fn(step: int) -> dict[str, Any]:
+            batch = tf.constant(make_batch(step), tf.float32)
+            try:
+                out = self._step(batch, index_t)
+            except tf.errors.InvalidArgumentError as err:  # solver gave up
+                print(f"[{name}] step {step} failed: {str(err).splitlines()[0]}",
+                      flush=True)
+                return {"loss": float("nan")}
+            if self.backward_nfe is not None:
+                out["nfe_backward"] = self.backward_nfe.read_value()
+                window.append((float(out["nfe"]), float(out["nfe_backward"])))
+                if (step + 1) % config.log_every == 0 or step + 1 == total_steps:
+                    _write_json(nfe_path, {
+                        "steps": step + 1, "window": len(window),
+                        "forward": float(np.mean([f for f, _ in window])),
+                        "backward": float(np.mean([b for _, b in window]))})
+                    window.clear()
+            return out
+
+        return training_loop.run_training(
+            name, step_fn, total_steps, run_dir=run_dir,
+            trackables={"model": self.model, "optimizer": self.optimizer},
+            log_every=config.log_every, checkpoint_every=config.checkpoint_every)
+
+
+def _energy_switch(targets: Sequence[str]
+                   ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    energies = [densities.ENERGIES[t] for t in targets]
+
+    def energy(x, index):
+        # All targets are evaluated and one is picked (cheap, and unlike
+        # `tf.switch_case` it compiles with XLA for a runtime index).
+        return tf.gather(tf.stack([e(x) for e in energies]), index)
+
+    return energy
+
+
+def _dm_cnf_trainer(config: CNFConfig, width: int) -> _Trainer:
+    model = cnf.PlanarCNF(width, hyper_units=config.hyper_units,
+                          end_time=config.end_time, solver=config.train_solver(),
+                          name=f"cnf_m{width}")
+    energy = _energy_switch(config.targets)
+    sink = tf.Variable(0, dtype=tf.int32, trainable=False)
+
+    def objective(z0, index):
+        x, log_q, nfe = model.sample_and_log_prob(z0, backward_nfe_sink=sink)
+        return tf.reduce_mean(log_q + energy(x, index)), {"nfe": nfe}
+
+    return _Trainer(model, keras.optimizers.Adam(config.cnf_learning_rate),
+                    objective, sink)
+
+
+def _dm_nf_trainer(config: CNFConfig, layers: int) -> _Trainer:
+    model = planar_flow.PlanarFlow(layers, init_scale=config.nf_init_scale,
+                                   name=f"nf_k{layers}")
+    energy = _energy_switch(config.targets)
+
+    def objective(z0, index):
+        x, log_det = model.forward(z0)
+        log_q = cnf.standard_normal_log_prob(z0) - log_det
+        return tf.reduce_mean(log_q + energy(x, index)), {}
+
+    return _Trainer(model, keras.optimizers.RMSprop(config.nf_learning_rate),
+                    objective, jit_compile=config.nf_jit_compile)
+
+
+def _ml_cnf_trainer(config: CNFConfig) -> _Trainer:
+    model = cnf.PlanarCNF(config.ml_width, hyper_units=config.hyper_units,
+                          end_time=config.end_time, solver=config.train_solver(),
+                          name=f"cnf_ml_m{config.ml_width}")
+    sink = tf.Variable(0, dtype=tf.int32, trainable=False)
+
+    def objective(x, index):
+        del index
+        log_q, nfe = model.log_prob(x, backward_nfe_sink=sink)
+        return -tf.reduce_mean(log_q), {"nfe": nfe}
+
+    return _Trainer(model, keras.optimizers.Adam(config.cnf_learning_rate),
+                    objective, sink)
+
+
+def _nf_data_log_prob(model: planar_flow.PlanarFlow, x: tf.Tensor) -> tf.Tensor:
+    z, log_det = model.forward(x)
+    return cnf.standard_normal_log_prob(z) + log_det
+
+
+def _ml_nf_trainer(config: CNFConfig) -> _Trainer:
+    model = planar_flow.PlanarFlow(config.ml_width, init_scale=config.nf_init_scale,
+                                   name=f"nf_ml_k{config.ml_width}")
+
+    def objective(x, index):
+        del index
+        return -tf.reduce_mean(_nf_data_log_prob(model, x)), {}
+
+    return _Trainer(model, keras.optimizers.RMSprop(config.nf_learning_rate),
+                    objective, jit_compile=config.nf_jit_compile)
+
+
+def _dataset_kwargs(config: CNFConfig, dataset: str) -> dict[str, float]:
+    return {**ML_GEOMETRY[dataset], "noise": config.ml_noise}
+
+
+def _num_params(model: keras.layers.Layer) -> int:
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
+
+
+# --- evaluation -----------------------------------------------------------------
+
+
+def _load_cache(path: str, steps: int) -> tuple[dict, dict] | None:
+    if not (os.path.exists(path + ".json") and os.path.exists(path + ".npz")):
+        return None
+    with open(path + ".json") as f:
+        record = json.load(f)
+    if record.get("steps") != steps:
+        return None
+    with np.load(path + ".npz") as arrays:
+        return record, dict(arrays)
+
+
+def _write_json(path: str, data: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def _save_cache(path: str, record: dict, arrays: dict[str, np.ndarray]) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez_compressed(path + ".tmp.npz", **arrays)
+    os.replace(path + ".tmp.npz", path + ".npz")
+    _write_json(path + ".json", record)
+
+
+def _solve_or_nan(fn: Callable[[], Any]) -> Any | None:
+    try:
+        return fn()
+    except tf.errors.InvalidArgumentError as err:
+        print(f"evaluation failed: {str(err).splitlines()[0]}", flush=True)
+        return None
+
+
+def _evaluate_dm(trainer: _Trainer, kind: str, target: str, config: CNFConfig,
+                 name: str) -> tuple[dict, dict]:
+    rng = np.random.default_rng([config.seed, zlib.crc32(name.encode()), 2**31])
+    z0 = tf.constant(rng.standard_normal((config.eval_samples, 2)), tf.float32)
+    model = trainer.model
+    energy = densities.ENERGIES[target]
+    record: dict[str, Any] = {}
+    if kind == "cnf":
+        sample = trainer.function("sample", lambda z: model.sample_and_log_prob(
+            z, solver=config.eval_solver()))
+        out = _solve_or_nan(lambda: sample(z0))
+        if out is not None:
+            record["eval_nfe"] = int(out[2])
+    else:
+        def sample(z):
+            x, log_det = model.forward(z)
+            return x, cnf.standard_normal_log_prob(z) - log_det
+
+        out = trainer.function("sample", sample)(z0)
+    if out is None:
+        x = np.full((config.eval_samples, 2), np.nan, np.float32)
+        per_sample = np.full(config.eval_samples, np.nan)
+    else:
+        x = out[0].numpy()
+        per_sample = (out[1] + energy(out[0])).numpy().astype(np.float64)
+    log_z = densities.log_normalizer(target)
+    record["loss"], record["loss_ci95"] = _mean_ci(per_sample)
+    record["kl"] = record["loss"] + log_z
+    record["kl_ci95"] = record["loss_ci95"]
+    record["log_z"] = log_z
+    return record, {"samples": x.astype(np.float32)}
+
+
+def _evaluate_ml(trainer: _Trainer, kind: str, dataset: str, config: CNFConfig,
+                 name: str) -> tuple[dict, dict]:
+    rng = np.random.default_rng([config.seed, zlib.crc32(dataset.encode()), 2**31])
+    kwargs = _dataset_kwargs(config, dataset)
+    test, _ = densities.DATASETS[dataset](config.eval_samples, rng, **kwargs)
+    model = trainer.model
+    points, _ = densities.grid(ML_BOX, config.grid_points)
+    points = tf.constant(points, tf.float32)
+    num_vis = min(config.eval_samples, 5000)
+    z0 = tf.constant(rng.standard_normal((num_vis, 2)), tf.float32)
+    record: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    if kind == "cnf":
+        solver = config.eval_solver()
+        log_prob = trainer.function("log_prob", lambda x: model.log_prob(
+            x, solver=solver))
+        out = _solve_or_nan(lambda: log_prob(tf.constant(test)))
+        grid_out = _solve_or_nan(lambda: log_prob(points))
+        fractions = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 1.0])
+        times = tf.constant(fractions * config.end_time, tf.float32)
+        flow = trainer.function("path", lambda z: model.integrate(
+            z, times, solver=solver).states[..., :2])
+        path = _solve_or_nan(lambda: flow(z0))
+        log_q = None if out is None else out[0].numpy()
+        if out is not None:
+            record["eval_nfe"] = int(out[1])
+        grid_log_q = None if grid_out is None else grid_out[0].numpy()
+        stages = [f"t = {f * config.end_time:g}" for f in fractions]
+    else:
+        log_prob = trainer.function("log_prob", lambda x: _nf_data_log_prob(model, x))
+        log_q = log_prob(tf.constant(test)).numpy()
+        grid_log_q = log_prob(points).numpy()
+        inverse = trainer.function("inverse", lambda z: model.inverse(
+            z, return_path=True)[1])
+        full_path = inverse(z0)
+        k = config.ml_width
+        # The sampling direction runs layer K (noise) down to layer 0 (data).
+        layers = [round(f * k) for f in (1.0, 0.9, 0.75, 0.5, 0.25, 0.0)]
+        path = tf.gather(full_path, layers)
+        stages = [f"{k - i} of {k} layers" for i in layers]
+    floor = densities.DATA_LOG_PROBS[dataset](test, **kwargs)
+    record["nll"], record["nll_ci95"] = _mean_ci(
+        -np.asarray(log_q, np.float64) if log_q is not None
+        else np.full(len(test), np.nan))
+    record["floor_nll"], record["floor_nll_ci95"] = _mean_ci(-floor)
+    record["stages"] = stages
+    n = config.grid_points
+    arrays["grid_log_q"] = (np.full(n * n, np.nan) if grid_log_q is None
+                            else grid_log_q).astype(np.float32)
+    arrays["path"] = (np.full((len(stages), num_vis, 2), np.nan) if path is None
+                      else np.asarray(path)).astype(np.float32)
+    arrays["test"] = test[:num_vis]
+    return record, arrays
+
+
+def _train_nfe(run_dir: str, name: str) -> dict[str, float]:
+    """Mean forward / backward NFE of the last logged training steps (CNFs)."""
+    path = os.path.join(run_dir, "checkpoints", name, NFE_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _train_and_evaluate(trainer: _Trainer, name: str, kind: str, total: int,
+                        make_batch: Callable[[int], np.ndarray], index: int,
+                        evaluate: Callable[[], tuple[dict, dict]],
+                        config: CNFConfig, run_dir: str) -> tuple[dict, dict]:
+    loop = trainer.train(name, total, make_batch, index, config, run_dir)
+    cache = os.path.join(run_dir, "evaluations", name)
+    cached = _load_cache(cache, loop.steps) if loop.status == "complete" else None
+    if cached is not None:
+        record, arrays = cached
+    else:
+        t0 = time.perf_counter()
+        record, arrays = evaluate()
+        record["eval_seconds"] = round(time.perf_counter() - t0, 1)
+        if kind == "cnf":
+            record["train_nfe"] = _train_nfe(run_dir, name)
+        if loop.status == "complete":
+            _save_cache(cache, {**record, "steps": loop.steps}, arrays)
+    record.update(name=name, kind=kind, status=loop.status,
+                  params=_num_params(trainer.model), budget=loop.budget())
+    print(f"[{name}] {loop.status}: " + ", ".join(
+        f"{k}={v:.4g}" for k, v in record.items()
+        if isinstance(v, float) and not k.endswith("ci95")), flush=True)
+    return record, arrays
+
+
+# --- verdicts and report ----------------------------------------------------------
+
+
+def compare(better: tuple[float, float], worse: tuple[float, float]) -> str:
+    """Verdict on "the first (mean, ci95) is lower than the second".
+
+    "supported" when the difference is below zero by more than its 95% CI
+    half-width (sqrt of the summed squared half-widths, independent samples),
+    "not supported" when above zero by more than that, else "inconclusive".
+    """
+    diff = better[0] - worse[0]
+    half = math.hypot(better[1], worse[1])
+    if not math.isfinite(diff):
+        return "not supported (non-finite result)"
+    if diff + half < 0:
+        return "supported"
+    if diff - half > 0:
+        return "not supported"
+    return "inconclusive (95% CIs overlap)"
+
+
+def _fmt(mean: float, ci: float) -> str:
+    return "nan" if not math.isfinite(mean) else f"{mean:.3f} ± {ci:.3f}"
+
+
+def _nfe_text(record: dict) -> str:
+    """"forward / backward (training, mean of the last logged steps), eval"."""
+    train = record.get("train_nfe", {})
+    values = (train.get("forward"), train.get("backward"), record.get("eval_nfe"))
+    return " / ".join("-" if v is None else f"{v:.0f}" for v in values)
+
+
+def _dm_table(config: CNFConfig, records: dict[str, dict]) -> dict[str, Any]:
+    rows = []
+    for target in config.targets:
+        for width in config.widths:
+            nf = records[f"dm_{target}_nf_k{width}"]
+            cn = records[f"dm_{target}_cnf_m{width}"]
+            rows.append([target, width, _fmt(nf["kl"], nf["kl_ci95"]),
+                         _fmt(cn["kl"], cn["kl_ci95"]),
+                         _nfe_text(cn), DM_CLAIM,
+                         compare((cn["kl"], cn["kl_ci95"]),
+                                 (nf["kl"], nf["kl_ci95"]))])
+    return {"title": "Fig. 4 density matching: KL(q || p) in nats (lower is better)",
+            "header": ["target", "K = M", "NF, K layers", "CNF, M units",
+                       "CNF NFE (train fwd / bwd, eval)", "paper's claim",
+                       "verdict"],
+            "rows": rows}
+
+
+def _ml_table(config: CNFConfig, records: dict[str, dict]) -> dict[str, Any]:
+    rows = []
+    for dataset in config.ml_datasets:
+        nf = records[f"ml_{dataset}_nf_k{config.ml_width}"]
+        cn = records[f"ml_{dataset}_cnf_m{config.ml_width}"]
+        nfe = _nfe_text(cn)
+        rows.append([dataset, _fmt(nf["floor_nll"], nf["floor_nll_ci95"]),
+                     _fmt(nf["nll"], nf["nll_ci95"]), _fmt(cn["nll"], cn["nll_ci95"]),
+                     nfe, ML_CLAIM,
+                     compare((cn["nll"], cn["nll_ci95"]), (nf["nll"], nf["nll_ci95"]))])
+    return {"title": "Fig. 5 maximum likelihood: held-out NLL in nats "
+                     "(lower is better)",
+            "header": ["dataset", "true density (floor)",
+                       f"NF, {config.ml_width} layers",
+                       f"CNF, M = {config.ml_width}",
+                       "CNF NFE (train fwd / bwd, eval)", "paper's claim", "verdict"],
+            "rows": rows}
+
+
+def _budget_table(records: dict[str, dict]) -> dict[str, Any]:
+    rows = []
+    for rec in records.values():
+        b = rec["budget"]
+        per_it = b["train_seconds"] / b["steps"] if b["steps"] else float("nan")
+        rows.append([rec["name"], rec["params"], f"{b['steps']:,} of "
+                     f"{b['target_steps']:,}", f"{b['train_seconds']:.1f}",
+                     f"{1000 * per_it:.1f}", rec["status"]])
+    return {"title": "Training budget per model",
+            "header": ["model", "parameters", "iterations",
+                       "train seconds (incl. compilation)", "ms / iteration",
+                       "status"],
+            "rows": rows}
+
+
+# --- figures ------------------------------------------------------------------------
+
+
+def _hist(ax, points: np.ndarray, box: float, bins: int) -> None:
+    finite = points[np.isfinite(points).all(axis=1)]
+    ax.hist2d(finite[:, 0], finite[:, 1], bins=bins, range=[[-box, box], [-box, box]],
+              cmap="viridis")
+
+
+def _clean(ax, title: str | None = None) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def _plot_dm_samples(path: str, config: CNFConfig, records: dict[str, dict],
+                     arrays: dict[str, dict]) -> str:
+    widths = config.widths
+    cols = 1 + 2 * len(widths)
+    fig, axes = plt.subplots(len(config.targets), cols,
+                             figsize=(1.6 * cols, 1.7 * len(config.targets)),
+                             squeeze=False)
+    n = config.grid_points
+    points, _ = densities.grid(DM_BOX, n)
+    for row, target in zip(axes, config.targets, strict=True):
+        density = np.exp(-densities.ENERGIES[target](
+            tf.constant(points, tf.float64)).numpy()).reshape(n, n)
+        row[0].imshow(density, origin="lower", extent=[-DM_BOX, DM_BOX] * 2)
+        _clean(row[0], f"{target}: target")
+        for j, (kind, label) in enumerate((("nf", "NF K"), ("cnf", "CNF M"))):
+            for i, width in enumerate(widths):
+                name = f"dm_{target}_{kind}_{'k' if kind == 'nf' else 'm'}{width}"
+                ax = row[1 + j * len(widths) + i]
+                _hist(ax, arrays[name]["samples"], DM_BOX, 80)
+                _clean(ax, f"{label}={width}, KL {records[name]['kl']:.2f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _plot_dm_loss(path: str, config: CNFConfig, records: dict[str, dict]) -> str:
+    """Fig. 4d: KL against K = M, NF and CNF, with 95% CI bars, per target."""
+    n = len(config.targets)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
+    for ax, target in zip(axes[0], config.targets, strict=True):
+        for kind, label, letter in (("nf", "NF (K layers)", "k"),
+                                    ("cnf", "CNF (M units)", "m")):
+            recs = [records[f"dm_{target}_{kind}_{letter}{w}"] for w in config.widths]
+            ax.errorbar(config.widths, [r["kl"] for r in recs],
+                        yerr=[r["kl_ci95"] for r in recs], marker="o", capsize=3,
+                        label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(config.widths, [str(w) for w in config.widths])
+        ax.set_title(target)
+        ax.set_xlabel("K = M")
+        ax.set_ylabel("KL(q || p) (nats)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _plot_ml(path: str, config: CNFConfig, records: dict[str, dict],
+             arrays: dict[str, dict]) -> str:
+    rows = [(d, kind) for d in config.ml_datasets for kind in ("nf", "cnf")]
+    stages = 6
+    cols = stages + 2
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.6 * cols, 1.7 * len(rows)),
+                             squeeze=False)
+    n = config.grid_points
+    for row, (dataset, kind) in zip(axes, rows, strict=True):
+        letter = "k" if kind == "nf" else "m"
+        name = f"ml_{dataset}_{kind}_{letter}{config.ml_width}"
+        rec, arr = records[name], arrays[name]
+        for i in range(stages):
+            _hist(row[i], arr["path"][i], ML_BOX, 70)
+            _clean(row[i], f"{kind.upper()} {rec['stages'][i]}")
+        density = np.exp(arr["grid_log_q"].reshape(n, n))
+        row[stages].imshow(density, origin="lower", extent=[-ML_BOX, ML_BOX] * 2)
+        _clean(row[stages], f"density, NLL {rec['nll']:.2f}")
+        _hist(row[stages + 1], arr["test"], ML_BOX, 70)
+        _clean(row[stages + 1], f"{dataset} data")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _overall_status(records: dict[str, dict]) -> str:
+    statuses = {r["status"] for r in records.values()}
+    if "diverged" in statuses:
+        return "diverged"
+    if "cut short" in statuses:
+        return "cut short"
+    return "complete"
+
+
+def run(config: CNFConfig, output_dir: str) -> dict[str, Any]:
+    """Trains and evaluates every model of the protocol; writes the report.
+
+    Args:
+        config: The protocol.
+        output_dir: Run directory (fresh, or holding a run of the same config).
+
+    Returns:
+        The `results.json` record.
+    """
+    config_lib.claim_output_dir(output_dir, config, RESUMABLE_FIELDS)
+    seeding.seed_everything(config.seed)
+    start = time.perf_counter()
+    records: dict[str, dict] = {}
+    arrays: dict[str, dict] = {}
+
+    def keep(name: str, result: tuple[dict, dict]) -> None:
+        records[name], arrays[name] = result
+
+    for width in config.widths if config.targets else ():
+        for kind, build, total in (("nf", _dm_nf_trainer, config.dm_nf_iterations),
+                                   ("cnf", _dm_cnf_trainer, config.dm_cnf_iterations)):
+            trainer = build(config, width)
+            letter = "k" if kind == "nf" else "m"
+            for index, target in enumerate(config.targets):
+                name = f"dm_{target}_{kind}_{letter}{width}"
+
+                def make_batch(step, name=name):
+                    rng = _step_rng(config.seed, name, step)
+                    return rng.standard_normal((config.dm_batch_size, 2))
+
+                keep(name, _train_and_evaluate(
+                    trainer, name, kind, total, make_batch, index,
+                    lambda t=trainer, k=kind, g=target, n=name: _evaluate_dm(
+                        t, k, g, config, n), config, output_dir))
+    for kind, build, total in (("nf", _ml_nf_trainer, config.ml_nf_iterations),
+                               ("cnf", _ml_cnf_trainer, config.ml_cnf_iterations)):
+        if not config.ml_datasets:
+            break
+        trainer = build(config)
+        letter = "k" if kind == "nf" else "m"
+        for dataset in config.ml_datasets:
+            name = f"ml_{dataset}_{kind}_{letter}{config.ml_width}"
+            sampler = densities.DATASETS[dataset]
+            kwargs = _dataset_kwargs(config, dataset)
+
+            def make_batch(step, name=name, sampler=sampler, kwargs=kwargs):
+                rng = _step_rng(config.seed, name, step)
+                return sampler(config.ml_batch_size, rng, **kwargs)[0]
+
+            keep(name, _train_and_evaluate(
+                trainer, name, kind, total, make_batch, 0,
+                lambda t=trainer, k=kind, d=dataset, n=name: _evaluate_ml(
+                    t, k, d, config, n), config, output_dir))
+
+    fig_dir = os.path.join(output_dir, "figures")
+    os.makedirs(fig_dir, exist_ok=True)
+    figures, tables = [], []
+    if config.targets:
+        tables.append(_dm_table(config, records))
+        figures.append(_plot_dm_samples(os.path.join(fig_dir, "fig4_samples.png"),
+                                        config, records, arrays))
+        figures.append(_plot_dm_loss(os.path.join(fig_dir, "fig4d_kl_vs_width.png"),
+                                     config, records))
+    if config.ml_datasets:
+        tables.append(_ml_table(config, records))
+        figures.append(_plot_ml(os.path.join(fig_dir, "fig5_maximum_likelihood.png"),
+                                config, records, arrays))
+    tables.append(_budget_table(records))
+    train_seconds = sum(r["budget"]["train_seconds"] for r in records.values())
+    budget = {
+        "train_seconds": round(train_seconds, 1),
+        "session_wall_time_s": round(time.perf_counter() - start, 1),
+        "dm_cnf_iterations": config.dm_cnf_iterations,
+        "dm_nf_iterations": config.dm_nf_iterations,
+        "ml_cnf_iterations": config.ml_cnf_iterations,
+        "ml_nf_iterations": config.ml_nf_iterations,
+        "models": len(records),
+        "machine": results.machine_description(),
+    }
+    return results.write_results(
+        output_dir, paper="neural_ode", experiment=config.experiment,
+        status=_overall_status(records), budget=budget,
+        config=config_lib.to_dict(config), cells=[],
+        deviations=config.deviations(),
+        figures=[os.path.relpath(f, output_dir) for f in figures],
+        extra={"tables": tables, "models": records})
