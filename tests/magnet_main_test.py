@@ -1,6 +1,7 @@
 """The magnet main as a subprocess: bad input fails cleanly, a tiny run exports."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -62,3 +63,32 @@ def test_tiny_fashion_mnist_run_exports_and_refuses_other_settings(tmp_path):
     other = _run([f"--output_dir={run_dir}", *tiny, "--set=alpha=2.0"])
     assert other.returncode == 2
     assert "with other settings (alpha)" in other.stderr.splitlines()[-1]
+
+
+def test_kill_9_then_rerun_completes_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [f"--output_dir={run_dir}", "--set=losses=magnet", "--set=max_per_class=16",
+            "--set=steps=400", "--set=eval_every=100", "--set=refresh_every=100",
+            "--set=log_every=50",
+            "--set=num_clusters=4", "--set=examples_per_cluster=2",
+            "--set=clusters_per_class=2", "--set=embedding_dim=8",
+            "--set=warm_start_epochs=0", f"--set=cache_dir={tmp_path / 'cache'}",
+            f"--data_dir={DATA_DIR}"]
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen([sys.executable, "-m", "magnet.main", *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    killed_at = None
+    for line in proc.stdout:  # kill once a checkpoint (every eval_every) exists
+        if line.startswith("[magnet] 250/400") or line.startswith("[magnet] 300/400"):
+            proc.send_signal(signal.SIGKILL)
+            killed_at = line
+            break
+    proc.wait()
+    assert killed_at is not None, "the run ended before it could be killed"
+    assert not os.path.exists(run_dir / results.RESULTS_FILE)
+    again = _run(args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "[magnet] 400/400" in again.stdout
+    record = results.load_results(str(run_dir))
+    assert record["status"] == "complete"
