@@ -245,3 +245,62 @@ def lookup(paper: str, table: str, row: str, column: str) -> Published:
 def table(paper: str, table_name: str) -> list[Published]:
     """Returns every registered entry of one table, in registry order."""
     return [e for e in REGISTRY if e.paper == paper and e.table == table_name]
+
+
+# --- Claims stated as ranges in the text (not table cells) ---------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A quantitative claim a paper states in its text, as a range.
+
+    Attributes:
+        paper: Key of `PAPERS`.
+        key: Short identifier used by the experiment code.
+        statement: The claim in words, as the reports print it.
+        low: Lower end of the stated range (None: unbounded).
+        high: Upper end of the stated range (None: unbounded).
+        unit: What low and high measure.
+        source: Where the paper states it.
+    """
+
+    paper: str
+    key: str
+    statement: str
+    low: float | None
+    high: float | None
+    unit: str
+    source: str
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("magnet", "triplet_error",
+          "magnet's error is 30-40% lower (relative) than triplet's", 0.30, 0.40,
+          "relative error reduction", "abstract"),
+    Claim("magnet", "softmax_error", "magnet matches or beats softmax", 0.0, None,
+          "relative error reduction", "abstract"),
+    Claim("magnet", "speed", "magnet reaches triplet's error in 5-30x fewer "
+          "iterations", 5.0, 30.0, "x fewer training iterations", "abstract"),
+    Claim("magnet", "hierarchy_softmax",
+          "10-25% relative gain over softmax (fine-label kNN)", 0.10, 0.25,
+          "relative error reduction", "abstract (hierarchy recovery)"),
+    Claim("magnet", "hierarchy_triplet",
+          "25-50% relative gain over triplet (fine-label kNN)", 0.25, 0.50,
+          "relative error reduction", "abstract (hierarchy recovery)"),
+    # "About half": the 0.4-0.6 band is this project's reading of "about".
+    Claim("neural_ode", "backward_half",
+          "backward NFE about half the forward NFE (Fig. 3c)", 0.4, 0.6,
+          "backward / forward NFE", "Section 3, Fig. 3c"),
+)
+
+
+def claim(paper: str, key: str) -> Claim:
+    """Returns a registered claim.
+
+    Raises:
+        KeyError: naming the claim, when the registry does not hold it.
+    """
+    for entry in CLAIMS:
+        if (entry.paper, entry.key) == (paper, key):
+            return entry
+    raise KeyError(f"no registered claim {key!r} of {paper}")

@@ -57,3 +57,13 @@ def test_neural_ode_tables_present():
 def test_lookup_names_the_missing_cell():
     with pytest.raises(KeyError, match="Table 1"):
         published.lookup("maml", "Table 1", "nonexistent", "x")
+
+
+def test_claims_are_registered_with_a_source_and_an_ordered_range():
+    keys = [(c.paper, c.key) for c in published.CLAIMS]
+    assert len(keys) == len(set(keys))
+    for c in published.CLAIMS:
+        assert c.paper in published.PAPERS and c.source and c.statement
+        assert c.low is None or c.high is None or c.low <= c.high
+    with pytest.raises(KeyError, match="no registered claim"):
+        published.claim("magnet", "nonsense")
