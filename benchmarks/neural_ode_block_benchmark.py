@@ -23,13 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import time  # noqa: E402
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from neural_ode.dynamics import ConvODEFunc  # noqa: E402
-from neural_ode.ode_block import ODEBlock  # noqa: E402
+from neural_ode.block_workload import make_block_workload  # noqa: E402
 from neural_ode.odeint import SolverConfig  # noqa: E402
 
 REPEATS = flags.DEFINE_integer("repeats", 7, "Timed calls per setting (median).")
@@ -50,29 +48,14 @@ def _median_seconds(fn, repeats: int) -> float:
 
 def time_setting(gradient: str, adjoint_norm: str, repeats: int, batch: int) -> dict:
     """Times one solver setting; returns seconds and NFE."""
-    keras.utils.set_random_seed(0)
-    state = tf.random.normal([batch, 6, 6, 64])
-    readout = tf.random.normal([64, 10]) * 0.1
-    labels = tf.random.uniform([batch], 0, 10, tf.int32)
     solver = SolverConfig(
         rtol=1e-3, atol=1e-3, gradient=gradient, adjoint_norm=adjoint_norm
     )
-    block = ODEBlock(ConvODEFunc(64), solver=solver)
-    block.build(state.shape)
+    block, state, forward_backward = make_block_workload(solver, batch)
 
     @tf.function
     def forward(h):
         return block(h)
-
-    @tf.function
-    def forward_backward(h):
-        with tf.GradientTape() as tape:
-            out = block(h)
-            logits = tf.reduce_mean(tf.nn.relu(out), axis=[1, 2]) @ readout
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-            )
-        return tape.gradient(loss, block.trainable_variables)
 
     forward_s = _median_seconds(lambda: forward(state), repeats)
     forward_nfe = int(block.forward_nfe.numpy())

@@ -22,13 +22,11 @@ import json
 import os
 import time
 
-import keras
 import tensorflow as tf
 
 from common import config as config_lib
 from common import results, seeding
-from neural_ode.dynamics import ConvODEFunc
-from neural_ode.ode_block import ODEBlock
+from neural_ode.block_workload import make_block_workload
 from neural_ode.odeint import SolverConfig
 
 PARTIAL = "partial.json"
@@ -70,22 +68,7 @@ class MemoryConfig:
 
 def measure_step(solver: SolverConfig, t1: float, batch_size: int, seed: int) -> dict:
     """Peak extra memory (MiB), seconds and NFE of one training step of the block."""
-    keras.utils.set_random_seed(seed)
-    state = tf.random.normal([batch_size, 6, 6, 64])
-    readout = tf.random.normal([64, 10]) * 0.1
-    labels = tf.random.uniform([batch_size], 0, 10, tf.int32)
-    block = ODEBlock(ConvODEFunc(64), t0=0.0, t1=t1, solver=solver)
-    block.build(state.shape)
-
-    @tf.function
-    def step(h):
-        with tf.GradientTape() as tape:
-            out = block(h)
-            logits = tf.reduce_mean(tf.nn.relu(out), axis=[1, 2]) @ readout
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-            )
-        return tape.gradient(loss, block.trainable_variables)
+    block, state, step = make_block_workload(solver, batch_size, t1, seed)
 
     [g.numpy() for g in step(state)]  # trace and warm up
     tf.config.experimental.reset_memory_stats("CPU:0")

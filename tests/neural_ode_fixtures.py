@@ -33,3 +33,19 @@ def write_tiny_mnist(
         _write_idx(os.path.join(folder, images_file), 2051, images)
         _write_idx(os.path.join(folder, labels_file), 2049, labels)
     return folder
+
+
+def train_tiny_odenet(root: str) -> str:
+    """Trains a 1-epoch ODE-Net `mnist` run on tiny fixtures; returns its run dir."""
+    from neural_ode import mnist_experiment  # noqa: PLC0415
+
+    data = write_tiny_mnist(os.path.join(root, "mnist"), train=32, test=16)
+    run_dir = os.path.join(root, "mnist_run")
+    mnist_experiment.run(
+        mnist_experiment.MNISTConfig(
+            models=("odenet",), epochs=1, batch_size=16, data_dir=data, reader="idx",
+            log_every=1, checkpoint_every=1, eval_batch_size=16,
+        ),
+        run_dir,
+    )
+    return run_dir

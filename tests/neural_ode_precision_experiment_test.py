@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from neural_ode import mnist_experiment, precision_experiment
-from tests.neural_ode_fixtures import write_tiny_mnist
+from neural_ode import precision_experiment
+from tests.neural_ode_fixtures import train_tiny_odenet
 
 
 def test_missing_source_run_is_a_clear_error_before_writing(tmp_path):
@@ -18,21 +18,7 @@ def test_missing_source_run_is_a_clear_error_before_writing(tmp_path):
 
 
 def test_looser_tolerances_take_no_more_evaluations(tmp_path):
-    data = write_tiny_mnist(str(tmp_path / "mnist"), train=32, test=16)
-    source = str(tmp_path / "mnist_run")
-    mnist_experiment.run(
-        mnist_experiment.MNISTConfig(
-            models=("odenet",),
-            epochs=1,
-            batch_size=16,
-            data_dir=data,
-            reader="idx",
-            log_every=1,
-            checkpoint_every=1,
-            eval_batch_size=16,
-        ),
-        source,
-    )
+    source = train_tiny_odenet(str(tmp_path))
     cfg = precision_experiment.PrecisionConfig(
         source_dir=source, tolerances=(1e-1, 1e-3, 1e-5), test_examples=16, batch_size=8
     )

@@ -13,11 +13,10 @@ import tensorflow as tf
 from common import export
 from neural_ode import (
     latent_ode_serving,
-    mnist_experiment,
     serving,
     spiral_experiment,
 )
-from tests.neural_ode_fixtures import write_tiny_mnist
+from tests.neural_ode_fixtures import train_tiny_odenet
 
 
 def _saved_model_cli():
@@ -32,21 +31,7 @@ def _saved_model_cli():
 @pytest.fixture(scope="module")
 def odenet_export(tmp_path_factory):
     root = tmp_path_factory.mktemp("odenet")
-    data = write_tiny_mnist(str(root / "mnist"), train=32, test=16)
-    run_dir = str(root / "run")
-    mnist_experiment.run(
-        mnist_experiment.MNISTConfig(
-            models=("odenet",),
-            epochs=1,
-            batch_size=16,
-            data_dir=data,
-            reader="idx",
-            log_every=1,
-            checkpoint_every=1,
-            eval_batch_size=16,
-        ),
-        run_dir,
-    )
+    run_dir = train_tiny_odenet(str(root))
     path = serving.export_odenet(run_dir, str(root / "export"))
     return run_dir, path
 
