@@ -100,7 +100,7 @@ def config_from_flags():
     if name not in experiments.all_experiments():
         raise ValueError(f"unknown experiment {name!r}: pass --experiment= one of "
                          f"{', '.join(experiments.all_experiments())}")
-    cls = (experiments.SinusoidConfig if name == "sinusoid"
+    cls = (experiments.SinusoidConfig if name in experiments.SINUSOID_EXPERIMENTS
            else experiments.ClassificationConfig)
     fields = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: flag.value for k, flag in _OVERRIDES.items()
@@ -126,7 +126,7 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)
     try:
         cfg = config_from_flags()
-        if cfg.experiment != "sinusoid":
+        if not isinstance(cfg, experiments.SinusoidConfig):
             classification_experiment.check_data(cfg, common_flags.DATA_DIR.value)
         run_dir = common_flags.OUTPUT_DIR.value or os.path.join("runs", cfg.experiment)
         resumed = config_lib.claim_output_dir(run_dir, cfg,
@@ -136,7 +136,7 @@ def main(argv: list[str]) -> None:
         sys.exit(2)
     print(f"[{cfg.experiment}] run directory {run_dir}"
           + (" (resuming)" if resumed else ""), flush=True)
-    if cfg.experiment == "sinusoid":
+    if isinstance(cfg, experiments.SinusoidConfig):
         record = sinusoid_experiment.run(cfg, run_dir)
     else:
         try:

@@ -150,7 +150,7 @@ def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
     if name not in experiments.all_experiments():
         raise ValueError(f"{run_dir} holds unknown experiment {name!r}")
     model_name = model_name or f"maml_{name}"
-    if name == "sinusoid":
+    if name in experiments.SINUSOID_EXPERIMENTS:
         cfg = config_lib.load_config(experiments.SinusoidConfig, run_dir)
         net = cfg.network()
         params = restore_meta_params(run_dir, net)

@@ -19,7 +19,15 @@ import tensorflow as tf
 
 from common import config as config_lib
 from common import published, results, seeding
-from maml import evaluation, experiments, figures, meta_learner, tasks, training
+from maml import (
+    evaluation,
+    experiments,
+    figures,
+    meta_learner,
+    seed_statistics,
+    tasks,
+    training,
+)
 
 TABLE = "Appendix C Table 2"
 TABLE2_STEPS = {1: "1 step", 5: "5 steps", 10: "10 steps"}
@@ -27,6 +35,7 @@ TABLE2_SHOTS = 5
 MAML_ROW, PRETRAIN_ROW = "MAML (ours)", "pretrain on all tasks"
 FIGURE2_STEPS = (0, 1, 10)
 BLOWN_UP_MSE = 1000.0
+PER_TASK_FILE = "per_task_mse.npz"
 
 
 def build_trainer(cfg: experiments.SinusoidConfig, objective: str,
@@ -119,6 +128,7 @@ def run(cfg: experiments.SinusoidConfig, run_dir: str) -> dict[str, Any]:
 
     print("[eval] adapting on held-out tasks", flush=True)
     curves = evaluate(cfg, trained["maml"], trained["pretrain"])
+    save_per_task_curves(run_dir, cfg, curves)
     status = "complete"
     for phase in phases.values():
         if phase.status != "complete":
@@ -206,6 +216,31 @@ def run(cfg: experiments.SinusoidConfig, run_dir: str) -> dict[str, Any]:
         budget=budget, config=config_lib.to_dict(cfg), cells=cells,
         deviations=cfg.deviations("maml"), figures=figs, extra=extra)
     return record
+
+
+def save_per_task_curves(run_dir: str, cfg: experiments.SinusoidConfig,
+                         curves: dict[str, Any]) -> str:
+    """Writes every method's per-task query MSE to `PER_TASK_FILE` (atomically).
+
+    Keys: `<method>_k<K>` (`[eval_tasks, eval_max_steps + 1]`, column s = MSE
+    after s steps), `test_amplitude_k<K>` and `test_phase_k<K>` (the held-out
+    tasks, the same for every seed) and `pretrain_step_size_k<K>`. Statistics
+    over tasks and seeds (`maml.seed_statistics`) are recomputed from this file.
+
+    Returns:
+        The path written.
+    """
+    arrays = {}
+    for k in cfg.eval_shots:
+        for method in ("maml", "pretrain"):
+            arrays[f"{method}_k{k}"] = np.asarray(curves[method][k], np.float64)
+        test = eval_batch(cfg, k, "test")
+        arrays[f"test_amplitude_k{k}"] = test.amplitude.numpy()
+        arrays[f"test_phase_k{k}"] = test.phase.numpy()
+        arrays[f"pretrain_step_size_k{k}"] = np.float64(
+            curves["pretrain_step_size"][k])
+    return seed_statistics.save_per_task(os.path.join(run_dir, PER_TASK_FILE),
+                                         arrays)
 
 
 def _means_cis(curve: np.ndarray) -> tuple[list[float], list[float]]:

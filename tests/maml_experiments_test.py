@@ -1,5 +1,7 @@
 """Experiment configs: paper defaults, validation messages, deviation labels."""
 
+import dataclasses
+
 import pytest
 
 from maml import experiments
@@ -36,3 +38,19 @@ def test_deviations_are_labelled_per_row():
     pre = cfg.deviations("pretrain")
     assert not any("meta-iterations" in d or "first-order" in d for d in pre)
     assert any("alpha" in d for d in pre)
+
+
+def test_named_sinusoid_configs_paper_and_official_code():
+    # Paper section 5.1: alpha = 0.01. Official code (cbfinn/maml main.py): the
+    # sinusoid command leaves --update_lr at its default, 1e-3.
+    paper = experiments.make_config("sinusoid")
+    official = experiments.make_config("sinusoid_official")
+    assert paper.alpha == 0.01 and official.alpha == 0.001
+    assert official.experiment == "sinusoid_official"
+    differing = [f.name for f in dataclasses.fields(paper)
+                 if getattr(paper, f.name) != getattr(official, f.name)]
+    assert differing == ["experiment", "alpha"]
+    assert {"sinusoid", "sinusoid_official"} <= set(experiments.all_experiments())
+    assert official.deviations("maml") == [
+        "alpha = 0.001 (the official code's default); paper: 0.01"]
+    assert experiments.make_config("sinusoid_official", seed=3).alpha == 0.001
