@@ -292,7 +292,8 @@ def _load_omniglot(data_dir: str, cache_dir: str | None, max_per_class: int | No
                    strict: bool, image_size: int) -> LabelledImages:
     data = omniglot.load_omniglot(
         os.path.join(data_dir, "omniglot"), cache_dir, size=image_size,
-        expected_characters=omniglot.NUM_CHARACTERS if strict else None)
+        expected_characters=omniglot.NUM_CHARACTERS if strict else None,
+        pixels="antialiased")  # grey levels, as before MAML's binary default
     alphabets = [name.split("/")[1] for name in data.names]
     coarse_names = tuple(sorted(set(alphabets)))
     character_alphabet = np.array([coarse_names.index(a) for a in alphabets],

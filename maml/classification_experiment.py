@@ -3,9 +3,13 @@
 `run(cfg, run_dir, data_dir, cache_dir)` meta-trains on the meta-train classes,
 evaluates on validation tasks every `eval_every` iterations (keeping the
 best-on-validation parameters) and on the 600 test tasks at the same budget
-checkpoints, and finally writes `results.json` / `report.md` with the Table 1 cell
-(accuracy after `test_inner_steps` steps, 95% CI), accuracies after 0..10 inner
-steps, the accuracy-vs-budget history and figures.
+checkpoints, and finally writes `results.json` / `report.md` with the table cell,
+accuracies after 0..10 inner steps, the accuracy-vs-budget history and figures.
+
+The cell is the test accuracy (after `test_inner_steps` steps, 95% CI) of the
+*final* parameters, as the official code tests its last checkpoint
+(cbfinn/maml main.py, `test_iter=-1`); the best-on-validation parameters are
+reported beside it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from common.data import miniimagenet, omniglot
 from common.data.errors import DatasetError
 from maml import evaluation, experiments, meta_learner, networks, tasks, training
 
-TABLE = "Table 1"
 HISTORY_FILE = "evaluations.json"
 
 
@@ -34,7 +37,8 @@ def load_splits(cfg: experiments.ClassificationConfig, data_dir: str,
                 cache_dir: str | None) -> dict[str, np.ndarray]:
     """uint8 class-indexed image arrays of the train / val / test classes."""
     if cfg.dataset == "omniglot":
-        data = omniglot.load_omniglot(os.path.join(data_dir, "omniglot"), cache_dir)
+        data = omniglot.load_omniglot(os.path.join(data_dir, "omniglot"), cache_dir,
+                                      pixels=cfg.omniglot_pixels)
         split = omniglot.split_characters(data, cfg.omniglot_split)
         return {k: data.images[idx] for k, idx in split.items()}
     root = os.path.join(data_dir, "miniimagenet")
@@ -90,14 +94,15 @@ def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variab
     net = support_network(cfg)
     sample = functools.partial(tasks.sample_episodes, images=train_images,
                                num_tasks=cfg.meta_batch_size, ways=cfg.ways,
-                               shots=cfg.shots, queries=cfg.train_queries,
+                               shots=cfg.shots, queries=cfg.queries_at_training,
                                rotate=cfg.rotate)
-    query_net = cfg.network(impl="native") if cfg.model == "conv4" else None
+    conv = cfg.model != "mlp"
+    query_net = cfg.network(impl="native") if conv else None
     return meta_learner.MetaTrainer(
         net, net.init_params(cfg.seed), sample, loss_fn(cfg), alpha=cfg.alpha,
         num_inner_steps=cfg.num_inner_steps, meta_learning_rate=cfg.meta_learning_rate,
         seed=cfg.seed, first_order=cfg.first_order,
-        grad_clip=cfg.grad_clip or None, jit_compile=False, query_net=query_net,
+        grad_clip=cfg.grad_clip or None, jit_compile=not conv, query_net=query_net,
         strategy=strategy)
 
 
@@ -197,13 +202,17 @@ def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
     return _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0)
 
 
+def _fmt(e: results.Estimate) -> str:
+    return f"{e.mean:.2f} ± {e.ci95:.2f}"
+
+
 def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0):
     final_params = trainer.current_params()
     have_best = bool(history)
-    chosen = ({k: v.read_value() for k, v in best_holder.params.items()}
-              if have_best else final_params)
-    curve = accuracy_curve(cfg, chosen, test)
+    best_params = ({k: v.read_value() for k, v in best_holder.params.items()}
+                   if have_best else final_params)
     final_curve = accuracy_curve(cfg, final_params, test)
+    best_curve = accuracy_curve(cfg, best_params, test)
     step = cfg.test_inner_steps
     status = phase.status
     budget = {
@@ -219,50 +228,72 @@ def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0):
     }
     best_iteration = max(history, key=lambda h: h["val_accuracy"])["iteration"] \
         if history else phase.iterations
-    est = results.mean_ci95(100.0 * curve[:, step])
+    final_est = results.mean_ci95(100.0 * final_curve[:, step])
+    best_est = results.mean_ci95(100.0 * best_curve[:, step])
     deviations = cfg.deviations()
     paper = experiments.CLASSIFICATION_PAPER_ITERATIONS
     if phase.iterations < min(cfg.num_iterations, paper):
         deviations.insert(0, f"trained {phase.iterations:,} of the paper's "
                              f"{paper:,} meta-iterations ({status})")
-    details = {"checkpoint": f"best on validation (iteration {best_iteration})",
-               "inner_steps": step, "batch_norm": cfg.batch_norm}
-    cells = [results.cell("maml", TABLE, cfg.table_row, cfg.table_column, est,
-                          deviations, None, details)]
-    figs = _figures(cfg, run_dir, curve, final_curve, history)
-
-    def fmt(e: results.Estimate) -> str:
-        return f"{e.mean:.2f} ± {e.ci95:.2f}"
-
-    by_steps = [[s, fmt(results.mean_ci95(100 * curve[:, s])),
-                 fmt(results.mean_ci95(100 * final_curve[:, s]))]
-                for s in range(curve.shape[1])]
+    # The cell: final parameters, as the official code tests its last checkpoint.
+    details = {"checkpoint": f"final (iteration {phase.iterations})",
+               "inner_steps": step, "batch_norm": cfg.batch_norm,
+               "best_on_validation": f"{_fmt(best_est)} (iteration {best_iteration})"}
+    cells = [results.cell("maml", cfg.table, cfg.table_row, cfg.table_column,
+                          final_est, deviations, None, details)]
+    if (cfg.table == experiments.TABLE1 and cfg.dataset == "omniglot"
+            and cfg.model == "conv4" and cfg.ways == 5):
+        # Table 3 of App. C repeats the 5-way conv MAML cells beside the context
+        # vector.
+        cells.append(results.cell("maml", experiments.CONTEXT_TABLE, "MAML",
+                                  f"{cfg.shots}-shot", final_est, deviations, None,
+                                  details))
+    figs = _figures(cfg, run_dir, best_curve, final_curve, history)
+    by_steps = [[s, _fmt(results.mean_ci95(100 * final_curve[:, s])),
+                 _fmt(results.mean_ci95(100 * best_curve[:, s]))]
+                for s in range(final_curve.shape[1])]
     budget_rows = [[h["iteration"], f"{100 * h['val_accuracy']:.2f}",
                     f"{100 * h['test_accuracy']:.2f} ± {100 * h['test_ci95']:.2f}",
                     "yes" if h["best_so_far"] else ""] for h in history]
+    pub = cells[0]["published"]
+    label = "" if status == "complete" else f" ({status})"
     tables = [
+        {"title": f"The cell: final vs best-on-validation parameters ({step} inner "
+                  f"steps, {cfg.eval_tasks} test tasks, 95% CI)",
+         "header": ["published", f"final, iteration {phase.iterations} (the cell)",
+                    f"best on validation, iteration {best_iteration}",
+                    "meta-iterations", "status"],
+         "rows": [[_fmt(results.Estimate(pub["value"], pub["ci95"] or 0.0, 0)),
+                   _fmt(final_est), _fmt(best_est),
+                   f"{phase.iterations:,} of {paper:,}", status]]},
         {"title": f"Test accuracy (%) after 0..{cfg.eval_max_steps} inner steps "
                   f"({cfg.eval_tasks} tasks, 95% CI)",
-         "header": ["inner steps", f"best on validation (iteration {best_iteration})",
-                    f"final (iteration {phase.iterations})"],
+         "header": ["inner steps", f"final (iteration {phase.iterations})",
+                    f"best on validation (iteration {best_iteration})"],
          "rows": by_steps},
-        {"title": f"Accuracy (%) at each budget checkpoint ({step} inner steps)",
+        {"title": f"Accuracy (%) at each budget checkpoint ({step} inner steps)"
+                  + label,
          "header": ["meta-iterations", f"validation ({cfg.val_tasks} tasks)",
                     f"test ({cfg.eval_tasks} tasks, 95% CI)", "best so far"],
          "rows": budget_rows},
     ]
     extra = {
         "tables": tables,
+        "cell_checkpoint": "final",
+        "best_on_validation": {"iteration": best_iteration,
+                               **dataclasses.asdict(best_est)},
         "accuracy_by_inner_steps": {
-            "best_on_validation": [dataclasses.asdict(results.mean_ci95(100 * c))
-                                   for c in curve.T],
             "final": [dataclasses.asdict(results.mean_ci95(100 * c))
-                      for c in final_curve.T]},
+                      for c in final_curve.T],
+            "best_on_validation": [dataclasses.asdict(results.mean_ci95(100 * c))
+                                   for c in best_curve.T]},
         "history": history,
         "evaluation": {"test_tasks": cfg.eval_tasks,
                        "query_per_class": cfg.queries_at_test,
+                       "train_query_per_class": cfg.queries_at_training,
                        "eval_seed": cfg.eval_seed, "ci": "1.96 * std / sqrt(n_tasks)",
-                       "batch_norm": cfg.batch_norm},
+                       "batch_norm": cfg.batch_norm,
+                       "omniglot_pixels": cfg.omniglot_pixels},
     }
     return results.write_results(
         run_dir, paper="maml", experiment=cfg.experiment, status=status,

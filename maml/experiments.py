@@ -181,6 +181,12 @@ SINUSOID_EXPERIMENTS = _sinusoid_configs()
 
 # Protocol facts of Table 1 (Finn et al. 2017, section 5.2 and Appendix A.1).
 CLASSIFICATION_PAPER_ITERATIONS = 60_000
+# Query examples per class at meta-training on MiniImagenet (cbfinn/maml main.py:
+# DataGenerator(update_batch_size + 15) "following Ravi & Larochelle"). Omniglot
+# uses K (DataGenerator(update_batch_size * 2): K support + K query per class).
+MINIIMAGENET_TRAIN_QUERIES = 15
+TABLE1 = "Table 1"
+CONTEXT_TABLE = "Appendix C Table 3"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,10 +196,16 @@ class ClassificationConfig:
     Attributes:
         experiment: Name, e.g. "omniglot_5w1s".
         dataset: "omniglot" or "miniimagenet".
-        table_row: The Table 1 row this configuration reproduces.
+        table_row: The row this configuration reproduces.
+        table: "Table 1", or "Appendix C Table 3" (the context-vector baseline).
         ways: N.
         shots: K.
-        train_queries: Query examples per class at meta-training (15).
+        train_queries: Query examples per class at meta-training; 0 = K, the
+            official Omniglot protocol (cbfinn/maml main.py builds
+            `DataGenerator(update_batch_size * 2)`: K support and K query
+            examples per class); MiniImagenet uses 15 (main.py:
+            `DataGenerator(update_batch_size + 15)`, "following Ravi &
+            Larochelle").
         test_queries: Query examples per class at meta-test (0 = K, as the
             official code).
         num_inner_steps: Inner steps at meta-training.
@@ -205,7 +217,12 @@ class ClassificationConfig:
         num_iterations: Meta-iterations (paper 60,000).
         grad_clip: Elementwise meta-gradient clip (MiniImagenet: 10), 0 = none.
         first_order: First-order approximation.
-        model: "conv4" or "mlp" (the non-convolutional 256-128-64-64 network).
+        model: "conv4", "mlp" (the non-convolutional 256-128-64-64 network with
+            batch norm, maml.py `construct_fc_weights`) or "context_conv4" (conv4
+            with a learned context input that alone is adapted, App. C.1).
+        omniglot_pixels: "binary" (the official preprocessing: cbfinn/maml
+            `data/omniglot_resized/resize_images.py` resizes the 1-bit PNGs, which
+            Pillow does with nearest neighbour) or "antialiased" (grey levels).
         batch_norm: "transductive" (batch statistics of the batch being evaluated,
             also at meta-test: the official code) or "support" (at meta-test the
             query set is normalised with the support set's statistics).
@@ -216,8 +233,10 @@ class ClassificationConfig:
         eval_seed: Seed of the validation and test tasks.
         eval_tasks: Test tasks (600).
         val_tasks: Validation tasks per evaluation.
-        eval_every: Iterations between validation (and test) evaluations; the
-            best-on-validation parameters are kept.
+        eval_every: Iterations between validation (and test) evaluations (the
+            budget checkpoints). The table cell is the final parameters, as the
+            official code tests them; the best-on-validation ones are kept and
+            reported beside it.
         checkpoint_every: Iterations between checkpoints.
         log_every: Iterations between progress lines.
         max_train_minutes: Stop training after this many minutes (0 = no limit).
@@ -226,9 +245,10 @@ class ClassificationConfig:
     experiment: str
     dataset: str
     table_row: str = "MAML"
+    table: str = TABLE1
     ways: int = 5
     shots: int = 1
-    train_queries: int = 15
+    train_queries: int = 0
     test_queries: int = 0
     num_inner_steps: int = 1
     test_inner_steps: int = 3
@@ -240,6 +260,7 @@ class ClassificationConfig:
     grad_clip: float = 0.0
     first_order: bool = False
     model: str = "conv4"
+    omniglot_pixels: str = "binary"
     batch_norm: str = "transductive"
     omniglot_split: str = "official"
     rotate: bool = True
@@ -253,17 +274,23 @@ class ClassificationConfig:
     max_train_minutes: float = 0.0
 
     def __post_init__(self):
-        _check_ints(self, ("ways", "shots", "train_queries", "meta_batch_size",
+        _check_ints(self, ("ways", "shots", "meta_batch_size",
                            "eval_tasks", "val_tasks", "eval_every",
                            "checkpoint_every", "log_every"),
                     ("num_iterations", "num_inner_steps", "test_inner_steps",
-                     "eval_max_steps", "test_queries"), {"shots": "num_shots"})
+                     "eval_max_steps", "test_queries", "train_queries"),
+                    {"shots": "num_shots"})
         _positive("alpha (inner step size)", "alpha", self.alpha)
         _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)
         if self.dataset not in ("omniglot", "miniimagenet"):
             raise ValueError(f"unknown dataset {self.dataset!r}")
-        if self.model not in ("conv4", "mlp"):
+        if self.model not in ("conv4", "mlp", "context_conv4"):
             raise ValueError(f"unknown model {self.model!r}")
+        if self.omniglot_pixels not in ("binary", "antialiased"):
+            raise ValueError(f"omniglot_pixels must be 'binary' or 'antialiased', "
+                             f"got {self.omniglot_pixels!r}: fix --omniglot_pixels")
+        if self.table not in (TABLE1, CONTEXT_TABLE):
+            raise ValueError(f"unknown table {self.table!r}")
         if self.batch_norm not in ("transductive", "support"):
             raise ValueError(f"batch_norm must be 'transductive' or 'support', got "
                              f"{self.batch_norm!r}: fix --batch_norm")
@@ -273,11 +300,18 @@ class ClassificationConfig:
             raise ValueError("max_train_minutes must be >= 0: fix --max_train_minutes")
 
     @property
+    def queries_at_training(self) -> int:
+        """Query examples per class of a meta-training task."""
+        return self.train_queries or self.shots
+
+    @property
     def queries_at_test(self) -> int:
         return self.test_queries or self.shots
 
     @property
     def table_column(self) -> str:
+        if self.table == CONTEXT_TABLE:  # 5-way Omniglot only
+            return f"{self.shots}-shot"
         name = "Omniglot" if self.dataset == "omniglot" else "MiniImagenet"
         return f"{name} {self.ways}-way {self.shots}-shot"
 
@@ -286,6 +320,11 @@ class ClassificationConfig:
         if self.model == "mlp":
             return networks.MLP((28 * 28, 256, 128, 64, 64, self.ways),
                                 batch_norm=True)
+        if self.model == "context_conv4":
+            return networks.ContextConv4(self.ways, 1, image_size=28, channels=1,
+                                         filters=64, downsample="stride",
+                                         head="mean", head_init="normal",
+                                         conv_impl=impl)
         if self.dataset == "omniglot":
             return networks.Conv4(self.ways, 28, 1, 64, "stride", "mean", "normal",
                                   conv_impl=impl)
@@ -310,6 +349,9 @@ class ClassificationConfig:
         if self.dataset == "omniglot" and self.omniglot_split == "official":
             out.append("split re-drawn as the official code's (1100/100/423 "
                        "characters, fixed seed) but not the identical characters")
+        if self.dataset == "omniglot" and self.omniglot_pixels != "binary":
+            out.append("anti-aliased grey-level images (official code: binary, "
+                       "Pillow's nearest-neighbour resize of 1-bit PNGs)")
         if self.batch_norm != "transductive":
             out.append("non-transductive batch norm at meta-test (query normalised "
                        "with support statistics)")
@@ -331,8 +373,14 @@ def _classification_configs() -> dict[str, ClassificationConfig]:
             name = f"omniglot_nonconv_{ways}w{shots}s"
             configs[name] = ClassificationConfig(experiment=name, model="mlp",
                                                  table_row="MAML, no conv", **common)
+            # App. C.1: "following the same experimental protocol" as MAML.
+            name = f"omniglot_context_{ways}w{shots}s"
+            configs[name] = ClassificationConfig(
+                experiment=name, model="context_conv4", table=CONTEXT_TABLE,
+                table_row="context vector", **common)
     for shots in (1, 5):
         common = dict(dataset="miniimagenet", ways=5, shots=shots, alpha=0.01,
+                      train_queries=MINIIMAGENET_TRAIN_QUERIES,
                       num_inner_steps=5, test_inner_steps=10,
                       meta_batch_size=4 if shots == 1 else 2, grad_clip=10.0,
                       rotate=False)

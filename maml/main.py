@@ -66,6 +66,13 @@ BATCH_NORM = flags.DEFINE_enum(
 OMNIGLOT_SPLIT = flags.DEFINE_enum(
     "omniglot_split", None, ["official", "background_evaluation"],
     "Omniglot character split.")
+OMNIGLOT_PIXELS = flags.DEFINE_enum(
+    "omniglot_pixels", None, ["binary", "antialiased"],
+    "Omniglot preprocessing: binary (the official code's resize of the 1-bit PNGs) "
+    "or antialiased (grey levels).")
+TRAIN_QUERIES = flags.DEFINE_integer(
+    "train_queries", None, "Classification: query examples per class at "
+    "meta-training (0 = K, the official Omniglot protocol; MiniImagenet 15).")
 DISTRIBUTE = flags.DEFINE_enum(
     "distribute", "none", ["none", "mirrored", "multi_worker"],
     "Classification: split each meta-batch across devices with tf.distribute "
@@ -86,7 +93,8 @@ _OVERRIDES = {
     "checkpoint_every": CHECKPOINT_EVERY,
     "log_every": LOG_EVERY, "max_train_minutes": MAX_TRAIN_MINUTES,
     "jit_compile": JIT_COMPILE, "eval_every": EVAL_EVERY, "batch_norm": BATCH_NORM,
-    "omniglot_split": OMNIGLOT_SPLIT,
+    "omniglot_split": OMNIGLOT_SPLIT, "omniglot_pixels": OMNIGLOT_PIXELS,
+    "train_queries": TRAIN_QUERIES,
 }
 
 

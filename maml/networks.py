@@ -405,3 +405,52 @@ class Conv4(FunctionalNetwork):
             shape = tf.shape(h)
             feats = tf.reshape(h, [shape[0], shape[1], self.feature_size()])
         return tf.matmul(feats, params["out_w"]) + params["out_b"][:, None, :]
+
+
+class ContextConv4(Conv4):
+    """Conv4 with a learned context input: the context-vector baseline of App. C.
+
+    Finn et al. 2017, Appendix C.1 (Table 3): free parameters z are concatenated
+    channel-wise to the input image, and the inner loop adapts only z, not the
+    network weights; z's initial value and the weights are meta-learned as in MAML.
+    The paper does not give z's size; here z is one image-sized map per
+    `context_channels` (`[H, W, context_channels]`, zeros at initialisation), the
+    smallest z that can be "concatenated channel-wise" to the image.
+
+    Args:
+        num_classes: N.
+        context_channels: Channels of z.
+        **kwargs: Conv4's other arguments (image size, channels, filters, ...).
+    """
+
+    def __init__(self, num_classes: int, context_channels: int = 1, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        self.context_channels = int(context_channels)
+
+    def _key(self):
+        return (*super()._key(), self.context_channels)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ContextConv4) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((ContextConv4, self._key()))
+
+    @property
+    def adapted_keys(self) -> tuple[str, ...]:
+        """Only the context z is adapted by the inner loop."""
+        return ("context",)
+
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = super()._shapes()
+        shapes["conv0_w"] = (3, 3, self.channels + self.context_channels,
+                             self.filters)
+        shapes["context"] = (self.image_size, self.image_size, self.context_channels)
+        return shapes
+
+    def apply(self, params: Mapping[str, tf.Tensor], x: tf.Tensor) -> tf.Tensor:
+        context = params["context"][:, tf.newaxis]  # [T, 1, H, W, Cz]
+        # Broadcast over the B examples ([T, B, H, W, 1] zeros keep static shapes).
+        x = tf.concat([x, context + tf.zeros_like(x[..., :1])], axis=-1)
+        weights = {k: v for k, v in params.items() if k != "context"}
+        return super().apply(weights, x)

@@ -2,10 +2,20 @@
 
 Reads `images_background.zip` and `images_evaluation.zip` (layout
 `<set>/<Alphabet>/characterNN/<id>_<drawer>.png`, 20 drawings per character) from a
-data folder, resizes each 105x105 drawing to 28x28 with a LANCZOS filter and inverts
-it so strokes are 1, as the official MAML code does. The result is cached as
-`<cache_dir>/omniglot_28.npz` (uint8, strokes 255), written to a temporary file and
-renamed, so a failed or interrupted preprocessing leaves nothing half-written.
+data folder, resizes each 105x105 drawing to 28x28 and inverts it so strokes are 1.
+
+Two preprocessings (`pixels`):
+- "binary" (default, the official MAML code): `data/omniglot_resized/resize_images.py`
+  of cbfinn/maml calls `im.resize((28, 28), resample=Image.LANCZOS)` on the PNG as
+  stored. The Omniglot PNGs are mode '1' (1 bit), and Pillow resizes mode '1' (and
+  'P') images with nearest-neighbour whatever filter is asked for, so the official
+  images stay binary (0 or 255).
+- "antialiased": convert to 8-bit grey ('L') first, then LANCZOS: grey levels along
+  the strokes (this project's earlier preprocessing, kept as an option).
+
+The result is cached as `<cache_dir>/omniglot_<size>_<pixels>.npz` (uint8, strokes
+255), written to a temporary file and renamed, so a failed or interrupted
+preprocessing leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from common.data.errors import DatasetError
 ZIPS = ("images_background.zip", "images_evaluation.zip")
 DRAWERS = 20
 NUM_CHARACTERS = 1623
+PIXELS = ("binary", "antialiased")
 LAYOUT = ("<data_dir>/omniglot/images_background.zip and images_evaluation.zip "
           "(official layout <set>/<Alphabet>/characterNN/<id>_<drawer>.png)")
 
@@ -49,7 +60,26 @@ def _error(message: str) -> DatasetError:
     return DatasetError(f"{message}; expected {LAYOUT}; set --data_dir")
 
 
-def _read_zips(folder: str, size: int) -> Omniglot:
+def resize_drawing(im: Image.Image, size: int, pixels: str = "binary") -> np.ndarray:
+    """One drawing as a uint8 `[size, size]` array, strokes 255 (see module doc).
+
+    Args:
+        im: The drawing as stored (mode '1' for the official PNGs).
+        size: Output height = width.
+        pixels: "binary" (resize in the stored mode, as the official code) or
+            "antialiased" (convert to 'L', then resize).
+    """
+    if pixels == "binary":
+        small = im.resize((size, size), Image.LANCZOS).convert("L")
+    elif pixels == "antialiased":
+        small = im.convert("L").resize((size, size), Image.LANCZOS)
+    else:
+        raise ValueError(f"pixels must be one of {PIXELS}, got {pixels!r}: fix "
+                         "--omniglot_pixels")
+    return 255 - np.asarray(small, np.uint8)
+
+
+def _read_zips(folder: str, size: int, pixels: str) -> Omniglot:
     characters: dict[str, list[tuple[str, bytes]]] = {}
     for zip_name in ZIPS:
         path = os.path.join(folder, zip_name)
@@ -77,15 +107,15 @@ def _read_zips(folder: str, size: int) -> Omniglot:
         for j, (file_name, data) in enumerate(files):
             try:
                 with Image.open(io.BytesIO(data)) as im:
-                    small = im.convert("L").resize((size, size), Image.LANCZOS)
+                    images[i, j] = resize_drawing(im, size, pixels)
             except OSError as e:
                 raise _error(f"corrupt image {name}/{file_name} ({e})") from e
-            images[i, j] = 255 - np.asarray(small, np.uint8)
     return Omniglot(images=images, names=names)
 
 
 def load_omniglot(folder: str, cache_dir: str | None = None, size: int = 28,
-                  expected_characters: int | None = NUM_CHARACTERS) -> Omniglot:
+                  expected_characters: int | None = NUM_CHARACTERS,
+                  pixels: str = "binary") -> Omniglot:
     """Loads Omniglot, from the cache when present.
 
     Args:
@@ -94,17 +124,21 @@ def load_omniglot(folder: str, cache_dir: str | None = None, size: int = 28,
         size: Output image size.
         expected_characters: Refuse a dataset with another number of characters
             (None: accept any, for test fixtures).
+        pixels: "binary" (the official MAML preprocessing) or "antialiased".
 
     Raises:
         DatasetError: missing, empty or corrupt data, naming the layout and flag.
     """
-    cache = None if cache_dir is None else os.path.join(cache_dir,
-                                                        f"omniglot_{size}.npz")
+    if pixels not in PIXELS:
+        raise ValueError(f"pixels must be one of {PIXELS}, got {pixels!r}: fix "
+                         "--omniglot_pixels")
+    cache = None if cache_dir is None else os.path.join(
+        cache_dir, f"omniglot_{size}_{pixels}.npz")
     if cache and os.path.exists(cache):
         with np.load(cache) as f:
             data = Omniglot(images=f["images"], names=[str(n) for n in f["names"]])
     else:
-        data = _read_zips(folder, size)
+        data = _read_zips(folder, size, pixels)
         if cache:
             os.makedirs(cache_dir, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-omniglot-",
