@@ -6,18 +6,23 @@ writes a new version directory atomically (written under a temporary name, then
 renamed), so a running server never sees half a model, and adds warm-up requests
 (`assets.extra/tf_serving_warmup_requests`, a TFRecord of `PredictionLog` protos)
 that the server replays at load time so the first real request is not slow.
+The per-request limits the signatures enforce (`common.serving_checks`) are written
+beside them as `assets.extra/serving_limits.json`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+LIMITS_FILE = os.path.join("assets.extra", "serving_limits.json")
 
 
 def next_version(model_dir: str) -> int:
@@ -77,10 +82,17 @@ def read_warmup_requests(saved_model_dir: str) -> list:
     return logs
 
 
+def read_serving_limits(saved_model_dir: str) -> dict[str, Any]:
+    """The per-request limits an export enforces (`serving_limits.json`)."""
+    with open(os.path.join(saved_model_dir, LIMITS_FILE)) as f:
+        return json.load(f)
+
+
 def export_for_serving(module: tf.Module, export_dir: str, model_name: str,
                        signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
                        warmup_requests: Sequence[tuple[str, Mapping[str, np.ndarray]]]
-                       = (), version: int | None = None) -> str:
+                       = (), version: int | None = None,
+                       limits: Mapping[str, Any] | None = None) -> str:
     """Saves `module` as `<export_dir>/<model_name>/<version>/`.
 
     Args:
@@ -90,6 +102,8 @@ def export_for_serving(module: tf.Module, export_dir: str, model_name: str,
         signatures: Serving signatures by name.
         warmup_requests: Warm-up requests as for `write_warmup_requests`.
         version: Version number; default the next free one.
+        limits: The per-request limits the signatures enforce, written to
+            `assets.extra/serving_limits.json` (by signature name or shared).
 
     Returns:
         The version directory written.
@@ -108,6 +122,11 @@ def export_for_serving(module: tf.Module, export_dir: str, model_name: str,
         tf.saved_model.save(module, tmp, signatures=dict(signatures))
         if warmup_requests:
             write_warmup_requests(tmp, model_name, warmup_requests)
+        if limits is not None:
+            path = os.path.join(tmp, LIMITS_FILE)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                json.dump(dict(limits), f, indent=2, sort_keys=True)
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

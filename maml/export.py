@@ -2,7 +2,9 @@
 
 `python -m maml.export --run_dir=runs/sinusoid --export_dir=/models` writes
 `/models/maml_sinusoid/<version>/` with the signatures `predict` and
-`adapt_and_predict` and warm-up requests.
+`adapt_and_predict` and warm-up requests. `--limit field=value` (repeatable) changes
+the per-request limits the signatures enforce (`maml.serving.FewShotLimits`), e.g.
+`--limit max_num_steps=200 --limit max_query_size=5000`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 
 from absl import app, flags
 
+from common import serving_checks
 from maml import serving
 
 RUN_DIR = flags.DEFINE_string("run_dir", "runs/sinusoid",
@@ -20,14 +23,19 @@ EXPORT_DIR = flags.DEFINE_string("export_dir", "exported_models",
 MODEL_NAME = flags.DEFINE_string("model_name", None,
                                  "Served model name (default maml_<experiment>).")
 VERSION = flags.DEFINE_integer("version", None, "Version (default: next free).")
+LIMIT = flags.DEFINE_multi_string(
+    "limit", [], "Per-request limit field=value (repeatable), fields of "
+    "maml.serving.FewShotLimits: max_num_steps (default 100), max_support_size, "
+    "max_query_size.")
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
+        limits = serving_checks.parse_limits(serving.FewShotLimits, LIMIT.value)
         path = serving.export_run(RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value,
-                                  VERSION.value)
+                                  VERSION.value, limits)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -8,10 +8,28 @@ serving signatures:
   loop (`num_steps` SGD steps of size alpha on the support set, inside the graph,
   as a `tf.while_loop`) and returns the adapted model's outputs on the query set.
   This is served few-shot adaptation: one request carries one task.
+
+Every request is validated inside the graph before any computation
+(`common.serving_checks`); a rejected request fails with InvalidArgumentError whose
+message starts with the input's name and states the rule:
+
+- `num_steps` in `[0, max_num_steps]` (default 100), so one request's work is
+  bounded;
+- `support_x` with 1 to `max_support_size` rows (default 1000) and `support_y`
+  with as many rows; `query_x` (and `predict`'s `x`) with 1 to `max_query_size`
+  rows (default 1000);
+- every float input finite; images within the pixel range the model was trained
+  on (`[0, 1]` for classification);
+- classification labels in `[0, N)` for an N-way model.
+
+The limits are `FewShotLimits`, fixed at export (`export_run(..., limits=...)`,
+`python -m maml.export --limit max_num_steps=200`) and written to
+`assets.extra/serving_limits.json`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -20,8 +38,28 @@ import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
-from common import export
+from common import export, serving_checks
 from maml import experiments, meta_learner, networks, sinusoid_experiment
+
+
+@dataclasses.dataclass(frozen=True)
+class FewShotLimits:
+    """Per-request limits of a served few-shot model, fixed at export.
+
+    Attributes:
+        max_num_steps: `adapt_and_predict`'s `num_steps` must lie in
+            `[0, max_num_steps]`; it bounds the inner-loop work of one request
+            (issue 15's default, 100, is 10x the paper's most test-time steps).
+        max_support_size: Most support examples (rows) per request.
+        max_query_size: Most query examples (rows) per request, also for `predict`.
+    """
+
+    max_num_steps: int = 100
+    max_support_size: int = 1000
+    max_query_size: int = 1000
+
+    def __post_init__(self) -> None:
+        serving_checks.check_limits(self)
 
 
 class FewShotModule(tf.Module):
@@ -36,6 +74,10 @@ class FewShotModule(tf.Module):
         target_shape: Shape of one support target, e.g. `(1,)`; `()` for labels.
         target_dtype: dtype of support targets.
         output_fn: Maps network outputs to served outputs (identity, softmax).
+        limits: Per-request limits enforced by the signatures.
+        num_classes: For integer labels: they must lie in `[0, num_classes)`.
+        input_range: If set, every input value must lie in this closed interval
+            (the pixel range of image models).
     """
 
     def __init__(self, net: networks.FunctionalNetwork,
@@ -43,11 +85,20 @@ class FewShotModule(tf.Module):
                  alpha: float, example_shape: Sequence[int],
                  target_shape: Sequence[int] = (1,),
                  target_dtype: tf.DType = tf.float32,
-                 output_fn: Callable[[tf.Tensor], tf.Tensor] = tf.identity):
+                 output_fn: Callable[[tf.Tensor], tf.Tensor] = tf.identity,
+                 limits: FewShotLimits = FewShotLimits(),
+                 num_classes: int | None = None,
+                 input_range: tuple[float, float] | None = None):
         super().__init__(name="few_shot_module")
+        if target_dtype.is_integer and not (num_classes and num_classes >= 1):
+            raise ValueError("integer targets need num_classes >= 1, got "
+                             f"{num_classes!r}")
         self._net = net
         self._loss_fn = loss_fn
         self._output_fn = output_fn
+        self.limits = limits
+        self._num_classes = num_classes
+        self._input_range = input_range
         self.alpha = tf.Variable(float(alpha), trainable=False, name="alpha")
         self.params = {k: tf.Variable(v, trainable=False, name=k)
                        for k, v in params.items()}
@@ -69,11 +120,38 @@ class FewShotModule(tf.Module):
         return networks.tile_params({k: v.read_value() for k, v in self.params.items()},
                                     1)
 
+    def _check_inputs(self, checks: serving_checks.RequestChecks, x: tf.Tensor,
+                      name: str, max_rows: int, limit_name: str) -> None:
+        checks.rows(x, name, 1, max_rows, limit_name)
+        checks.finite(x, name)
+        if self._input_range is not None:
+            checks.values_in(x, name, *self._input_range,
+                             why="the input range the model was trained on")
+
     def _predict(self, x):
+        checks = serving_checks.RequestChecks()
+        self._check_inputs(checks, x, "x", self.limits.max_query_size,
+                           "max_query_size")
+        (x,) = checks.gate(x)
         out = self._net.apply(self._tiled(), x[tf.newaxis])[0]
         return {"outputs": self._output_fn(out)}
 
     def _adapt_and_predict(self, support_x, support_y, query_x, num_steps):
+        checks = serving_checks.RequestChecks()
+        checks.values_in(num_steps, "num_steps", 0, self.limits.max_num_steps,
+                         why="max_num_steps is fixed at export")
+        self._check_inputs(checks, support_x, "support_x",
+                           self.limits.max_support_size, "max_support_size")
+        checks.same_size(support_y, "support_y", 0, support_x, "support_x", 0)
+        if support_y.dtype.is_integer:
+            checks.values_in(support_y, "support_y", 0, self._num_classes - 1,
+                             why=f"labels of a {self._num_classes}-way model")
+        else:
+            checks.finite(support_y, "support_y")
+        self._check_inputs(checks, query_x, "query_x", self.limits.max_query_size,
+                           "max_query_size")
+        support_x, support_y, query_x, num_steps = checks.gate(
+            support_x, support_y, query_x, num_steps)
         sx, sy = support_x[tf.newaxis], support_y[tf.newaxis]
         alpha = self.alpha.read_value()
 
@@ -104,7 +182,15 @@ def export_few_shot_model(module: FewShotModule, export_dir: str, model_name: st
 
     Returns:
         The SavedModel version directory.
+
+    Raises:
+        ValueError: `warmup_steps` exceeds the module's `max_num_steps`.
     """
+    if not 0 <= warmup_steps <= module.limits.max_num_steps:
+        raise ValueError(
+            f"warm-up num_steps {warmup_steps} is outside [0, "
+            f"{module.limits.max_num_steps}]: raise max_num_steps "
+            "(--limit max_num_steps=N)")
     requests = [
         ("predict", {"x": warmup_query_x.astype(np.float32)}),
         ("adapt_and_predict", {
@@ -114,7 +200,8 @@ def export_few_shot_model(module: FewShotModule, export_dir: str, model_name: st
             "num_steps": np.int32(warmup_steps)}),
     ]
     return export.export_for_serving(module, export_dir, model_name,
-                                     module.signatures(), requests, version)
+                                     module.signatures(), requests, version,
+                                     limits=dataclasses.asdict(module.limits))
 
 
 def restore_meta_params(run_dir: str, net: networks.FunctionalNetwork,
@@ -137,10 +224,12 @@ def restore_meta_params(run_dir: str, net: networks.FunctionalNetwork,
 
 
 def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
-               version: int | None = None) -> str:
+               version: int | None = None,
+               limits: FewShotLimits = FewShotLimits()) -> str:
     """Exports the meta-learned model of a finished run directory for serving.
 
     The run's `config.json` says which experiment and network it holds.
+    `limits` are the per-request limits the signatures enforce.
 
     Returns:
         The SavedModel version directory.
@@ -155,7 +244,7 @@ def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
         net = cfg.network()
         params = restore_meta_params(run_dir, net)
         module = FewShotModule(net, params, meta_learner.mse_per_task, cfg.alpha,
-                               example_shape=(1,))
+                               example_shape=(1,), limits=limits)
         warm = sinusoid_experiment.eval_batch(cfg, cfg.num_shots, "val", num_tasks=1)
         return export_few_shot_model(
             module, export_dir, model_name, warm.support_x.numpy()[0],
@@ -166,7 +255,7 @@ def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
     best = os.path.join(run_dir, "checkpoints", "best")
     params = restore_meta_params(run_dir, net,
                                  "best" if tf.train.latest_checkpoint(best) else "maml")
-    module = classification_module(net, params, cfg.shots, cfg.alpha)
+    module = classification_module(net, params, cfg.shots, cfg.alpha, limits)
     size = (28, 28, 1) if cfg.dataset == "omniglot" else (84, 84, 3)
     rng = np.random.default_rng(0)
     support_x = rng.uniform(size=(cfg.ways * cfg.shots, *size))
@@ -178,15 +267,19 @@ def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
 
 def classification_module(net: networks.FunctionalNetwork,
                           params: Mapping[str, tf.Tensor], shots: int,
-                          alpha: float) -> FewShotModule:
+                          alpha: float,
+                          limits: FewShotLimits = FewShotLimits()) -> FewShotModule:
     """A serving module for N-way classification.
 
-    Support images with int labels and query images in; class probabilities of
-    the query images out.
+    Support images (pixels in [0, 1], as `maml.tasks` makes them) with int labels
+    in `[0, N)` and query images in; class probabilities of the query images out.
     """
-    shape = (net.image_size, net.image_size, net.channels) if isinstance(
-        net, networks.Conv4) else (28, 28, 1)
+    if isinstance(net, networks.Conv4):
+        shape, ways = (net.image_size, net.image_size, net.channels), net.num_classes
+    else:
+        shape, ways = (28, 28, 1), net.layer_sizes[-1]
     loss = meta_learner.softmax_cross_entropy_per_task(shots)
     return FewShotModule(net, params, loss, alpha, example_shape=shape,
                          target_shape=(), target_dtype=tf.int32,
-                         output_fn=tf.nn.softmax)
+                         output_fn=tf.nn.softmax, limits=limits,
+                         num_classes=ways, input_range=(0.0, 1.0))
