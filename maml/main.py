@@ -22,13 +22,19 @@ from common.data.errors import DatasetError  # noqa: E402
 from maml import (  # noqa: E402
     classification_experiment,
     experiments,
+    rl_cli,
+    rl_config,
     serving,
     sinusoid_experiment,
 )
 
 EXPERIMENT = flags.DEFINE_string(
     "experiment", "sinusoid",
-    f"Which experiment to run: one of {', '.join(experiments.all_experiments())}.")
+    "Which experiment to run: one of "
+    f"{', '.join([*experiments.all_experiments(), *rl_config.RL_EXPERIMENTS])}.")
+RL_SET = flags.DEFINE_multi_string(
+    "rl_set", [], "RL experiments (navigation_2d, halfcheetah_dir): override a "
+    "config field of maml/rl_config.py, key=value (repeatable).")
 NUM_ITERATIONS = flags.DEFINE_integer(
     "num_iterations", None, "Meta-training iterations (paper: 70000 for sinusoid).")
 PRETRAIN_ITERATIONS = flags.DEFINE_integer(
@@ -132,6 +138,11 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
+    if EXPERIMENT.value in rl_config.RL_EXPERIMENTS:
+        sys.exit(rl_cli.run(
+            EXPERIMENT.value, {k: f.value for k, f in _OVERRIDES.items()},
+            RL_SET.value, common_flags.SEED.value, common_flags.OUTPUT_DIR.value,
+            common_flags.EXPORT_DIR.value))
     try:
         cfg = config_from_flags()
         if not isinstance(cfg, experiments.SinusoidConfig):
