@@ -136,6 +136,8 @@ class RegressorTraining:
         target_mse: A regressor stops once its grid MSE is below this (0.02).
         max_steps: A regressor that never reaches the target stops here.
         check_every: Steps between error checks.
+        jit_compile: Compile the training loop with XLA (one compile per batch
+            size; much faster per step for long runs).
     """
 
     learning_rate: float = 3e-3
@@ -143,6 +145,7 @@ class RegressorTraining:
     target_mse: float = 0.02
     max_steps: int = 30_000
     check_every: int = 500
+    jit_compile: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +175,7 @@ def _chunk_function(net: networks.FunctionalNetwork, kind: str,
                     training: RegressorTraining):
     """A compiled loop of Adam steps for a batch of regressors (one per shape)."""
 
-    @tf.function(jit_compile=True, reduce_retracing=True)
+    @tf.function(jit_compile=training.jit_compile, reduce_retracing=True)
     def chunk(params, m, v, count, amplitude, phase, anchor, weight, seed, start,
               num_steps):
         def body(i, params, m, v, count):

@@ -51,7 +51,8 @@ def _regressor_training(cfg) -> multitask_baseline.RegressorTraining:
     return multitask_baseline.RegressorTraining(
         learning_rate=cfg.regressor_learning_rate,
         batch_points=cfg.regressor_batch_points, target_mse=cfg.target_mse,
-        max_steps=cfg.regressor_max_steps, check_every=cfg.check_every)
+        max_steps=cfg.regressor_max_steps, check_every=cfg.check_every,
+        jit_compile=cfg.jit_compile)
 
 
 def train_variant(cfg: experiments.SinusoidBaselinesConfig, kind: str,
