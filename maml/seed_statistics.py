@@ -41,10 +41,12 @@ class CellStatistics:
         mean_over_seeds: Mean of `seed_means`.
         std_over_seeds: Sample standard deviation (ddof = 1) of `seed_means`
             (0 with one seed).
-        median_over_seeds: Median of `seed_means`.
-        min_over_seeds: Smallest of `seed_means`.
-        max_over_seeds: Largest of `seed_means`.
-        median_seed_ci95: Median of `seed_ci95`: the CI of a typical seed.
+        median_over_seeds: Median of `seed_means`, a nan mean (a task's error was
+            nan) counting as +inf: a diverged seed ranks above every finite one.
+        min_over_seeds: Smallest of `seed_means` (nan counted as +inf).
+        max_over_seeds: Largest of `seed_means` (nan counted as +inf).
+        median_seed_ci95: Median of `seed_ci95` (nan as +inf): the CI of a
+            typical seed.
         diverged_per_seed: Diverged tasks per seed.
         diverged_total: Diverged tasks summed over seeds.
         finite_means: Mean over the non-diverged tasks, per seed.
@@ -112,6 +114,9 @@ def cell_statistics(per_seed: Sequence[np.ndarray],
     masks = [diverged_mask(a, threshold) for a in arrays]
     finite = np.array([a[~m].mean() if (~m).any() else math.nan
                        for a, m in zip(arrays, masks, strict=True)])
+    ranked = np.where(np.isnan(means), np.inf, means)
+    cis = np.array([e.ci95 for e in estimates])
+    cis = np.where(np.isnan(cis), np.inf, cis)
     pooled = np.concatenate([np.where(m, np.inf, a)
                              for a, m in zip(arrays, masks, strict=True)])
     with np.errstate(invalid="ignore", over="ignore"):
@@ -121,10 +126,10 @@ def cell_statistics(per_seed: Sequence[np.ndarray],
             seed_ci95=tuple(e.ci95 for e in estimates),
             mean_over_seeds=float(np.mean(means)),
             std_over_seeds=_std(means),
-            median_over_seeds=float(np.median(means)),
-            min_over_seeds=float(np.min(means)),
-            max_over_seeds=float(np.max(means)),
-            median_seed_ci95=float(np.median([e.ci95 for e in estimates])),
+            median_over_seeds=float(np.median(ranked)),
+            min_over_seeds=float(np.min(ranked)),
+            max_over_seeds=float(np.max(ranked)),
+            median_seed_ci95=float(np.median(cis)),
             diverged_per_seed=tuple(int(m.sum()) for m in masks),
             diverged_total=int(sum(int(m.sum()) for m in masks)),
             finite_means=tuple(float(v) for v in finite),

@@ -40,6 +40,11 @@ def test_statistics_match_numpy():
     # Seeds 1 and 2 have non-finite means: mean and spread over seeds follow them.
     assert math.isnan(stats.mean_over_seeds) and math.isnan(stats.seed_means[2])
     assert math.isinf(stats.seed_means[1])
+    # For ranking, a nan seed mean counts as +inf (it diverged).
+    ranked = np.where(np.isnan(means), np.inf, means)
+    assert stats.median_over_seeds == pytest.approx(np.median(ranked))
+    assert stats.min_over_seeds == np.min(ranked) == min(means[0], means[3])
+    assert math.isinf(stats.max_over_seeds) and math.isinf(stats.median_seed_ci95)
 
 
 def test_spread_over_seeds_matches_numpy_when_all_finite():
