@@ -16,12 +16,21 @@ last evaluation (`<run_dir>/magnet/cluster_model.npz`: K k-means clusters per
 class of the final training-set embeddings). Distances are computed in float64,
 like the NumPy rule.
 
+Every request is validated inside the graph before the network runs
+(`common.serving_checks`); a rejected request fails with InvalidArgumentError whose
+message starts with `images` and states the rule: 1 to `max_batch_size` images
+(default 256), every value finite and within the pixel range `[0, 255]`. Image size
+and channels are fixed by the signature. The limits are `MagnetLimits`, fixed at
+export (`export_run(..., limits=...)`, `python -m magnet.export --limit
+max_batch_size=N`) and written to `assets.extra/serving_limits.json`.
+
 Exports go through `common.export.export_for_serving` (versioned directory,
 warm-up requests).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -31,10 +40,25 @@ import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
-from common import export
+from common import export, serving_checks
 from magnet import experiment, networks, trainer
 
 MODEL_NAME = "magnet"
+PIXEL_RANGE = (0.0, 255.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class MagnetLimits:
+    """Per-request limits of the served magnet model, fixed at export.
+
+    Attributes:
+        max_batch_size: Most images per request (`embed` and `classify`).
+    """
+
+    max_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        serving_checks.check_limits(self)
 
 
 class MagnetServer(tf.Module):
@@ -48,12 +72,15 @@ class MagnetServer(tf.Module):
         num_neighbours: L, 1 <= L <= C.
         class_names: Name of every class label `0..num_classes-1`.
         input_shape: `(H, W, C)` of the images.
+        limits: Per-request limits enforced by the signatures.
     """
 
     def __init__(self, embedder: keras.Model, centres: np.ndarray,
                  cluster_classes: np.ndarray, sigma2: float, num_neighbours: int,
-                 class_names: Sequence[str], input_shape: Sequence[int]) -> None:
+                 class_names: Sequence[str], input_shape: Sequence[int],
+                 limits: MagnetLimits = MagnetLimits()) -> None:
         super().__init__()
+        self.limits = limits
         centres = np.asarray(centres, np.float64)
         cluster_classes = np.asarray(cluster_classes, np.int64)
         if centres.ndim != 2 or cluster_classes.shape != (len(centres),):
@@ -80,16 +107,26 @@ class MagnetServer(tf.Module):
                                   name="sigma2")
         self.num_neighbours = tf.Variable(int(num_neighbours), dtype=tf.int32,
                                           trainable=False, name="num_neighbours")
-        spec = tf.TensorSpec([None, *[int(s) for s in input_shape]], tf.float32,
-                             name="images")
+        self._image_shape = tuple(int(s) for s in input_shape)
+        spec = tf.TensorSpec([None, *self._image_shape], tf.float32, name="images")
         self.embed = tf.function(self._embed, input_signature=[spec])
         self.classify = tf.function(self._classify, input_signature=[spec])
 
+    def _checked_embeddings(self, images: tf.Tensor) -> tf.Tensor:
+        checks = serving_checks.RequestChecks()
+        checks.shape(images, "images", ("batch", *self._image_shape))
+        checks.rows(images, "images", 1, self.limits.max_batch_size,
+                    "max_batch_size")
+        checks.finite(images, "images")
+        checks.values_in(images, "images", *PIXEL_RANGE, why="pixel values")
+        (images,) = checks.gate(images)
+        return self.embedder(images, training=False)
+
     def _embed(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"embeddings": self.embedder(images, training=False)}
+        return {"embeddings": self._checked_embeddings(images)}
 
     def _classify(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        emb = self.embedder(images, training=False)
+        emb = self._checked_embeddings(images)
         r = tf.cast(emb, tf.float64)
         mu = self.centres
         dist = (tf.reduce_sum(r * r, axis=1, keepdims=True) - 2.0 * tf.matmul(
@@ -112,7 +149,8 @@ class MagnetServer(tf.Module):
         }
 
 
-def load_magnet_run(run_dir: str) -> MagnetServer:
+def load_magnet_run(run_dir: str, limits: MagnetLimits = MagnetLimits(),
+                    ) -> MagnetServer:
     """The magnet network of a run (latest checkpoint) with its cluster model.
 
     Raises:
@@ -139,7 +177,7 @@ def load_magnet_run(run_dir: str) -> MagnetServer:
     return MagnetServer(embedder, cluster["centres"], cluster["cluster_classes"],
                         float(cluster["sigma2"]), int(cluster["num_neighbours"]),
                         [str(n) for n in cluster["class_names"]],
-                        info["input_shape"])
+                        info["input_shape"], limits)
 
 
 def export_server(server: MagnetServer, export_dir: str,
@@ -151,10 +189,13 @@ def export_server(server: MagnetServer, export_dir: str,
     signatures = {"serving_default": server.classify, "classify": server.classify,
                   "embed": server.embed}
     return export.export_for_serving(server, export_dir, model_name, signatures,
-                                     warmup, version)
+                                     warmup, version,
+                                     limits=dataclasses.asdict(server.limits))
 
 
 def export_run(run_dir: str, export_dir: str, model_name: str = MODEL_NAME,
-               version: int | None = None) -> str:
+               version: int | None = None,
+               limits: MagnetLimits = MagnetLimits()) -> str:
     """Exports the magnet model of a finished run; returns the version dir."""
-    return export_server(load_magnet_run(run_dir), export_dir, model_name, version)
+    return export_server(load_magnet_run(run_dir, limits), export_dir, model_name,
+                         version)

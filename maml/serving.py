@@ -13,6 +13,8 @@ Every request is validated inside the graph before any computation
 (`common.serving_checks`); a rejected request fails with InvalidArgumentError whose
 message starts with the input's name and states the rule:
 
+- every input with the shape of the signature (checked again in the graph: a
+  loaded signature can run on tensors its input spec does not describe);
 - `num_steps` in `[0, max_num_steps]` (default 100), so one request's work is
   bounded;
 - `support_x` with 1 to `max_support_size` rows (default 1000) and `support_y`
@@ -99,6 +101,8 @@ class FewShotModule(tf.Module):
         self.limits = limits
         self._num_classes = num_classes
         self._input_range = input_range
+        self._example_shape = tuple(int(d) for d in example_shape)
+        self._target_shape = tuple(int(d) for d in target_shape)
         self.alpha = tf.Variable(float(alpha), trainable=False, name="alpha")
         self.params = {k: tf.Variable(v, trainable=False, name=k)
                        for k, v in params.items()}
@@ -122,6 +126,7 @@ class FewShotModule(tf.Module):
 
     def _check_inputs(self, checks: serving_checks.RequestChecks, x: tf.Tensor,
                       name: str, max_rows: int, limit_name: str) -> None:
+        checks.shape(x, name, ("rows", *self._example_shape))
         checks.rows(x, name, 1, max_rows, limit_name)
         checks.finite(x, name)
         if self._input_range is not None:
@@ -138,10 +143,12 @@ class FewShotModule(tf.Module):
 
     def _adapt_and_predict(self, support_x, support_y, query_x, num_steps):
         checks = serving_checks.RequestChecks()
+        checks.shape(num_steps, "num_steps", ())
         checks.values_in(num_steps, "num_steps", 0, self.limits.max_num_steps,
                          why="max_num_steps is fixed at export")
         self._check_inputs(checks, support_x, "support_x",
                            self.limits.max_support_size, "max_support_size")
+        checks.shape(support_y, "support_y", ("rows", *self._target_shape))
         checks.same_size(support_y, "support_y", 0, support_x, "support_x", 0)
         if support_y.dtype.is_integer:
             checks.values_in(support_y, "support_y", 0, self._num_classes - 1,

@@ -1,9 +1,8 @@
-"""Export round trip: the served magnet rule equals the NumPy rule."""
+"""Export round trip: the served magnet rule equals the NumPy rule; every request
+is validated (through tf.saved_model.load and saved_model_cli's loader)."""
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -12,15 +11,10 @@ import tensorflow as tf
 
 from common import checkpoint, config, export
 from magnet import cluster_index, evaluation, experiment, networks, serving, trainer
+from tests import serving_cli
 
 SHAPE = (16, 16, 1)
-
-
-def _saved_model_cli():
-    """The saved_model_cli of this interpreter's environment."""
-    path = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    return [path] if os.path.exists(path) else [
-        sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+LIMITS = serving.MagnetLimits(max_batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +22,8 @@ def fake_run(tmp_path_factory):
     """A run directory as the experiment leaves it, with a random network."""
     run_dir = str(tmp_path_factory.mktemp("run"))
     keras.utils.set_random_seed(0)
-    cfg = experiment.MagnetConfig(embedding_dim=8, steps=6, clusters_per_class=2,
-                                  num_neighbours=5)
+    cfg = experiment.MagnetConfig(embedding_dim=8, steps=6, eval_every=6,
+                                  clusters_per_class=2, num_neighbours=5)
     config.save_config(cfg, run_dir)
     embedder = networks.build_embedder(SHAPE, 8)
     rng = np.random.default_rng(0)
@@ -46,7 +40,7 @@ def fake_run(tmp_path_factory):
     with open(os.path.join(run_dir, experiment.DATA_INFO), "w") as f:
         json.dump({"input_shape": list(SHAPE), "class_names": list(names)}, f)
     export_dir = str(tmp_path_factory.mktemp("export"))
-    path = serving.export_run(run_dir, export_dir)
+    path = serving.export_run(run_dir, export_dir, limits=LIMITS)
     queries = rng.uniform(0, 255, (30, *SHAPE)).astype(np.float32)
     return run_dir, export_dir, path, embedder, index, queries, names
 
@@ -58,6 +52,7 @@ def test_versioned_layout_and_warmup(fake_run):
     logs = export.read_warmup_requests(path)
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
         "classify", "embed"]
+    assert export.read_serving_limits(path) == {"max_batch_size": 32}
 
 
 def test_classify_equals_magnet_predict_on_the_same_embeddings(fake_run):
@@ -103,22 +98,76 @@ def test_classify_matches_numpy_rule_with_sharp_kernel_and_l_equal_1():
         serving.MagnetServer(embedder, centres, classes, 0.0, 2, ["a"] * 6, SHAPE)
 
 
-def test_saved_model_cli_run(fake_run, tmp_path):
-    _, _, path, _, _, queries, _ = fake_run
-    np.save(tmp_path / "images.npy", queries[:5])
-    out_dir = tmp_path / "out"
-    proc = subprocess.run(
-        _saved_model_cli() + ["run", "--dir", path, "--tag_set", "serve",
-                              "--signature_def", "classify", "--inputs",
-                              f"images={tmp_path / 'images.npy'}", "--outdir",
-                              str(out_dir)],
-        check=False, capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    classes = np.load(out_dir / "classes.npy")
+def _rejections(queries):
+    """(request, text the error must contain) for every rule."""
+    nan, big = queries[:3].copy(), queries[:3].copy()
+    nan[1, 2, 3, 0] = np.nan
+    big[0, 0, 0, 0] = 300.0
+    return [
+        (("classify", {"images": nan}), "images must be finite"),
+        (("embed", {"images": np.full((2, *SHAPE), np.inf, np.float32)}),
+         "images must be finite"),
+        (("classify", {"images": big}), "images must be in [0, 255] (pixel values)"),
+        (("embed", {"images": -queries[:2] - 1.0}), "images must be in [0, 255]"),
+        (("classify", {"images": np.zeros((33, *SHAPE), np.float32)}),
+         "images must have 1 to 32 rows (max_batch_size = 32"),
+        (("serving_default", {"images": np.zeros((0, *SHAPE), np.float32)}),
+         "images must have 1 to 32 rows"),
+    ]
+
+
+def test_loaded_model_rejects_bad_requests_naming_the_input(fake_run):
+    path, queries = fake_run[2], fake_run[5]
     loaded = tf.saved_model.load(path)
-    want = loaded.signatures["classify"](images=tf.constant(queries[:5]))["classes"]
-    np.testing.assert_array_equal(classes, want.numpy())
+    for (name, inputs), text in _rejections(queries):
+        with pytest.raises(tf.errors.InvalidArgumentError) as info:
+            loaded.signatures[name](**inputs)
+        assert text in str(info.value), (text, str(info.value)[:500])
+    for shape in ((2, 16, 16, 3), (2, 16, 16), (2, 16, 16, 1, 1), (2, 8, 32, 1)):
+        # The loaded signature falls back to running the graph on a tensor its
+        # input spec does not describe: the in-graph shape check rejects it.
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"images must have shape \[batch, 16, 16, 1\]"):
+            loaded.signatures["classify"](images=tf.zeros(shape))
+    for name, inputs in serving_cli.warmup_requests(path):
+        loaded.signatures[name](**inputs)
+    full = loaded.signatures["classify"](images=tf.zeros((32, *SHAPE)))
+    assert full["classes"].shape == (32,)  # max_batch_size itself is accepted.
+
+
+def test_saved_model_cli_loader_answers_and_rejects(fake_run, tmp_path):
+    path, queries = fake_run[2], fake_run[5]
+    rejections = _rejections(queries)
+    valid = [("classify", {"images": queries[:5]}), ("embed", {"images": queries}),
+             *serving_cli.warmup_requests(path),
+             ("classify", {"images": np.zeros((2, 16, 16, 3), np.float32)})]
+    results = serving_cli.cli_batch(
+        [(path, *r) for r, _ in rejections] + [(path, *r) for r in valid],
+        str(tmp_path))
+    for (_, text), result in zip(rejections, results, strict=False):
+        assert isinstance(result, str) and text in result, (text, result)
+    answers = results[len(rejections):]
+    loaded = tf.saved_model.load(path)
+    want = loaded.signatures["classify"](images=tf.constant(queries[:5]))
+    np.testing.assert_array_equal(answers[0]["classes"], want["classes"].numpy())
+    np.testing.assert_allclose(answers[0]["scores"], want["scores"].numpy(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(answers[1]["embeddings"],
+                               fake_run[3](queries, training=False), rtol=1e-5,
+                               atol=1e-6)
+    assert all(isinstance(a, dict) for a in answers[2:4])  # Warm-up requests.
+    assert "Cannot feed value of shape (2, 16, 16, 3)" in answers[4]
+    assert "images" in answers[4]
+
+
+def test_saved_model_cli_run_rejects_naming_the_input(fake_run, tmp_path):
+    path, queries = fake_run[2], fake_run[5]
+    images = queries[:2].copy()
+    images[0, 0, 0, 0] = np.nan
+    proc, _ = serving_cli.cli_run(path, "classify", {"images": images},
+                                  str(tmp_path))
+    assert proc.returncode != 0
+    assert "images must be finite" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_export_refuses_runs_without_a_finished_magnet_model(fake_run, tmp_path):

@@ -95,7 +95,7 @@ def cli_batch(requests: Sequence[tuple[str, str, Mapping[str, np.ndarray]]],
             with open(request["error"]) as f:
                 results.append(f.read())
         else:
-            with np.load(request["outputs"]) as data:
+            with np.load(request["outputs"], allow_pickle=True) as data:
                 results.append(dict(data))
     return results
 
