@@ -23,6 +23,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from common import memory  # noqa: E402  (imports no TensorFlow)
+
+# Peak-memory cells need an allocator that keeps statistics; TensorFlow reads this
+# when it creates its CPU device, so it is set before anything imports TensorFlow.
+memory.request_allocator_stats()
+
 import dataclasses  # noqa: E402
 import sys  # noqa: E402
 import types  # noqa: E402

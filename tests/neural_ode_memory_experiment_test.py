@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
+import tensorflow as tf
 
 from neural_ode import memory_experiment
 from neural_ode.odeint import SolverConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_backprop_memory_grows_with_rk_steps_and_adjoint_memory_does_not():
@@ -61,3 +66,66 @@ def test_run_writes_report_plot_and_resumes_from_partial(tmp_path, capsys):
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):
         memory_experiment.MemoryConfig(**kwargs)
+
+
+def test_run_without_allocator_statistics_reports_not_measured(tmp_path, monkeypatch):
+    # TF's default CPU allocator keeps no statistics on some machines: the run must
+    # still finish, time and count every step, and say memory was not measured.
+    def _raise(*args, **kwargs):
+        raise ValueError("Cannot reset memory stats for device 'CPU:0'")
+
+    monkeypatch.setattr(tf.config.experimental, "reset_memory_stats", _raise)
+    monkeypatch.setattr(tf.config.experimental, "get_memory_info", _raise)
+    cfg = memory_experiment.MemoryConfig(
+        batch_size=4, integration_lengths=(0.5, 1.0), rk_steps=(1, 2)
+    )
+    out = str(tmp_path / "run")
+    record = memory_experiment.run(cfg, out)
+    assert record["status"] == "complete"
+    assert all(m["peak_extra_mib"] is None for m in record["extra"]["measurements"])
+    assert all(m["forward_nfe"] > 0 for m in record["extra"]["measurements"])
+    with open(os.path.join(out, "report.md")) as f:
+        report = f.read()
+    assert "not measured" in report and "TF_CPU_ALLOCATOR_USE_BFC" in report
+
+
+def test_main_in_a_plain_environment_writes_measured_report(tmp_path):
+    # What a fresh machine has: PATH, HOME, LANG only. The main must obtain a
+    # counting allocator by itself and write numbers, not crash.
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": REPO,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    out = str(tmp_path / "run")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neural_ode.main",
+            "--experiment=memory",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "integration_lengths=0.5",
+            "--set",
+            "rk_steps=1,4",
+            f"--output_dir={out}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(os.path.join(out, "results.json")) as f:
+        record = json.load(f)
+    assert all(
+        m["peak_extra_mib"] is not None and m["peak_extra_mib"] > 0
+        for m in record["extra"]["measurements"]
+    )
+    assert os.path.exists(os.path.join(out, "report.md"))
