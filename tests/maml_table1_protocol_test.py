@@ -13,6 +13,7 @@ from maml import (
     experiments,
     meta_learner,
     networks,
+    table1_summary,
     tasks,
     training,
 )
@@ -105,6 +106,10 @@ class FinalCheckpointCellTest(tf.test.TestCase):
             report = f.read()
         self.assertIn("checkpoint final (iteration 80)", report)
         self.assertIn("(cut short)", report)
+        summary = table1_summary.summary([record])
+        self.assertIn(f"| {reference(final):.2f} ± ", summary)
+        self.assertIn("80 of 60,000 it", summary)
+        self.assertIn("## omniglot_5w1s (cut short)", summary)
 
 
 class ContextVectorTest(tf.test.TestCase):
