@@ -229,6 +229,27 @@ def _curves_table(evals: dict[str, np.ndarray]) -> dict[str, Any]:
             "rows": rows}
 
 
+def _checkpoint_table(phases: dict[str, Phase]) -> dict[str, Any]:
+    """Training returns at budget checkpoints (mean over the last 10 iterations)."""
+    rows = []
+    for name, ph in phases.items():
+        hist = ph.history["rows"]
+        marks = [k for k in (10, 25, 50, 100, 200, 300, 400, 500, 800)
+                 if k <= len(hist)]
+        if hist and len(hist) not in marks:
+            marks.append(len(hist))
+        for k in marks:
+            window = hist[max(0, k - 10):k]
+            pre = np.mean([r["pre_return"] for r in window])
+            post = (f"{np.mean([r['post_return'] for r in window]):.2f}"
+                    if "post_return" in window[0] else "-")
+            rows.append([LABELS[name], k, f"{pre:.2f}", post])
+    return {"title": "Learning curve at budget checkpoints: average training return "
+            "over the 10 iterations before each checkpoint (training tasks)",
+            "header": ["model", "iterations", "pre-update return",
+                       "post-update return"], "rows": rows}
+
+
 def _figures(cfg: RLConfig, run_dir: str, evals: dict[str, np.ndarray],
              phases: dict[str, Phase]) -> list[str]:
     steps = len(cfg.eval_step_sizes)
@@ -291,7 +312,7 @@ def write_report(cfg: RLConfig, run_dir: str, phases: dict[str, Phase],
     figs = _figures(cfg, run_dir, evals, phases)
     np.savez(os.path.join(run_dir, "evaluation.npz"), **evals)
     best = {p: float(ph.best_return.numpy()) for p, ph in phases.items()}
-    extra = {"tables": [_curves_table(evals)],
+    extra = {"tables": [_curves_table(evals), _checkpoint_table(phases)],
              "evaluation": {k: v.tolist() for k, v in evals.items()},
              "best_training_return": best,
              "selection": "each model's parameters with the best average return "
