@@ -308,7 +308,7 @@ class LatentODE(keras.Model):
 
 def make_train_step(model: LatentODE, optimizer: keras.optimizers.Optimizer,
                     observations: Any, times: Any, seed: int = 0,
-                    jit_compile: bool = False):
+                    jit_compile: bool = False, clip_norm: float | None = None):
     """A compiled full-batch training step on fixed data.
 
     The solve grid and gather indices are computed once; the reparameterization
@@ -322,9 +322,12 @@ def make_train_step(model: LatentODE, optimizer: keras.optimizers.Optimizer,
         times: `[n]` or `[batch, n]`.
         seed: Seed of the noise stream.
         jit_compile: Compile the step with XLA.
+        clip_norm: If set, the gradient is rescaled to at most this global norm
+            (`tf.clip_by_global_norm`) before the optimizer sees it.
 
     Returns:
-        `step_fn(step) -> {"loss", "neg_log_likelihood", "kl"}`.
+        `step_fn(step) -> {"loss", "neg_log_likelihood", "kl", "grad_norm"}`;
+        `grad_norm` is the global norm before clipping.
     """
     observations = tf.constant(observations, tf.float32)
     batch = int(observations.shape[0])
@@ -342,8 +345,11 @@ def make_train_step(model: LatentODE, optimizer: keras.optimizers.Optimizer,
         with tf.GradientTape() as tape:
             terms = model.loss_terms(observations, grid, indices, batch_times, noise)
         grads = tape.gradient(terms["loss"], variables)
+        norm = tf.linalg.global_norm(grads)
+        if clip_norm is not None:
+            grads, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)
         optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return terms
+        return {**terms, "grad_norm": norm}
 
     def step_fn(step: int) -> dict[str, tf.Tensor]:
         return train(tf.constant(step, tf.int64))

@@ -6,7 +6,8 @@ Experiments (each a module with a frozen config dataclass and `run`):
 * `memory`: peak training-step memory, adjoint vs backprop, as solver steps grow;
 * `precision`: Fig. 3 (NFE vs tolerance vs error, forward vs backward NFE, NFE over
   training) from a finished `mnist` run;
-* `spirals`: latent ODE vs RNNs on spirals, Table 2;
+* `spirals`: latent ODE vs RNNs on spirals, Table 2 (one seed, one noise level);
+* `spiral_seeds`: Table 2 pooled over finished `spirals` runs (seeds, noise levels);
 * `cnf`: continuous vs planar normalizing flows, Figs. 4-5;
 * `minibatch`: cost of one batched solve vs per-example solves.
 
@@ -47,6 +48,7 @@ from neural_ode import (  # noqa: E402
     precision_experiment,
     serving,
     spiral_experiment,
+    spiral_seeds,
 )
 
 EXPERIMENTS = {
@@ -54,6 +56,7 @@ EXPERIMENTS = {
     "memory": (memory_experiment.MemoryConfig, memory_experiment.run),
     "precision": (precision_experiment.PrecisionConfig, precision_experiment.run),
     "spirals": (spiral_experiment.SpiralConfig, spiral_experiment.run),
+    "spiral_seeds": (spiral_seeds.SpiralSeedsConfig, spiral_seeds.run),
     "cnf": (cnf_experiment.CNFConfig, cnf_experiment.run),
     "minibatch": (minibatch_experiment.MinibatchConfig, minibatch_experiment.run),
 }

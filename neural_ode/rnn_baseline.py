@@ -1,20 +1,30 @@
-"""The RNN baseline of the spiral extrapolation task (Table 2 of the Neural ODE paper).
+"""The RNN baselines of the spiral task (Table 2 of the Neural ODE paper).
 
 The paper compares the latent ODE with "an RNN with 25 hidden units", and with a
 variant whose inputs also carry the time gaps so that it can cope with irregular
-observations. This module implements both as one Keras model:
+observations. Both are one Keras model, a vanilla tanh RNN cell of 25 units and a
+linear readout mapping every hidden state to the predicted next point, with two
+time rules (the paper states neither; each is this project's choice, stated in the
+reports):
 
-- A vanilla tanh RNN cell with 25 units reads one point per step. In the time-gap
-  variant each input is the point concatenated with the time from it to the next
-  point wanted (the next observation, or the next query time), so the input has
-  `obs_dim + 1` features instead of `obs_dim`.
-- A linear readout maps every hidden state to the predicted next point.
+- Plain RNN, regular-grid rule (`grid_estimates`): the RNN runs on the regular
+  100-step grid of the spirals, one recurrent step per grid step. At an observed
+  step its input is the observation; at an unobserved step it is the RNN's own
+  prediction for that step (made at the step before). So one recurrent step always
+  means one grid step, in training and at test time, and the RNN can continue past
+  the window by feeding its predictions (`grid_rollout`). Training: squared error
+  of the prediction of every observed step after the first (`on_grid`,
+  `grid_loss`), with gradients through the fed-back predictions too.
+- Time-gap RNN: it reads only the observed points, each concatenated with the time
+  from it to the next point wanted (`time_gap_features`), trained one step ahead
+  with teacher forcing (`one_step_data`). Its estimate at any time `tau` is the
+  readout after reading the observations before `tau`, the last of them with the gap
+  to `tau` (`RNNBaseline.time_gap_estimates`); after the window it feeds its
+  predictions back (`RNNBaseline.extrapolate`).
 
-Training is one-step-ahead prediction on the observed points with teacher forcing
-(`one_step_data`), a mean squared error, which is the Gaussian negative
-log-likelihood with a fixed variance up to constants. Prediction at future times
-(`RNNBaseline.extrapolate`) first reads all observations, then runs
-autoregressively: each predicted point is fed back as the next input.
+Before (and at) a sequence's first observation neither RNN has anything to predict
+from; both then estimate the first observation itself, as Rubanova's `latent_ode`
+code does for its RNN baselines (`lib/rnn_baselines.py`, `utils.shift_outputs`).
 
 Cell choice: the paper names no gated cell, and the reference code's recognition
 network is a plain `tanh(W [x, h] + b)` RNN with 25 units, so the baseline uses
@@ -25,10 +35,12 @@ that want them in the tanh's sensitive range should standardize the observations
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 
@@ -104,6 +116,107 @@ def one_step_data(observations: Any, times: Any = None, time_gaps: bool = False,
     times = _as_batch_times(times, observations.shape[0])
     inputs = time_gap_features(observations[:, :-1], times[:, :-1], times[:, -1])
     return inputs, targets
+
+
+class GridData(NamedTuple):
+    """Observations placed on the regular grid, shifted to start at the first one.
+
+    Attributes:
+        values: float32 `[batch, steps, dims]`; `values[b, j]` is the observation at
+            grid step `j + shift[b]` (zero where nothing was observed).
+        mask: bool `[batch, steps]`, True where `values` holds an observation;
+            `mask[:, 0]` is always True.
+        shift: int `[batch]`, the grid step of each sequence's first observation.
+    """
+
+    values: np.ndarray
+    mask: np.ndarray
+    shift: np.ndarray
+
+
+def on_grid(observations: Any, indices: Any, num_points: int) -> GridData:
+    """Places observed points on the regular grid, aligned to the first one.
+
+    Args:
+        observations: `[batch, n, dims]`, in time order.
+        indices: int `[batch, n]`, increasing: the grid step of each observation.
+        num_points: Length of the grid (the window).
+
+    Returns:
+        A `GridData` of `num_points` steps (steps past the window are unobserved).
+    """
+    observations = np.asarray(observations, np.float32)
+    indices = np.asarray(indices, np.int64)
+    if indices.shape != observations.shape[:2] or indices.ndim != 2:
+        raise ValueError(f"indices of shape {indices.shape} do not match "
+                         f"observations of shape {observations.shape}")
+    if indices.size and (indices.min() < 0 or indices.max() >= num_points
+                         or (np.diff(indices, axis=1) <= 0).any()):
+        raise ValueError(f"indices must increase within [0, {num_points})")
+    batch = observations.shape[0]
+    shift = indices[:, 0]
+    aligned = indices - shift[:, None]
+    values = np.zeros((batch, num_points, observations.shape[-1]), np.float32)
+    mask = np.zeros((batch, num_points), bool)
+    rows = np.arange(batch)[:, None]
+    values[rows, aligned] = observations
+    mask[rows, aligned] = True
+    return GridData(values, mask, shift)
+
+
+def grid_rollout(step_fn: Callable[[Any, Any], Any], readout_fn: Callable[[Any], Any],
+                 initial_state: Any, values: Any, mask: Any, num_steps: int) -> Any:
+    """Runs a recurrent model one grid step at a time, filling gaps with predictions.
+
+    At step `k` the input is `values[:, k]` where `mask[:, k]`, else the model's
+    prediction for step `k`, `p_k = readout_fn(h_k)`, where `h_k` is the state after
+    steps `0 .. k-1` (`h_0 = initial_state`). Steps at or past `values.shape[1]`
+    are unobserved.
+
+    Args:
+        step_fn: `(input [batch, dims], state) -> new state`.
+        readout_fn: `state -> prediction [batch, dims]`.
+        initial_state: The state before step 0.
+        values: `[batch, T, dims]`.
+        mask: bool `[batch, T]`.
+        num_steps: Steps to run.
+
+    Returns:
+        `[batch, num_steps, dims]`: `p_k` for `k = 0 .. num_steps - 1`; `p_k` depends
+        only on the inputs of steps before `k`.
+    """
+    values = tf.convert_to_tensor(values, tf.float32)
+    observed = tf.cast(tf.convert_to_tensor(mask), tf.float32)[..., None]
+    length = values.shape[1]
+    state = initial_state
+    predictions = []
+    for k in range(num_steps):
+        prediction = readout_fn(state)
+        predictions.append(prediction)
+        if k < length:
+            step_input = observed[:, k] * values[:, k] + (1.0 - observed[:, k]) * (
+                prediction)
+        else:
+            step_input = prediction
+        state = step_fn(step_input, state)
+    return tf.stack(predictions, axis=1)
+
+
+def grid_loss(predictions: Any, grid: GridData | tuple) -> Any:
+    """Mean squared error of the predictions of the observed steps after the first.
+
+    Args:
+        predictions: `[batch, T, dims]` from `grid_rollout` on `grid`.
+        grid: The aligned observations.
+
+    Returns:
+        The mean over observed steps `k >= 1` and coordinates.
+    """
+    values = tf.convert_to_tensor(grid[0], tf.float32)[:, 1:]
+    weight = tf.cast(tf.convert_to_tensor(grid[1]), tf.float32)[:, 1:, None]
+    squared = weight * tf.square(predictions[:, 1:] - values)
+    count = tf.reduce_sum(weight) * float(values.shape[-1])
+    return tf.reduce_sum(squared) / tf.maximum(count, 1.0)
 
 
 class RNNBaseline(keras.Model):
@@ -183,6 +296,105 @@ class RNNBaseline(keras.Model):
             prediction = self.readout(state)
             predictions.append(prediction)
         return ops.stack(predictions, axis=1)
+
+
+    def _cell_step(self, step_input: Any, state: Any) -> Any:
+        new_state, _ = self.rnn.cell(step_input, state)
+        return new_state
+
+    def grid_predictions(self, values: Any, mask: Any, num_steps: int) -> Any:
+        """`grid_rollout` of this (plain) RNN from a zero state.
+
+        Args:
+            values: `[batch, T, obs_dim]` aligned observations (`GridData.values`).
+            mask: bool `[batch, T]`.
+            num_steps: Steps to predict.
+
+        Returns:
+            `[batch, num_steps, obs_dim]`, the prediction of each aligned step.
+        """
+        if self.time_gaps:
+            raise ValueError("the regular-grid rule is for the plain RNN; the "
+                             "time-gap RNN uses time_gap_estimates")
+        values = tf.convert_to_tensor(values, tf.float32)
+        state = tf.zeros([tf.shape(values)[0], self.units], values.dtype)
+        return grid_rollout(self._cell_step, self.readout, state, values, mask,
+                            num_steps)
+
+    def grid_estimates(self, observations: Any, indices: Any, num_points: int,
+                       num_steps: int) -> np.ndarray:
+        """The plain RNN's estimate at every grid step `0 .. num_steps - 1`.
+
+        Steps up to a sequence's first observation get that observation; every
+        later step `k` gets the prediction made after the grid steps before `k`
+        (observations where observed, the RNN's own predictions elsewhere, and
+        predictions only after the window).
+
+        Args:
+            observations: `[batch, n, obs_dim]`.
+            indices: int `[batch, n]`: the grid step of each observation.
+            num_points: Steps of the observed window.
+            num_steps: Steps to estimate (`> num_points` continues past it).
+
+        Returns:
+            float32 `[batch, num_steps, obs_dim]`.
+        """
+        grid = on_grid(observations, indices, num_points)
+        predictions = np.asarray(self.grid_predictions(grid.values, grid.mask,
+                                                       num_steps))
+        steps = np.arange(num_steps)[None, :] - grid.shift[:, None]
+        out = np.take_along_axis(predictions, np.clip(steps, 0, None)[..., None],
+                                 axis=1)
+        first = np.asarray(observations, np.float32)[:, :1]
+        return np.where((steps <= 0)[..., None], first, out).astype(np.float32)
+
+    def time_gap_estimates(self, observations: Any, times: Any, query_times: Any,
+                           ) -> np.ndarray:
+        """The time-gap RNN's estimate at query times inside the observed span.
+
+        For a query `tau` after the first observation: the readout after reading
+        the observations before `tau`, each with the gap to the next one and the
+        last with the gap to `tau`. At or before the first observation: that
+        observation.
+
+        Args:
+            observations: `[batch, n, obs_dim]`.
+            times: `[n]` or `[batch, n]`, increasing.
+            query_times: `[q]` or `[batch, q]`.
+
+        Returns:
+            float32 `[batch, q, obs_dim]`.
+        """
+        if not self.time_gaps:
+            raise ValueError("time_gap_estimates needs the time-gap RNN")
+        observations = np.asarray(observations, np.float32)
+        batch, n = observations.shape[:2]
+        times = _as_batch_times(times, batch)
+        queries = _as_batch_times(query_times, batch)
+        # States before reading observation j: zero, then after 0 .. j-1.
+        features = time_gap_features(observations[:, :-1], times[:, :-1],
+                                     times[:, -1]) if n > 1 else None
+        states = [np.zeros((batch, self.units), np.float32)]
+        if features is not None:
+            sequence, _ = self.rnn(features)
+            states = np.concatenate(
+                [states[0][:, None], np.asarray(sequence)], axis=1)
+        else:
+            states = states[0][:, None]
+        # Last observation strictly before each query.
+        last = np.stack([np.searchsorted(times[b], queries[b], side="left") - 1
+                         for b in range(batch)])
+        before = last < 0
+        last = np.clip(last, 0, n - 1)
+        h = np.take_along_axis(states, last[..., None], axis=1)
+        x = np.take_along_axis(observations, last[..., None], axis=1)
+        gap = queries - np.take_along_axis(times, last, axis=1)
+        step = np.concatenate([x, gap[..., None]], axis=-1).reshape(-1, self.input_dim)
+        new_state, _ = self.rnn.cell(step, h.reshape(-1, self.units))
+        out = keras.ops.convert_to_numpy(self.readout(new_state)).reshape(
+            batch, queries.shape[1], self.obs_dim)
+        return np.where(before[..., None], observations[:, :1], out).astype(
+            np.float32)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

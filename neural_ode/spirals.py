@@ -4,18 +4,23 @@ Every spiral is a stretch of an Archimedean spiral `r = a + b * theta` traversed
 one radian per time unit, observed at `num_points` equally spaced times with
 Gaussian observation noise. Half of the spirals turn clockwise, half
 counter-clockwise; each starts at a random point along its curve. The noise-free
-continuation of every spiral at `num_extrapolate` further times (the same spacing,
-right after the observed window) is the ground truth of the extrapolation task of
-Table 2: observe 30, 50 or 100 of the first 100 points, predict the next 100.
+spiral at the observed times (`true_trajectories`) is the target of Table 2 as
+this project reads it (all 100 window times, see `neural_ode.spiral_experiment`);
+its noise-free continuation at `num_extrapolate` further times (the same spacing,
+right after the window) is the target of the extra extrapolation table.
 
-The defaults follow the protocol of torchdiffeq's `examples/latent_ode.py` (the
-paper's reference code): spirals with `a = 0`, `b = 0.3` on `theta` in `[0, 6 pi]`
-sampled on a 1000-point grid (so the time step is `6 pi / 999`), a start point no
-closer to the centre than 100 grid steps, observation noise 0.3, counter-clockwise
-spirals centred at `(5, 0)` running outwards and clockwise ones centred at
-`(-5, 0)` running inwards. Unlike that code, the clockwise spirals are Archimedean
-too (the time reversal of the counter-clockwise ones) and start points are drawn
-continuously with room for the extrapolation window.
+The geometry follows torchdiffeq's `examples/latent_ode.py` (the paper's reference
+code): spirals with `a = 0`, `b = 0.3` on `theta` in `[0, 6 pi]` sampled on a
+1000-point grid (so the time step is `6 pi / 999`), a start point no closer to the
+centre than 100 grid steps, counter-clockwise spirals centred at `(5, 0)` running
+outwards and clockwise ones centred at `(-5, 0)` running inwards. Unlike that code,
+the clockwise spirals are Archimedean too (the time reversal of the
+counter-clockwise ones) and start points are drawn continuously with room for the
+extrapolation window.
+
+Noise: the paper states no observation noise level. The default 0.3 is the value in
+torchdiffeq's example, whose author wrote when contributing it that the noise
+"wasn't included in the paper"; it is that example's choice, not the paper's.
 """
 
 from __future__ import annotations
@@ -128,7 +133,8 @@ def generate_spirals(num_spirals: int = 1000, num_points: int = 100,
         num_points: Observed points per spiral.
         num_extrapolate: Noise-free points after the observed window.
         noise_std: Standard deviation of the Gaussian noise added to each
-            coordinate of the observations.
+            coordinate of the observations (not stated in the paper; 0.3 is
+            torchdiffeq `examples/latent_ode.py`'s choice).
         a: Spiral offset, `r = a + b * theta`.
         b: Spiral growth per radian.
         time_step: Time between consecutive points.
