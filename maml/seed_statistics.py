@@ -140,10 +140,14 @@ def cell_statistics(per_seed: Sequence[np.ndarray],
 
 
 def seeds_containing(stats: CellStatistics, value: float) -> int:
-    """How many seeds' 95% CIs over tasks contain `value`."""
-    return sum(abs(m - value) <= c for m, c in zip(stats.seed_means, stats.seed_ci95,
-                                                   strict=True)
-               if math.isfinite(m) and math.isfinite(c))
+    """How many seeds without a diverged task have a 95% CI containing `value`.
+
+    A seed with a diverged task has so wide a CI that it contains any value, so
+    it is not counted.
+    """
+    return sum(abs(m - value) <= c for m, c, d in zip(
+        stats.seed_means, stats.seed_ci95, stats.diverged_per_seed, strict=True)
+        if d == 0 and math.isfinite(m) and math.isfinite(c))
 
 
 def save_per_task(path: str, arrays: Mapping[str, np.ndarray]) -> str:

@@ -220,7 +220,8 @@ def build_record(runs_dir: str) -> dict[str, Any]:
               f"diverged tasks (MSE > {BLOWN_UP_MSE:g} or non-finite): total "
               "(per seed)", "mean over non-diverged tasks ± std over seeds",
               "median over all tasks and seeds",
-              "seeds whose 95% CI holds the published value", "verdict"]
+              "seeds with no diverged task whose 95% CI holds the published "
+              "value", "verdict"]
     extra = {
         "statistic_compared": STATISTIC_NOTE,
         "missing": missing,

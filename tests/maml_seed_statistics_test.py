@@ -72,6 +72,14 @@ def test_one_seed_has_zero_spread_and_seed_ci_counting():
     assert seed_statistics.seeds_containing(stats, 2.5 + 1.01 * ci) == 0
 
 
+def test_seeds_with_a_diverged_task_never_count_as_containing():
+    a = np.array([1.0, 2.0, 3.0, 4.0])
+    b = np.array([1.0, 2.0, 3.0, 5.0e6])  # its CI is huge and holds 2.5
+    stats = seed_statistics.cell_statistics([a, b], THRESHOLD)
+    assert abs(stats.seed_means[1] - 2.5) <= stats.seed_ci95[1]
+    assert seed_statistics.seeds_containing(stats, 2.5) == 1
+
+
 def test_bad_inputs_are_rejected():
     with pytest.raises(ValueError):
         seed_statistics.cell_statistics([], THRESHOLD)
