@@ -80,8 +80,18 @@ def _loss(shots: int) -> meta_learner.LossFn:
 
 def support_network(cfg: experiments.ClassificationConfig,
                     ) -> networks.FunctionalNetwork:
-    """The network with all tasks batched (inner loops, evaluation)."""
-    return cfg.network(impl="patches")
+    """The network with all tasks batched (inner loops, evaluation).
+
+    Conv nets use the im2col ("patches") convolution; the BN-MLP keeps its
+    first-layer inner-loop steps factored (`networks.MLP`, low_rank_first_layer):
+    the same function and meta-gradient without a per-task copy of the 784x256
+    first weight.
+    """
+    net = cfg.network(impl="patches")
+    if isinstance(net, networks.MLP):
+        net = networks.MLP(net.layer_sizes, net.init_stddev, net.batch_norm,
+                           net.bn_epsilon, low_rank_first_layer=True)
+    return net
 
 
 def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variable,

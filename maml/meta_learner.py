@@ -81,6 +81,8 @@ def inner_update(net: networks.FunctionalNetwork, params: networks.Params,
     Returns:
         The per-task fast weights after the step.
     """
+    if getattr(net, "low_rank_first_layer", False):
+        return _low_rank_inner_update(net, params, x, y, loss_fn, alpha, first_order)
     keys = net.adapted_keys or tuple(params)
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch([params[k] for k in keys])
@@ -90,6 +92,35 @@ def inner_update(net: networks.FunctionalNetwork, params: networks.Params,
         grads = {k: tf.stop_gradient(g) for k, g in grads.items()}
     return {k: params[k] - alpha * grads[k] if k in grads else params[k]
             for k in params}
+
+
+def _low_rank_inner_update(net: networks.MLP, params: networks.Params, x: tf.Tensor,
+                           y: tf.Tensor, loss_fn: LossFn, alpha: float,
+                           first_order: bool) -> networks.Params:
+    """`inner_update` for an MLP whose first-layer steps are kept factored.
+
+    The step on the first weight, -alpha x^T D (D: the loss gradient at the first
+    pre-activations), is stored as one more block of `w0_basis` (x) and `w0_coef`
+    (-alpha D) instead of being added to a per-task copy of w0 (see
+    `networks.MLP`); every other adapted parameter steps as in `inner_update`.
+    """
+    keys = [k for k in (net.adapted_keys or tuple(params))
+            if k != "w0" and not k.startswith("w0_")]
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch([params[k] for k in keys])
+        out, first = net.apply_with_first_preactivation(params, x)
+        loss = tf.reduce_sum(loss_fn(out, y))
+    grads = tape.gradient(loss, {**{k: params[k] for k in keys}, "w0_step": first})
+    if first_order:
+        grads = {k: tf.stop_gradient(g) for k, g in grads.items()}
+    new = {k: params[k] - alpha * grads[k] if k in grads else params[k]
+           for k in params}
+    basis, coef = net.flat_inputs(x), -alpha * grads["w0_step"]
+    if "w0_coef" in params:
+        basis = tf.concat([params["w0_basis"], basis], axis=1)
+        coef = tf.concat([params["w0_coef"], coef], axis=1)
+    new["w0_basis"], new["w0_coef"] = basis, coef
+    return new
 
 
 def adapt(net: networks.FunctionalNetwork, meta_params: Mapping[str, tf.Tensor],

@@ -94,16 +94,31 @@ class MLP(FunctionalNetwork):
     non-convolutional Omniglot network; the offsets are not adapted by the inner
     loop.
 
+    With `low_rank_first_layer`, the inner loop keeps the first layer's fast weight
+    in factored form instead of a per-task copy of the (large) weight matrix. An
+    SGD step on task t changes it by -alpha X_t^T D_t, where X_t holds the step's
+    inputs and D_t the loss gradient at the layer's pre-activations; so after any
+    number of steps W0_t = W0 + B_t^T A_t, with B_t the inputs of all steps so far
+    (`w0_basis`, `[T, S, in]`) and A_t the stacked -alpha D_t (`w0_coef`,
+    `[T, S, out]`), and x W0_t = x W0 + (x B_t^T) A_t. The function, its gradients
+    and MAML's meta-gradient are unchanged (the tests compare them with the plain
+    form); only the cost shrinks. `meta_learner.inner_update` makes these steps.
+    Since w0 itself is never adapted in this form, every task holds the same copy
+    (the tiled meta-parameters) and the layer multiplies by the first copy: one
+    shared matmul instead of a per-task one (XLA then never materialises the
+    tiled copy). Callers must not pass different per-task w0.
+
     Args:
         layer_sizes: Widths from input to output, e.g. `(1, 40, 40, 1)`.
         init_stddev: Standard deviation of the truncated-normal weight init.
         batch_norm: Batch norm after each hidden layer.
         bn_epsilon: Batch-norm epsilon.
+        low_rank_first_layer: Keep the first layer's inner-loop updates factored.
     """
 
     def __init__(self, layer_sizes: Sequence[int] = (1, 40, 40, 1),
                  init_stddev: float = 0.01, batch_norm: bool = False,
-                 bn_epsilon: float = 1e-3):
+                 bn_epsilon: float = 1e-3, low_rank_first_layer: bool = False):
         if len(layer_sizes) < 2 or any(int(s) <= 0 for s in layer_sizes):
             raise ValueError(
                 f"layer_sizes must be >= 2 positive widths, got {layer_sizes}")
@@ -111,6 +126,7 @@ class MLP(FunctionalNetwork):
         self.init_stddev = float(init_stddev)
         self.batch_norm = bool(batch_norm)
         self.bn_epsilon = float(bn_epsilon)
+        self.low_rank_first_layer = bool(low_rank_first_layer)
         self.bn_stats_examples = None
 
     def __eq__(self, other) -> bool:
@@ -121,7 +137,7 @@ class MLP(FunctionalNetwork):
 
     def _key(self):
         return (self.layer_sizes, self.init_stddev, self.batch_norm, self.bn_epsilon,
-                self.bn_stats_examples)
+                self.bn_stats_examples, self.low_rank_first_layer)
 
     @property
     def adapted_keys(self) -> tuple[str, ...] | None:
@@ -145,13 +161,34 @@ class MLP(FunctionalNetwork):
                 params[f"bn{i}_beta"] = tf.zeros([fan_out], dtype)
         return params
 
-    def apply(self, params: Mapping[str, tf.Tensor], x: tf.Tensor) -> tf.Tensor:
-        h = x
+    def flat_inputs(self, x: tf.Tensor) -> tf.Tensor:
+        """Inputs as `[T, N, in]` (images flattened)."""
         if len(x.shape) > 3:
-            h = tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], self.layer_sizes[0]])
+            return tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], self.layer_sizes[0]])
+        return x
+
+    def apply(self, params: Mapping[str, tf.Tensor], x: tf.Tensor) -> tf.Tensor:
+        return self.apply_with_first_preactivation(params, x)[0]
+
+    def apply_with_first_preactivation(self, params: Mapping[str, tf.Tensor],
+                                       x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The outputs and the first layer's pre-activations `[T, N, width]`."""
+        h = self.flat_inputs(x)
+        first = None
         for i in range(self.num_layers):
-            # [T, N, in] @ [T, in, out] + [T, 1, out]
-            h = tf.matmul(h, params[f"w{i}"]) + params[f"b{i}"][:, tf.newaxis, :]
+            if i == 0 and self.low_rank_first_layer:
+                # w0 is never adapted here: every task holds the same copy.
+                z = (tf.tensordot(h, params["w0"][0], axes=1)
+                     + params["b0"][:, tf.newaxis, :])
+            else:
+                # [T, N, in] @ [T, in, out] + [T, 1, out]
+                z = tf.matmul(h, params[f"w{i}"]) + params[f"b{i}"][:, tf.newaxis, :]
+            if i == 0 and "w0_coef" in params:  # factored inner-loop updates
+                z = z + tf.matmul(tf.matmul(h, params["w0_basis"], transpose_b=True),
+                                  params["w0_coef"])
+            if i == 0:
+                first = z
+            h = z
             if i < self.num_layers - 1:
                 if self.batch_norm:
                     stats = (h if self.bn_stats_examples is None
@@ -160,7 +197,7 @@ class MLP(FunctionalNetwork):
                     h = ((h - mean) * tf.math.rsqrt(var + self.bn_epsilon)
                          + params[f"bn{i}_beta"][:, tf.newaxis, :])
                 h = tf.nn.relu(h)
-        return h
+        return h, first
 
     def num_parameters(self) -> int:
         """Number of scalar parameters."""
