@@ -13,10 +13,16 @@ Batches are cluster-major: rows `[m * D, (m + 1) * D)` come from cluster I_{m+1}
 the layout `magnet.loss.MagnetLoss` expects.
 
 Example losses reach the index through `MagnetSampler.record_losses`;
-`LossRecorderCallback` does this during `keras.Model.fit` by re-scoring the
-examples of recently sampled batches with the current model (one extra forward
-pass of a batch per recorded step), since `fit` does not expose per-example
-training losses.
+`LossRecorderCallback` does this during `keras.Model.fit`. `fit` does not return
+per-example training losses, so the callback either reads them from a compiled
+`magnet.batch_stats.MagnetBatchStats` metric (the losses of the step's own
+forward pass, at no extra cost) or, without one, re-scores the batch with the
+current model (one extra forward pass per recorded step).
+
+Batches can be keyed by the training step (`sample_batch_indices(step)`,
+`dataset(start_step=...)`): batch `step` then depends only on `(seed, step)` and
+the clustering, so a fit resumed at step s draws the same batches as an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -46,6 +52,13 @@ class MagnetSampler:
         seed: Seed of the sampling random generator.
         max_pending: How many recently sampled batches are remembered for
             `record_losses` / `pop_pending` (oldest dropped first).
+
+    Attributes:
+        embedding_cache: Optional `[N, dim]` latest known embedding of every
+            example: set by a full refresh of `ClusterRefreshCallback` (with
+            `reembed_every`), then updated from the training batches by
+            `record_losses`, so cheap refreshes can re-cluster it without
+            embedding the whole training set.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray,
@@ -64,6 +77,7 @@ class MagnetSampler:
                              f" got shape {labels.shape}.")
         self.images = images
         self.labels = labels
+        self.seed = int(seed)
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
         self._pending: collections.deque[np.ndarray] = collections.deque(
@@ -71,6 +85,7 @@ class MagnetSampler:
         self._index: cluster_index_lib.ClusterIndex | None = None
         self._checked_state: cluster_index_lib.ClusterState | None = None
         self.index = index
+        self.embedding_cache: np.ndarray | None = None
 
     @property
     def batch_size(self) -> int:
@@ -114,57 +129,83 @@ class MagnetSampler:
         index = self._index
         state = index.state
         self._check_state(state)
-        return self._sample_clusters(index, state)
+        with self._rng_lock:
+            return self._sample_clusters(index, state, self._rng)
 
     def _sample_clusters(self, index: cluster_index_lib.ClusterIndex,
-                         state: cluster_index_lib.ClusterState) -> np.ndarray:
+                         state: cluster_index_lib.ClusterState,
+                         rng: np.random.Generator) -> np.ndarray:
         """`sample_clusters` on one snapshot of the clustering."""
         weights = index.cluster_losses(state)
         total = weights.sum()
         probs = weights / total if total > 0 else None  # All zero: uniform.
-        with self._rng_lock:
-            seed = int(self._rng.choice(len(weights), p=probs))
+        seed = int(rng.choice(len(weights), p=probs))
         dist = np.sum((state.centres - state.centres[seed]) ** 2, axis=1)
         dist[state.cluster_classes == state.cluster_classes[seed]] = np.inf
         neighbours = np.argsort(dist, kind="stable")[:self.num_clusters - 1]
         return np.concatenate([[seed], neighbours]).astype(np.int64)
 
-    def sample_batch_indices(self) -> np.ndarray:
+    def sample_batch_indices(self, step: int | None = None) -> np.ndarray:
         """Example indices of one batch, `[M * D]` in cluster-major order.
 
         The batch is remembered for `record_losses` / `pop_pending`.
+
+        Args:
+            step: If given, the batch is drawn with a generator seeded by
+                `(seed, step)` instead of the sampler's running generator.
         """
         index = self._index
         state = index.state
         self._check_state(state)
-        clusters = self._sample_clusters(index, state)
-        d = self.examples_per_cluster
-        parts = []
-        with self._rng_lock:
-            for c in clusters:
-                members = state.members[c]
-                if len(members) >= d:
-                    parts.append(self._rng.choice(members, size=d, replace=False))
-                else:
-                    extra = self._rng.choice(members, size=d - len(members))
-                    parts.append(self._rng.permutation(
-                        np.concatenate([members, extra])))
-        indices = np.concatenate(parts).astype(np.int64)
+        if step is None:
+            with self._rng_lock:
+                indices = self._draw(index, state, self._rng)
+        else:
+            rng = np.random.default_rng([self.seed, int(step)])
+            indices = self._draw(index, state, rng)
         self._pending.append(indices)
         return indices
 
-    def generator(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Endless `(images [M*D, ...], labels [M*D])` batches."""
+    def _draw(self, index: cluster_index_lib.ClusterIndex,
+              state: cluster_index_lib.ClusterState,
+              rng: np.random.Generator) -> np.ndarray:
+        """Clusters, then D examples of each, from one snapshot and generator."""
+        clusters = self._sample_clusters(index, state, rng)
+        d = self.examples_per_cluster
+        parts = []
+        for c in clusters:
+            members = state.members[c]
+            if len(members) >= d:
+                parts.append(rng.choice(members, size=d, replace=False))
+            else:
+                extra = rng.choice(members, size=d - len(members))
+                parts.append(rng.permutation(np.concatenate([members, extra])))
+        return np.concatenate(parts).astype(np.int64)
+
+    def generator(self, start_step: int | None = None
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Endless `(images [M*D, ...], labels [M*D])` batches.
+
+        Args:
+            start_step: None: batches from the running generator. An int s:
+                batches s, s + 1, ... keyed by step (see `sample_batch_indices`).
+        """
+        step = start_step
         while True:
-            indices = self.sample_batch_indices()
+            indices = self.sample_batch_indices(step)
+            if step is not None:
+                step += 1
             yield self.images[indices], self.labels[indices]
 
-    def dataset(self, prefetch: int | None = 1) -> tf.data.Dataset:
+    def dataset(self, prefetch: int | None = 1, start_step: int | None = None
+                ) -> tf.data.Dataset:
         """An endless `tf.data.Dataset` of `(images, labels)` batches.
 
         Args:
             prefetch: Batches to prefetch (None: no prefetching). Prefetched
                 batches were sampled from the index as it was at the time.
+            start_step: Key batches by step from this step on (for exact
+                resumption); None uses the running generator.
 
         Returns:
             The dataset; give `fit` a `steps_per_epoch`.
@@ -175,7 +216,7 @@ class MagnetSampler:
             tf.TensorSpec((n, *sample.shape[1:]), tf.as_dtype(sample.dtype)),
             tf.TensorSpec((n,), tf.as_dtype(self.labels.dtype)),
         )
-        ds = tf.data.Dataset.from_generator(self.generator,
+        ds = tf.data.Dataset.from_generator(lambda: self.generator(start_step),
                                             output_signature=signature)
         return ds.prefetch(prefetch) if prefetch else ds
 
@@ -186,45 +227,59 @@ class MagnetSampler:
         except IndexError:
             return None
 
-    def record_losses(self, losses: np.ndarray, indices: np.ndarray | None = None
-                      ) -> None:
-        """Stores per-example losses of a batch in the index.
+    def record_losses(self, losses: np.ndarray, indices: np.ndarray | None = None,
+                      embeddings: np.ndarray | None = None) -> None:
+        """Stores per-example losses (and embeddings) of a batch.
 
         Args:
-            losses: `[M * D]` per-example losses.
+            losses: `[M * D]` per-example losses, written into the index.
             indices: The batch's example indices; defaults to the oldest pending
                 batch (nothing happens if there is none).
+            embeddings: `[M * D, dim]` embeddings of the batch from training;
+                written into `embedding_cache` when there is one.
         """
         if indices is None:
             indices = self.pop_pending()
             if indices is None:
                 return
         self._index.update_losses(indices, losses)
+        if embeddings is not None and self.embedding_cache is not None:
+            self.embedding_cache[indices] = np.asarray(embeddings)
 
 
 class LossRecorderCallback(keras.callbacks.Callback):
     """Feeds example losses to the sampler during `fit`.
 
-    Every `every` training steps, takes the oldest batch the sampler produced and
-    not yet scored, embeds it with the current model (`training=False`) and stores
-    its per-example magnet losses in the index. These are the losses just after
-    the step rather than during it, which serves the same purpose: a recent
-    estimate of how badly each cluster is separated.
+    After training steps, takes the oldest batch the sampler produced and not yet
+    scored (batches are trained in the order they are drawn) and stores its
+    per-example magnet losses in the index, from one of two sources:
+
+    * `stats` (a compiled `magnet.batch_stats.MagnetBatchStats`): the losses of
+      the step's own training forward pass, before the update, at no extra
+      cost. Every step is recorded (`every` must be 1). If the metric keeps
+      the batch's embeddings, they go to the sampler's `embedding_cache`.
+    * otherwise: the batch re-embedded by the current model (`training=False`),
+      one extra forward pass per recorded step; these are the losses just after
+      the step, which serve the same purpose (a recent estimate of how badly
+      each cluster is separated).
 
     Args:
         sampler: The sampler feeding `fit`.
         loss: The `MagnetLoss` (its M, D, alpha and epsilon are used).
-        embed_fn: Batch -> embeddings function or Keras model; defaults to the
-            model being trained.
-        every: Score one batch every `every` steps.
+        embed_fn: Batch -> embeddings function or Keras model for re-scoring;
+            defaults to the model being trained.
+        every: Score one batch every `every` steps (re-scoring only).
+        stats: The compiled batch-statistics metric to read losses from.
     """
 
     def __init__(self, sampler: MagnetSampler, loss: loss_lib.MagnetLoss,
                  embed_fn: cluster_index_lib.EmbedFn | None = None,
-                 every: int = 1) -> None:
+                 every: int = 1, stats: keras.metrics.Metric | None = None) -> None:
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}.")
+        if stats is not None and every != 1:
+            raise ValueError("with stats, every step is recorded (every=1).")
         if loss.batch_size != sampler.batch_size:
             raise ValueError(f"loss batch size {loss.batch_size} != sampler batch "
                              f"size {sampler.batch_size}.")
@@ -232,6 +287,7 @@ class LossRecorderCallback(keras.callbacks.Callback):
         self.loss = loss
         self.embed_fn = embed_fn
         self.every = every
+        self.stats = stats
         self._steps = 0
         self._embedder: cluster_index_lib.EmbedFn | None = None
 
@@ -240,14 +296,21 @@ class LossRecorderCallback(keras.callbacks.Callback):
         indices = self.sampler.pop_pending()
         if indices is None:
             return False
-        if self._embedder is None:
-            self._embedder = cluster_index_lib.as_embed_fn(
-                self.embed_fn if self.embed_fn is not None else self.model)
-        embeddings = self._embedder(self.sampler.images[indices])
-        losses, _, _ = loss_lib.magnet_loss_terms(
-            embeddings, self.sampler.labels[indices], self.loss.num_clusters,
-            self.loss.examples_per_cluster, self.loss.alpha, self.loss.epsilon)
-        self.sampler.record_losses(np.asarray(losses), indices)
+        embeddings = None
+        if self.stats is not None:
+            losses = np.asarray(self.stats.example_losses)
+            if getattr(self.stats, "embeddings", None) is not None:
+                embeddings = np.asarray(self.stats.embeddings)
+        else:
+            if self._embedder is None:
+                self._embedder = cluster_index_lib.as_embed_fn(
+                    self.embed_fn if self.embed_fn is not None else self.model)
+            embeddings = self._embedder(
+                tf.cast(self.sampler.images[indices], tf.float32))
+            losses, _, _ = loss_lib.magnet_loss_terms(
+                embeddings, self.sampler.labels[indices], self.loss.num_clusters,
+                self.loss.examples_per_cluster, self.loss.alpha, self.loss.epsilon)
+        self.sampler.record_losses(np.asarray(losses), indices, embeddings)
         return True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:

@@ -1,63 +1,71 @@
-"""Training of one embedding network with magnet, softmax or triplet loss.
+"""Training of one embedding network with magnet, softmax or triplet loss via `fit`.
 
 Every loss trains the same architecture (`magnet.networks`) from the same
-initial weights with Adam, one compiled step per iteration, through
-`common.training_loop.run_training` (resumable after kill -9, progress lines,
-TensorBoard scalars). Every `eval_every` steps, and at step 0, the test set is
-evaluated (`evaluate`), so curves of error against iterations exist for every
-loss:
+initial weights (the same random initialisation for a given seed, unless the
+caller passes other weights) with Adam, through `keras.Model.fit`:
 
-* `knn_error`: k-nearest-neighbour vote among training-set embeddings;
-* `centroid_error`: nearest class mean of the training embeddings;
-* `magnet_error`: the magnet rule (L nearest of K k-means clusters per class of
-  the current training embeddings, Gaussian kernel of the clusters' variance);
-* `softmax_error` (softmax only): argmax of the classifier's logits;
-* `<name>_knn_error` for each extra label set (the hierarchy experiment's fine
-  labels): kNN among training embeddings labelled with those labels.
+* magnet: `model.compile(loss=MagnetLoss(M, D, alpha), metrics=[MagnetBatchStats])`
+  and `fit` on `MagnetSampler.dataset()`, batches of M clusters x D examples (a
+  seed cluster drawn by cluster loss, its M - 1 nearest impostor clusters). The
+  callbacks are the library's own: `LossRecorderCallback` writes the step's
+  per-example losses (read from `MagnetBatchStats`, no extra forward pass) into
+  the cluster index, `ClusterRefreshCallback` re-embeds the training set
+  (inference mode) and re-runs k-means (K per class) every `refresh_every`
+  steps, and `Sigma2RunningAverage` keeps the paper's sigma^2 for evaluation.
+* softmax: a linear head on the embedding, sparse cross-entropy on uniform
+  batches of M * D examples (a seeded permutation per epoch).
+* triplet: `TripletSemiHardLoss` on L2-normalised embeddings of class-balanced
+  batches, P = min(M, classes) classes x max(2, M * D // P) examples.
 
-`error` is the loss's own rule: magnet rule for magnet, softmax argmax for
-softmax, kNN for triplet (the paper's evaluation of each).
+With `augment`, every training batch is randomly cropped and flipped
+(`magnet.augmentation`); refreshes and evaluations see the original images.
 
-The three training steps:
+Evaluation and checkpoints: one `fit` epoch is `checkpoint_every` steps. After
+each epoch a checkpoint is written (model, optimizer, step, and for magnet the
+cluster index's inputs and the sigma^2 average) and, on the steps
+`TrainSettings.evaluates_at` picks (and at step 0), the test set is evaluated
+(`evaluate`): kNN, nearest class mean, the magnet rule with both sigma^2 rules,
+softmax argmax (softmax only) and fine-label kNN for extra label sets. `error`
+is each loss's own rule: magnet rule (paper's sigma^2 by default), softmax
+argmax, kNN for triplet.
 
-* magnet: a batch of M clusters x D examples from `MagnetSampler` (seed cluster
-  drawn by cluster loss, M - 1 nearest impostor clusters); the per-example
-  losses of the step's own forward pass (training mode) are written into the
-  cluster index, so no batch is re-scored. Every `refresh_every` steps the whole
-  training set is re-embedded (inference mode) and re-clustered with k-means
-  (K per class); example losses carry over. The refresh time counts as training
-  time.
-* softmax: cross-entropy on uniform batches of M * D examples (a seeded
-  permutation per epoch), linear head on the embedding.
-* triplet: semi-hard triplet loss (`magnet.triplet`) on L2-normalised
-  embeddings of class-balanced batches, P = min(M, classes) classes x
-  max(2, M * D // P) examples.
+What `fit` cannot do, and is done here around it:
 
-Resuming: the model, the optimizer and, for magnet, the cluster index are
-checkpointed. The index is stored as the training-set embeddings of its last
-refresh and the latest per-example losses (tf.Variables in the checkpoint); on
-resume it is rebuilt by re-running k-means on the stored embeddings with the
-seed of that refresh, which reproduces it exactly. Batches are functions of
-`(seed, step)` for all three losses, so a resumed run sees the same batches as
-an uninterrupted one.
+* start the data source at the resumed step. `fit(initial_epoch=...)` only
+  renumbers epochs; the batch stream is built by us, keyed by step, so a resumed
+  run sees the same batches as an uninterrupted one;
+* build the first cluster index before the first step (one embedding pass of
+  the training set before `fit`);
+* save the cluster index and the sigma^2 average with the weights
+  (`keras.callbacks.BackupAndRestore` saves the model and optimizer only): the
+  index is stored as the training-set embeddings of its last refresh and the
+  latest per-example losses, and rebuilt on resume by re-running k-means on them
+  with the seed of that refresh, which reproduces it exactly;
+* report per-example training losses: `fit` returns batch means only, hence the
+  `MagnetBatchStats` metric.
+
+A run killed at any point resumes from its last checkpoint (at most
+`checkpoint_every` steps lost); training seconds (refreshes included,
+evaluations excluded) and sessions are kept in `fit_state.json`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from common import training_loop
+from common import checkpoint, progress, summaries, training_loop
+from magnet import augmentation, batch_stats, evaluation, networks, sampler, triplet
 from magnet import cluster_index as cluster_index_lib
-from magnet import evaluation, networks, sampler, triplet
 from magnet import loss as loss_lib
 
 LOSSES = ("magnet", "softmax", "triplet")
@@ -66,6 +74,8 @@ CLUSTER_MODEL_FILE = "cluster_model.npz"
 SNAPSHOT_DIR = "embeddings"
 PRIMARY_RULE = {"magnet": "magnet_error", "softmax": "softmax_error",
                 "triplet": "knn_error"}
+SIGMA2_RULES = ("running", "recomputed")
+STATE_FILE = "fit_state.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +135,25 @@ class TrainSettings:
         snapshot_examples: Test embeddings (a fixed random subset) saved at
             every evaluation, with their labels, for embedding plots.
         max_train_minutes: Optional cap on training minutes in one session.
+        checkpoint_every: Steps per `fit` epoch, i.e. between checkpoints
+            (None: `eval_every`); `steps` and `eval_every` are multiples of it.
+        early_evals: Also evaluate at `checkpoint_every * 2^j < eval_every`.
+        augment: Random crop (after `augment_pad` pixels of padding) and
+            left-right flip of every training batch (`magnet.augmentation`).
+        augment_pad: Padding of the random crop.
+        sigma2_rule: sigma^2 of the magnet rule reported as `magnet_error`:
+            "running" (the paper: running average of the training batches'
+            estimates; magnet training only, other losses fall back to
+            "recomputed") or "recomputed" (this project's: the variance of the
+            whole training set around the evaluation's k-means centres). Both
+            are always reported, as `magnet_error_running` and
+            `magnet_error_recomputed`.
+        sigma2_decay: Decay of the running average (None: arithmetic mean).
+        reembed_every: None: every refresh embeds the whole training set. An
+            int (a multiple of `refresh_every`): refreshes re-cluster the
+            sampler's embedding cache (kept current by the training batches)
+            and only every `reembed_every` steps re-embed the training set
+            (`ClusterRefreshCallback`).
     """
 
     steps: int
@@ -144,11 +173,53 @@ class TrainSettings:
     embed_batch_size: int = 500
     snapshot_examples: int = 500
     max_train_minutes: float | None = None
+    checkpoint_every: int | None = None
+    early_evals: bool = False
+    augment: bool = False
+    augment_pad: int = 4
+    sigma2_rule: str = "running"
+    sigma2_decay: float | None = batch_stats.DEFAULT_DECAY
+    reembed_every: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.reembed_every is not None and (
+                self.reembed_every < self.refresh_every
+                or self.reembed_every % self.refresh_every):
+            raise ValueError(f"reembed_every ({self.reembed_every}) must be a "
+                             f"multiple of refresh_every ({self.refresh_every}).")
+        every = self.checkpoint_interval
+        if self.steps % every or self.eval_every % every:
+            raise ValueError(f"steps ({self.steps}) and eval_every ({self.eval_every})"
+                             f" must be multiples of checkpoint_every ({every}).")
+        if self.sigma2_rule not in SIGMA2_RULES:
+            raise ValueError(f"sigma2_rule must be one of {SIGMA2_RULES}, got "
+                             f"{self.sigma2_rule!r}.")
 
     @property
     def batch_size(self) -> int:
         """M * D, the batch size of every loss."""
         return self.num_clusters * self.examples_per_cluster
+
+    @property
+    def checkpoint_interval(self) -> int:
+        """Steps per `fit` epoch: checkpoints (and possible evaluations)."""
+        return self.eval_every if self.checkpoint_every is None else \
+            self.checkpoint_every
+
+    def evaluates_at(self, step: int) -> bool:
+        """Whether training evaluates after `step` steps.
+
+        Every `eval_every` steps and at the end; with `early_evals` also at
+        `checkpoint_every * 2^j` below `eval_every` (log-spaced early points,
+        so iterations-to-an-error are resolved finely early in training).
+        """
+        if step % self.eval_every == 0 or step == self.steps:
+            return True
+        every = self.checkpoint_interval
+        if not self.early_evals or step >= self.eval_every or step % every:
+            return False
+        ratio = step // every
+        return ratio & (ratio - 1) == 0
 
 
 @dataclasses.dataclass
@@ -162,6 +233,8 @@ class TrainResult:
         embedder: The trained network, images -> embeddings as evaluated
             (L2-normalised for triplet).
         classifier: Images -> logits (softmax only).
+        refreshes: Cluster-index refreshes over all sessions (magnet only).
+        refresh_seconds: Their wall time (part of the training seconds).
     """
 
     loss: str
@@ -169,6 +242,8 @@ class TrainResult:
     curve: list[dict[str, float]]
     embedder: keras.Model
     classifier: keras.Model | None = None
+    refreshes: int = 0
+    refresh_seconds: float = 0.0
 
     @property
     def final(self) -> dict[str, float]:
@@ -201,19 +276,23 @@ def cluster_model(train_embeddings: np.ndarray, train_labels: np.ndarray,
 def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
              settings: TrainSettings, step: int,
              head: Callable[[np.ndarray], Any] | None = None,
-             ) -> tuple[dict[str, float], cluster_index_lib.ClusterIndex,
-                        np.ndarray]:
+             sigma2_running: float | None = None,
+             ) -> tuple[dict[str, float], cluster_index_lib.ClusterIndex | None,
+                        np.ndarray, float | None]:
     """Test errors of an embedding at one point of training.
 
     Args:
         embed: Batch -> embeddings function.
         data: The data (training set = kNN references and clusters).
-        settings: k of kNN, K and L of the magnet rule, batch size.
+        settings: k of kNN, K and L of the magnet rule, sigma^2 rule.
         step: The training step (seeds the evaluation's k-means).
         head: Optional embeddings -> logits function (softmax error).
+        sigma2_running: The running average of training's sigma^2 estimates
+            (magnet training), or None.
 
     Returns:
-        `(metrics, clustering, test embeddings)`. Errors are fractions.
+        `(metrics, clustering, test embeddings, sigma^2 of magnet_error)`.
+        Errors are fractions; the clustering is None for non-finite embeddings.
     """
     bs = settings.embed_batch_size
     train_emb = cluster_index_lib.embed_all(embed, data.train_images, bs)
@@ -221,8 +300,8 @@ def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
     metrics: dict[str, float] = {}
     if not (np.all(np.isfinite(train_emb)) and np.all(np.isfinite(test_emb))):
         nan = float("nan")
-        return {"knn_error": nan, "centroid_error": nan, "magnet_error": nan}, None, \
-            test_emb
+        return ({"knn_error": nan, "centroid_error": nan, "magnet_error": nan},
+                None, test_emb, None)
     k = min(settings.knn_k, len(train_emb))
     knn = evaluation.knn_predict(test_emb, train_emb, data.train_labels, k, chunk=256)
     metrics["knn_error"] = evaluation.error_rate(knn, data.test_labels)
@@ -232,10 +311,27 @@ def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
     index = cluster_model(train_emb, data.train_labels, settings.clusters_per_class,
                           _seed_int(settings.seed, step, 1))
     num_neighbours = min(settings.num_neighbours, index.num_clusters)
-    sigma2 = max(index.sigma2, 1e-12)
-    rule = evaluation.magnet_predict(test_emb, index.centres, index.cluster_classes,
-                                     sigma2, num_neighbours)
-    metrics["magnet_error"] = evaluation.error_rate(rule, data.test_labels)
+
+    def rule_error(sigma2: float) -> float:
+        rule = evaluation.magnet_predict(test_emb, index.centres,
+                                         index.cluster_classes, sigma2,
+                                         num_neighbours)
+        return evaluation.error_rate(rule, data.test_labels)
+
+    recomputed = max(index.sigma2, 1e-12)
+    metrics["sigma2_recomputed"] = index.sigma2
+    metrics["magnet_error_recomputed"] = rule_error(recomputed)
+    used = recomputed
+    if sigma2_running is not None and math.isfinite(sigma2_running):
+        running = max(sigma2_running, 1e-12)
+        metrics["sigma2_running"] = sigma2_running
+        metrics["magnet_error_running"] = rule_error(running)
+        if settings.sigma2_rule == "running":
+            used = running
+    metrics["magnet_error"] = (metrics["magnet_error_running"]
+                               if settings.sigma2_rule == "running"
+                               and "magnet_error_running" in metrics
+                               else metrics["magnet_error_recomputed"])
     if head is not None:
         logits = np.asarray(head(test_emb))
         metrics["softmax_error"] = evaluation.error_rate(np.argmax(logits, axis=1),
@@ -243,7 +339,7 @@ def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
     for name, (train_extra, test_extra) in data.extra_labels.items():
         pred = evaluation.knn_predict(test_emb, train_emb, train_extra, k, chunk=256)
         metrics[f"{name}_knn_error"] = evaluation.error_rate(pred, test_extra)
-    return metrics, index, test_emb
+    return metrics, index, test_emb, used
 
 
 def _write_json(path: str, value: Any) -> None:
@@ -264,13 +360,17 @@ def load_curve(loss_dir: str) -> list[dict[str, float]]:
 
 def save_cluster_model(path: str, index: cluster_index_lib.ClusterIndex,
                        num_neighbours: int, class_names: tuple[str, ...],
-                       step: int) -> None:
-    """Writes the magnet rule's clustering (for serving) atomically."""
+                       step: int, sigma2: float | None = None) -> None:
+    """Writes the magnet rule's clustering (for serving) atomically.
+
+    `sigma2` is the rule's variance (default: the index's recomputed one).
+    """
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp.npz"
+    sigma2 = index.sigma2 if sigma2 is None else sigma2
     np.savez(tmp, centres=index.centres.astype(np.float32),
              cluster_classes=index.cluster_classes.astype(np.int64),
-             sigma2=np.float64(max(index.sigma2, 1e-12)),
+             sigma2=np.float64(max(sigma2, 1e-12)),
              num_neighbours=np.int64(min(num_neighbours, index.num_clusters)),
              class_names=np.asarray(class_names, dtype=str), step=np.int64(step))
     os.replace(tmp, path)
@@ -280,109 +380,6 @@ def load_cluster_model(path: str) -> dict[str, np.ndarray]:
     """Reads a file written by `save_cluster_model`."""
     with np.load(path) as f:
         return {k: f[k] for k in f.files}
-
-
-class _MagnetState:
-    """The cluster index of a magnet run and its checkpointed mirror.
-
-    The mirror (tf.Variables) holds the embeddings of the last refresh, the
-    latest per-example losses and the step of the last refresh; `index()`
-    rebuilds the index from it after a restore.
-    """
-
-    def __init__(self, data: TrainData, settings: TrainSettings,
-                 embed: Callable[[np.ndarray], Any]) -> None:
-        n = len(data.train_labels)
-        self.data, self.settings, self.embed = data, settings, embed
-        self.embeddings = tf.Variable(tf.zeros([n, settings.embedding_dim]),
-                                      trainable=False, name="refresh_embeddings")
-        self.example_losses = tf.Variable(tf.ones([n], tf.float64), trainable=False,
-                                          name="example_losses")
-        self.refresh_step = tf.Variable(-1, dtype=tf.int64, trainable=False,
-                                        name="refresh_step")
-        self.refreshes = 0
-        self.refresh_seconds = 0.0
-        self._index: cluster_index_lib.ClusterIndex | None = None
-
-    def trackables(self) -> dict[str, tf.Variable]:
-        """What goes into the checkpoint."""
-        return {"refresh_embeddings": self.embeddings,
-                "example_losses": self.example_losses,
-                "refresh_step": self.refresh_step}
-
-    def _cluster(self, embeddings: np.ndarray, step: int
-                 ) -> cluster_index_lib.ClusterIndex:
-        index = cluster_index_lib.ClusterIndex(
-            self.settings.clusters_per_class,
-            seed=_seed_int(self.settings.seed, step, 0))
-        index.refresh(embeddings, self.data.train_labels)
-        index.update_losses(np.arange(len(embeddings)),
-                            self.example_losses.numpy())
-        return index
-
-    def index_for_step(self, step: int) -> cluster_index_lib.ClusterIndex:
-        """The index to sample step `step` from, refreshing when it is due."""
-        last = int(self.refresh_step.numpy())
-        due = step % self.settings.refresh_every == 0 and last != step
-        if self._index is None and last >= 0 and not due:
-            self._index = self._cluster(self.embeddings.numpy(), last)
-        if self._index is None or due:
-            start = time.perf_counter()
-            embeddings = cluster_index_lib.embed_all(
-                self.embed, self.data.train_images, self.settings.embed_batch_size)
-            self.embeddings.assign(embeddings)
-            self.refresh_step.assign(step)
-            self._index = self._cluster(embeddings, step)
-            self.refreshes += 1
-            self.refresh_seconds += time.perf_counter() - start
-        return self._index
-
-    def record(self, indices: np.ndarray, losses: np.ndarray) -> None:
-        """Stores a step's per-example losses in the index and the mirror."""
-        self._index.update_losses(indices, losses)
-        self.example_losses.assign(self._index.example_losses)
-
-
-def magnet_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                      settings: TrainSettings
-                      ) -> tf.types.experimental.PolymorphicFunction:
-    """Compiled magnet step `(images, labels) -> (loss, per-example losses, sigma2)`.
-
-    The per-example losses are those of this step's forward pass (training
-    mode), before the update; the trainer stores them in the cluster index.
-    """
-    m, d = settings.num_clusters, settings.examples_per_cluster
-
-    @tf.function
-    def step(images, labels):
-        with tf.GradientTape() as tape:
-            emb = model(tf.cast(images, tf.float32), training=True)
-            losses, sigma2, _ = loss_lib.magnet_loss_terms(emb, labels, m, d,
-                                                           settings.alpha)
-            loss = tf.reduce_mean(losses)
-        variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss, losses, sigma2
-
-    return step
-
-
-def triplet_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                       margin: float) -> tf.types.experimental.PolymorphicFunction:
-    """Compiled semi-hard triplet step `(images, labels) -> (loss, active)`."""
-
-    @tf.function
-    def step(images, labels):
-        with tf.GradientTape() as tape:
-            emb = model(tf.cast(images, tf.float32), training=True)
-            loss, active = triplet.semi_hard_triplet_loss(emb, labels, margin)
-        variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss, active
-
-    return step
 
 
 def check_data(data: TrainData, settings: TrainSettings) -> None:
@@ -410,127 +407,351 @@ def check_data(data: TrainData, settings: TrainSettings) -> None:
         raise ValueError("the test set is empty.")
 
 
+def _read_state(path: str) -> dict[str, Any]:
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {"train_seconds": 0.0, "sessions": 0, "refreshes": 0,
+            "refresh_seconds": 0.0}
+
+
+def step_keyed(batch: Callable[[int], np.ndarray], images: np.ndarray,
+                labels: np.ndarray, start: int
+                ) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]:
+    """A generator factory of `(images, labels)` for steps start, start + 1, ..."""
+
+    def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        step = start
+        while True:
+            idx = batch(step)
+            step += 1
+            yield images[idx], labels[idx]
+
+    return generate
+
+
+def batch_dataset(generate: Callable[[], Iterator], images: np.ndarray, batch_size: int,
+             settings: TrainSettings, start: int) -> tf.data.Dataset:
+    """The training `tf.data.Dataset` of a step-keyed batch stream.
+
+    Args:
+        generate: Generator factory of `(images, labels)` batches for steps
+            start, start + 1, ...
+        images: The training images (for shapes and dtype).
+        batch_size: Rows per batch.
+        settings: `augment`, `augment_pad` and `seed` are used.
+        start: The step of the first batch (seeds its augmentation).
+
+    Returns:
+        Batches of float32 images (augmented if asked) and int64 labels.
+    """
+    signature = (tf.TensorSpec((batch_size, *images.shape[1:]), tf.uint8
+                               if images.dtype == np.uint8 else tf.float32),
+                 tf.TensorSpec((batch_size,), tf.int64))
+    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    steps = tf.data.Dataset.range(start, np.iinfo(np.int64).max)
+    seed = int(settings.seed)
+
+    def prepare(batch, step):
+        x, y = batch
+        if settings.augment:
+            x = augmentation.random_crop_flip(
+                x, settings.augment_pad, seed=tf.stack([tf.constant(seed, tf.int64),
+                                                        step]))
+        else:
+            x = tf.cast(x, tf.float32)
+        return x, y
+
+    # No read-ahead (tf.data otherwise injects a prefetch and autotunes one):
+    # batch s is drawn after step s - 1 has updated the index, so the stream is
+    # a function of the seed, and a resumed run draws the same batches.
+    options = tf.data.Options()
+    options.experimental_optimization.inject_prefetch = False
+    options.autotune.enabled = False
+    return tf.data.Dataset.zip((ds, steps)).map(prepare).with_options(options)
+
+
+class _Run(keras.callbacks.Callback):
+    """Checkpoints, evaluations, progress lines, time budget and divergence."""
+
+    def __init__(self, name: str, settings: TrainSettings, start: int,
+                 ckpt: checkpoint.Checkpointer, state_path: str,
+                 step_var: tf.Variable, evaluate_fn: Callable[[int], dict],
+                 before_save: Callable[[], None], board: summaries.Summaries,
+                 stream: Any, refresher: cluster_index_lib.ClusterRefreshCallback
+                 | None) -> None:
+        super().__init__()
+        self.name, self.settings, self.step = name, settings, start
+        self.ckpt, self.state_path, self.step_var = ckpt, state_path, step_var
+        self.evaluate_fn, self.before_save = evaluate_fn, before_save
+        self.board, self.refresher = board, refresher
+        self.state = _read_state(state_path)
+        self.bar = progress.Progress(name, settings.steps, start=start, stream=stream)
+        self.status = "complete"
+        self.session_seconds = 0.0
+        self.last_metrics: dict[str, float] = {}
+        self._mark = 0.0
+        self._counted = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._mark = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.step += 1
+        metrics = {k: float(v) for k, v in (logs or {}).items()}
+        self.last_metrics = metrics
+        if not math.isfinite(metrics.get("loss", 0.0)):
+            self.status = "diverged"
+            self.model.stop_training = True
+            self.bar.update(self.step, **metrics)
+            return
+        if self.step % self.settings.log_every == 0 or self.step == self.settings.steps:
+            self.board.scalars(self.step, metrics)
+            self.bar.update(self.step, **metrics)
+
+    def _account(self) -> None:
+        now = time.perf_counter()
+        spent = now - self._mark
+        self._mark = now
+        self.session_seconds += spent
+        self.state["train_seconds"] += spent
+        if not self._counted:
+            self.state["sessions"] += 1
+            self._counted = True
+        if self.refresher is not None:
+            self.state["refreshes"] = self.refresher.refreshes + self._refreshes0
+            self.state["refresh_seconds"] = (self.refresher.refresh_seconds
+                                             + self._refresh_seconds0)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.status == "diverged":
+            self._account()
+            _write_json(self.state_path, self.state)
+
+    def start_refresh_totals(self) -> None:
+        """Remembers the refresh totals of earlier sessions."""
+        self._refreshes0 = int(self.state.get("refreshes", 0))
+        self._refresh_seconds0 = float(self.state.get("refresh_seconds", 0.0))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.status == "diverged":
+            return
+        self._account()
+        self.step_var.assign(self.step)
+        self.before_save()
+        self.ckpt.save(self.step)
+        _write_json(self.state_path, self.state)
+        if self.settings.evaluates_at(self.step):
+            t = time.perf_counter()
+            errors = self.evaluate_fn(self.step)
+            self.board.scalars(self.step, {f"eval/{k}": v for k, v in errors.items()})
+            spent = time.perf_counter() - t
+            self.bar.exclude(spent)
+            self.bar.update(self.step, **{f"eval/{k}": v for k, v in errors.items()})
+            self._mark += spent
+        budget = self.settings.max_train_minutes
+        if (budget is not None and self.session_seconds > 60.0 * budget
+                and self.step < self.settings.steps):
+            self.status = "cut short"
+            self.model.stop_training = True
+
+
 def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str,
           initial_weights: Mapping[str, list[np.ndarray]] | None = None,
           stream: Any = None) -> TrainResult:
-    """Trains one loss (resuming if `run_dir` holds a checkpoint); evaluates.
+    """Trains one loss with `fit` (resuming if `run_dir` holds a checkpoint).
 
     Args:
         loss_name: "magnet", "softmax" or "triplet".
-        data: Training and test data.
+        data: Training and test (or validation) data.
         settings: Hyper-parameters.
-        run_dir: The run directory; this loss uses the loop name `loss_name`
-            (checkpoints, TensorBoard) and the folder `<run_dir>/<loss_name>`
-            (curve, embedding snapshots, cluster model).
-        initial_weights: `{"embedder": weights}` and optionally
-            `{"head": weights}` of the softmax head (e.g. from a warm start).
+        run_dir: The run directory; this loss uses `<run_dir>/checkpoints/<loss>`,
+            `<run_dir>/tensorboard/<loss>` and `<run_dir>/<loss>` (curve,
+            embedding snapshots, cluster model).
+        initial_weights: `{"embedder": weights}` and optionally `{"head": ...}`
+            to start from (e.g. a network pretrained on other data); by default
+            the random initialisation of `settings.seed`, the same for every
+            loss.
         stream: Where progress lines go (stdout by default).
 
     Returns:
-        The trained models, curve and loop result.
+        The trained models, curve and a `LoopResult` of the training.
     """
     if loss_name not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss_name!r}.")
     check_data(data, settings)
-    keras.utils.set_random_seed(_seed_int(settings.seed, LOSSES.index(loss_name)))
+    keras.utils.set_random_seed(settings.seed)
     base = networks.build_embedder(data.input_shape, settings.embedding_dim)
     if initial_weights is not None:
         base.set_weights(initial_weights["embedder"])
-    optimizer = keras.optimizers.Adam(settings.learning_rate)
-    classifier = None
-    trackables: dict[str, Any] = {"optimizer": optimizer}
-    magnet_state = None
+    keras.utils.set_random_seed(_seed_int(settings.seed, LOSSES.index(loss_name)))
     labels = np.asarray(data.train_labels, dtype=np.int64)
-    n = len(labels)
+    n, bs = len(labels), settings.batch_size
+    optimizer = keras.optimizers.Adam(settings.learning_rate)
+    classifier = head = stats = None
+    extra: dict[str, Any] = {}
+    callbacks: list[keras.callbacks.Callback] = []
     if loss_name == "softmax":
         classifier = networks.build_classifier(base, data.num_classes)
         head = classifier.get_layer("logits")
         if initial_weights is not None and initial_weights.get("head") is not None:
             head.set_weights(initial_weights["head"])
-        embedder = base
-        trackables["model"] = classifier
-        compiled = networks.softmax_train_step(classifier, optimizer)
+        model, embedder = classifier, base
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=True),
+                      metrics=["accuracy"])
 
-        def step_fn(step: int) -> dict:
-            idx = networks.epoch_batch(settings.seed, step, settings.batch_size, n)
-            loss, accuracy = compiled(data.train_images[idx], labels[idx])
-            return {"loss": loss, "accuracy": accuracy}
+        def batch(step: int) -> np.ndarray:
+            return networks.epoch_batch(settings.seed, step, bs, n)
     elif loss_name == "triplet":
-        embedder = networks.with_l2_normalization(base)
-        trackables["model"] = embedder
-        compiled = triplet_train_step(embedder, optimizer, settings.triplet_margin)
-        batches = triplet.ClassBalancedBatches(
+        model = embedder = networks.with_l2_normalization(base)
+        model.compile(optimizer=optimizer,
+                      loss=triplet.TripletSemiHardLoss(settings.triplet_margin))
+        balanced = triplet.ClassBalancedBatches(
             labels, settings.num_clusters,
-            max(2, settings.batch_size // min(settings.num_clusters,
-                                              data.num_classes)),
+            max(2, bs // min(settings.num_clusters, data.num_classes)),
             seed=settings.seed)
-
-        def step_fn(step: int) -> dict:
-            idx = batches.indices(step)
-            loss, active = compiled(data.train_images[idx], labels[idx])
-            return {"loss": loss, "active_triplets": active}
+        batch = balanced.indices
+        bs = balanced.batch_size
     else:
-        embedder = base
-        trackables["model"] = embedder
-        compiled = magnet_train_step(embedder, optimizer, settings)
-        magnet_state = _MagnetState(data, settings, embed_fn(embedder))
-        trackables.update(magnet_state.trackables())
+        model = embedder = base
+        magnet_loss = loss_lib.MagnetLoss(settings.num_clusters,
+                                          settings.examples_per_cluster,
+                                          settings.alpha)
+        stats = batch_stats.MagnetBatchStats.like(
+            magnet_loss, embedding_dim=None if settings.reembed_every is None
+            else settings.embedding_dim)
+        model.compile(optimizer=optimizer, loss=magnet_loss, metrics=[stats])
+    optimizer.build(model.trainable_variables)  # Slots before the restore.
+    embed = embed_fn(embedder)
 
-        def step_fn(step: int) -> dict:
-            index = magnet_state.index_for_step(step)
-            batch_sampler = sampler.MagnetSampler(
-                data.train_images, labels, index, settings.num_clusters,
-                settings.examples_per_cluster, seed=_seed_int(settings.seed, step, 2))
-            idx = batch_sampler.sample_batch_indices()
-            loss, losses, sigma2 = compiled(data.train_images[idx], labels[idx])
-            magnet_state.record(idx, losses.numpy())
-            return {"loss": loss, "sigma2": sigma2}
-
-    # Slots exist before the restore, so a resumed run keeps Adam's moments.
-    optimizer.build(trackables["model"].trainable_variables)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    trackables: dict[str, Any] = {"model": model, "optimizer": optimizer,
+                                  "step": step_var}
+    refresher = sigma_avg = index = None
+    if loss_name == "magnet":
+        index = cluster_index_lib.ClusterIndex(settings.clusters_per_class)
+        sigma_avg = batch_stats.Sigma2RunningAverage(stats, settings.sigma2_decay)
+        extra = {
+            "refresh_embeddings": tf.Variable(
+                tf.zeros([n, settings.embedding_dim]), trainable=False),
+            "example_losses": tf.Variable(tf.ones([n], tf.float64), trainable=False),
+            "refresh_step": tf.Variable(-1, dtype=tf.int64, trainable=False),
+            "sigma2_average": sigma_avg.average, "sigma2_count": sigma_avg.count,
+        }
+        if settings.reembed_every is not None:
+            extra["embedding_cache"] = tf.Variable(
+                tf.zeros([n, settings.embedding_dim]), trainable=False)
+        trackables.update(extra)
+    ckpt_dir = os.path.join(run_dir, "checkpoints", loss_name)
+    ckpt = checkpoint.Checkpointer(ckpt_dir, **trackables)
+    ckpt.restore_latest()
+    start = int(step_var.numpy())
     loss_dir = os.path.join(run_dir, loss_name)
     curve = {int(e["step"]): e for e in load_curve(loss_dir)}
-    embed = embed_fn(embedder)
+    state_path = os.path.join(ckpt_dir, STATE_FILE)
+
+    if loss_name == "magnet":
+        refresh_seed = _seed_int(settings.seed, 0)
+        last = int(extra["refresh_step"].numpy())
+        if last >= 0:  # Rebuild the index of the last refresh exactly.
+            last_embeddings = extra["refresh_embeddings"].numpy()
+        else:  # The first index, before the first step.
+            t = time.perf_counter()
+            last, last_embeddings = 0, cluster_index_lib.embed_all(
+                embed, data.train_images, settings.embed_batch_size)
+            first_refresh_seconds = time.perf_counter() - t
+        index.refresh(last_embeddings, labels,
+                      seed=cluster_index_lib.refresh_seed(refresh_seed, last))
+        index.update_losses(np.arange(n), extra["example_losses"].numpy())
+        batch_sampler = sampler.MagnetSampler(
+            data.train_images, labels, index, settings.num_clusters,
+            settings.examples_per_cluster, seed=_seed_int(settings.seed, 2))
+        if settings.reembed_every is not None:
+            batch_sampler.embedding_cache = (
+                extra["embedding_cache"].numpy() if start > 0
+                else np.asarray(last_embeddings, np.float32).copy())
+        refresher = cluster_index_lib.ClusterRefreshCallback(
+            batch_sampler, embed_fn=embed, every=settings.refresh_every, unit="step",
+            batch_size=settings.embed_batch_size, initial_step=start,
+            seed=refresh_seed, until=settings.steps,
+            reembed_every=settings.reembed_every)
+        refresher.last_embeddings, refresher.last_step = last_embeddings, last
+        if start == 0 and int(extra["refresh_step"].numpy()) < 0:
+            refresher.refreshes, refresher.refresh_seconds = 1, first_refresh_seconds
+
+        def before_save() -> None:
+            if refresher.last_embeddings is not None:
+                extra["refresh_embeddings"].assign(refresher.last_embeddings)
+                extra["refresh_step"].assign(refresher.last_step)
+            extra["example_losses"].assign(index.example_losses)
+            if batch_sampler.embedding_cache is not None:
+                extra["embedding_cache"].assign(batch_sampler.embedding_cache)
+
+        generate = lambda: batch_sampler.generator(start)  # noqa: E731
+        callbacks = [sampler.LossRecorderCallback(batch_sampler, magnet_loss,
+                                                  stats=stats),
+                     sigma_avg, refresher]
+    else:
+        def before_save() -> None:
+            pass
+
+        generate = step_keyed(batch, data.train_images, labels, start)
+
     # The same random test subset is saved at every evaluation (for plots).
     snapshot = np.sort(np.random.default_rng(settings.seed).permutation(
         len(data.test_labels))[:settings.snapshot_examples])
-    head = None if classifier is None else classifier.get_layer("logits")
 
-    def on_checkpoint(step: int) -> dict[str, float]:
-        metrics, index, test_emb = evaluate(embed, data, settings, step, head)
-        state_path = os.path.join(run_dir, "checkpoints", loss_name,
-                                  training_loop.LOOP_STATE)
-        seconds = 0.0
-        if os.path.exists(state_path):
-            with open(state_path) as f:
-                seconds = float(json.load(f)["train_seconds"])
+    def evaluate_at(step: int) -> dict[str, float]:
+        metrics, clustering, test_emb, sigma2 = evaluate(
+            embed, data, settings, step, head,
+            None if sigma_avg is None else sigma_avg.value)
+        state = _read_state(state_path)
         metrics["error"] = metrics.get(PRIMARY_RULE[loss_name], float("nan"))
-        entry = {"step": int(step), "train_seconds": round(seconds, 2), **metrics}
+        entry = {"step": int(step),
+                 "train_seconds": round(float(state["train_seconds"]), 2), **metrics}
         curve[int(step)] = entry
         _write_json(os.path.join(loss_dir, CURVE_FILE),
                     [curve[s] for s in sorted(curve)])
         snap = os.path.join(loss_dir, SNAPSHOT_DIR, f"step_{step:08d}.npz")
         os.makedirs(os.path.dirname(snap), exist_ok=True)
-        extra = {f"{name}_labels": np.asarray(test)[snapshot]
-                 for name, (_, test) in data.extra_labels.items()}
+        labelled = {f"{name}_labels": np.asarray(test)[snapshot]
+                    for name, (_, test) in data.extra_labels.items()}
         np.savez(snap, embeddings=test_emb[snapshot].astype(np.float32),
-                 labels=np.asarray(data.test_labels)[snapshot], **extra)
-        if index is not None:
-            save_cluster_model(os.path.join(loss_dir, CLUSTER_MODEL_FILE), index,
-                               settings.num_neighbours, data.class_names, step)
+                 labels=np.asarray(data.test_labels)[snapshot], **labelled)
+        if clustering is not None:
+            save_cluster_model(os.path.join(loss_dir, CLUSTER_MODEL_FILE),
+                               clustering, settings.num_neighbours,
+                               data.class_names, step, sigma2)
         return {k: v for k, v in metrics.items() if k.endswith("error")}
 
-    ckpt_dir = os.path.join(run_dir, "checkpoints", loss_name)
-    if 0 not in curve and tf.train.latest_checkpoint(ckpt_dir) is None:
-        on_checkpoint(0)
-    max_seconds = (None if settings.max_train_minutes is None
-                   else 60.0 * settings.max_train_minutes)
-    loop = training_loop.run_training(
-        loss_name, step_fn, settings.steps, run_dir, trackables,
-        log_every=settings.log_every, checkpoint_every=settings.eval_every,
-        on_checkpoint=on_checkpoint, max_seconds=max_seconds, stream=stream)
-    if loop.steps not in curve and loop.status != "diverged":
-        on_checkpoint(loop.steps)
+    if 0 not in curve and start == 0:
+        evaluate_at(0)
+    board = summaries.Summaries(os.path.join(run_dir, "tensorboard"), loss_name)
+    run = _Run(loss_name, settings, start, ckpt, state_path, step_var, evaluate_at,
+               before_save, board, stream, refresher)
+    run.start_refresh_totals()
+    every = settings.checkpoint_interval
+    if start < settings.steps:
+        dataset = batch_dataset(generate, data.train_images, bs, settings, start)
+        model.fit(dataset, steps_per_epoch=every, epochs=settings.steps // every,
+                  initial_epoch=start // every, verbose=0, shuffle=False,
+                  callbacks=[*callbacks, run])
+    elif start == settings.steps and settings.steps not in curve:
+        evaluate_at(start)
+    state = _read_state(state_path)
+    status = run.status
+    if status == "complete" and run.step < settings.steps:
+        status = "cut short"
+    loop = training_loop.LoopResult(
+        name=loss_name, steps=run.step, target_steps=settings.steps,
+        train_seconds=float(state["train_seconds"]),
+        sessions=int(state["sessions"]), status=status,
+        steps_per_second=(run.step - start) / max(run.session_seconds, 1e-9)
+        if run.step > start else 0.0,
+        last_metrics=run.last_metrics)
     return TrainResult(loss=loss_name, loop=loop,
                        curve=[curve[s] for s in sorted(curve)], embedder=embedder,
-                       classifier=classifier)
+                       classifier=classifier, refreshes=int(state.get("refreshes", 0)),
+                       refresh_seconds=float(state.get("refresh_seconds", 0.0)))

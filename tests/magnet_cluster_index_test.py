@@ -132,3 +132,39 @@ class ClusterRefreshCallbackTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+def test_cached_refreshes_recluster_the_cache_and_reembed_on_schedule():
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 8)
+    images = rng.normal(size=(24, 5))
+    calls = []
+
+    def embed(x):
+        calls.append(len(x))
+        return np.asarray(x, np.float64) * 2.0
+
+    index = cluster_index.ClusterIndex.build(embed(images), labels, 2, seed=0)
+    calls.clear()
+    batches = sampler.MagnetSampler(images, labels, index, 3, 2, seed=0)
+    refresh = cluster_index.ClusterRefreshCallback(
+        batches, embed_fn=embed, every=2, unit="step", seed=7, reembed_every=4)
+    refresh.refresh()  # Full: fills the cache.
+    np.testing.assert_allclose(batches.embedding_cache, 2.0 * images, rtol=1e-6)
+    idx = batches.sample_batch_indices(0)
+    moved = rng.normal(size=(6, 5)) + 10.0
+    batches.record_losses(np.full(6, 0.5), idx, moved)
+    np.testing.assert_allclose(batches.embedding_cache[idx], moved, rtol=1e-6)
+    calls.clear()
+    for _ in range(2):
+        refresh.on_train_batch_end(0)
+    assert calls == []  # Step 2: k-means on the cache only.
+    expected = cluster_index.ClusterIndex.build(
+        batches.embedding_cache.astype(np.float64), labels, 2,
+        seed=cluster_index.refresh_seed(7, 2))
+    np.testing.assert_allclose(index.centres, expected.centres)
+    for _ in range(2):
+        refresh.on_train_batch_end(0)
+    assert sum(calls) == 24  # Step 4: the whole training set re-embedded.
+    np.testing.assert_allclose(batches.embedding_cache, 2.0 * images, rtol=1e-6)
+    assert refresh.refreshes == 3 and refresh.last_step == 4

@@ -173,7 +173,7 @@ def _curve(errors, every=100):
     ([0.5, 0.2, 0.1], [0.5, 0.4, 0.3, 0.3, 0.3, 0.25, 0.22, 0.2], "supported", 7.0),
     ([0.5, 0.3, 0.2], [0.5, 0.4, 0.3, 0.2], "partly supported", 1.5),
     ([0.5, 0.5, 0.5], [0.5, 0.4, 0.3], "not supported", None),
-    ([0.2, 0.1], [0.5, 0.3], "inconclusive (the warm start", None),
+    ([0.2, 0.1], [0.5, 0.3], "inconclusive (the initialisation", None),
     ([0.5, 0.1], [0.2, 0.3], "inconclusive (triplet never improved", None),
 ])
 def test_speed_verdicts(magnet, triplet, verdict, speedup):

@@ -113,6 +113,45 @@ def test_interrupted_magnet_run_resumes_to_the_same_weights(data, runs, tmp_path
     assert again.curve == resumed.curve
 
 
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_fit_interrupted_mid_epoch_resumes_to_the_same_weights(
+        data, runs, tmp_path, monkeypatch, cached):
+    """A crash inside `fit` (after the step-3 checkpoint) loses steps 4-5 only.
+
+    With `cached`, refreshes re-cluster the embedding cache (kept from training
+    batches, augmented) and re-embed every 4 steps.
+    """
+    settings = SETTINGS
+    if cached:
+        settings = dataclasses.replace(SETTINGS, reembed_every=4, augment=True,
+                                       augment_pad=2)
+        whole = trainer.train("magnet", data, settings, str(tmp_path / "whole"),
+                              stream=io.StringIO())
+    else:
+        whole = runs["magnet"][0]
+    original = trainer._Run.on_train_batch_end
+
+    def crash_after_five(self, batch, logs=None):
+        original(self, batch, logs)
+        if self.step == 5:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(trainer._Run, "on_train_batch_end", crash_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train("magnet", data, settings, str(tmp_path / "split"),
+                      stream=io.StringIO())
+    monkeypatch.setattr(trainer._Run, "on_train_batch_end", original)
+    resumed = trainer.train("magnet", data, settings, str(tmp_path / "split"),
+                            stream=io.StringIO())
+    assert resumed.loop.steps == 6 and resumed.loop.status == "complete"
+    for a, b in zip(whole.embedder.get_weights(), resumed.embedder.get_weights(),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert [e["step"] for e in resumed.curve] == [0, 3, 6]
+    assert resumed.curve[-1]["sigma2_running"] == pytest.approx(
+        whole.curve[-1]["sigma2_running"], rel=1e-5)
+
+
 def test_initial_weights_are_used(data, tmp_path):
     base = networks.build_embedder(data.input_shape, 8)
     weights = [w + 0.5 for w in base.get_weights()]
@@ -123,7 +162,7 @@ def test_initial_weights_are_used(data, tmp_path):
                            stream=io.StringIO())
     first_entry = result.curve[0]
     base.set_weights(weights)
-    metrics, _, _ = trainer.evaluate(trainer.embed_fn(base), data, settings, 0)
+    metrics, _, _, _ = trainer.evaluate(trainer.embed_fn(base), data, settings, 0)
     assert first_entry["knn_error"] == metrics["knn_error"]
 
 

@@ -1,0 +1,103 @@
+"""Refreshes the README's magnet-study table: `python -m magnet.readme_table`.
+
+Reads `results/magnet_<experiment>_<dataset>/results.json` of every study
+(`magnet.study.STUDIES`) and rewrites the block between
+`<!-- magnet-study:start -->` and `<!-- magnet-study:end -->` in README.md: per
+claim and dataset, our numbers (means over seeds), the verdict and how many of
+the planned runs are complete; then, per dataset, each loss's error (mean ±
+95% t-CI over seeds, with the rule used) and the per-seed values. Nothing
+outside the markers changes. `--check` only prints the block.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+from magnet import study
+
+README = flags.DEFINE_string("readme", "README.md", "The README to update.")
+RESULTS_DIR = flags.DEFINE_string("results_dir", "results", "Results folder.")
+CHECK = flags.DEFINE_bool("check", False, "Print the block, change nothing.")
+START = "<!-- magnet-study:start -->"
+END = "<!-- magnet-study:end -->"
+
+
+def load(results_root: str) -> dict[str, dict]:
+    """`{study name: results record}` of the studies that have a report."""
+    out = {}
+    for name, cfg in study.STUDIES.items():
+        path = os.path.join(results_root, f"magnet_{cfg.experiment}_{cfg.dataset}",
+                            "results.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                out[name] = json.load(f)
+    return out
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def block(records: dict[str, dict]) -> str:
+    """The Markdown between the markers."""
+    lines = [START, ""]
+    if not records:
+        lines += ["No magnet study has reported yet (the runs are queued; see "
+                  "`python -m magnet.queue_study`).", "", END]
+        return "\n".join(lines)
+    lines += ["| study | claim (abstract) | ours | verdict | runs complete |",
+              "|---|---|---|---|---|"]
+    for name, rec in records.items():
+        budget = rec["budget"]
+        runs = f"{budget['runs_complete']} of {budget['runs_planned']}"
+        claims = rec["extra"]["tables"][0]["rows"]
+        for claim, _, ours, verdict in claims:
+            lines.append(f"| {name} | {_cell(claim)} | {_cell(ours)} | "
+                         f"{_cell(verdict)} | {runs} |")
+    lines.append("")
+    for name, rec in records.items():
+        table = rec["extra"]["tables"][1]
+        lines += [f"**{name}** ({table['title']}; report: "
+                  f"`results/magnet_{rec['experiment']}/report.md`)", ""]
+        header = table["header"][:4]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(_cell(str(c)) for c in row[:4]) + " |"
+                  for row in table["rows"]]
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def update(readme: str, text: str) -> str:
+    """README text with the block replaced (appended if the markers are absent)."""
+    if START in readme and END in readme:
+        head, rest = readme.split(START, 1)
+        _, tail = rest.split(END, 1)
+        return head + text + tail
+    return readme.rstrip("\n") + "\n\n" + text + "\n"
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    text = block(load(RESULTS_DIR.value))
+    if CHECK.value:
+        print(text)
+        return
+    with open(README.value) as f:
+        readme = f.read()
+    if START not in readme:
+        print(f"error: {README.value} has no {START} marker", file=sys.stderr)
+        sys.exit(2)
+    with open(README.value + ".tmp", "w") as f:
+        f.write(update(readme, text))
+    os.replace(README.value + ".tmp", README.value)
+    print(f"updated the magnet-study block of {README.value}")
+
+
+if __name__ == "__main__":
+    app.run(main)

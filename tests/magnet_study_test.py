@@ -1,0 +1,100 @@
+"""The study driver on tiny synthetic data: grid choice, seeds, report, verdicts."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from magnet import experiment, study, study_main
+from tests.magnet_fixtures import synthetic_dataset
+
+
+def test_mean_t_ci_is_the_student_interval():
+    values = [0.30, 0.34, 0.29]
+    mean, half = study.mean_t_ci(values)
+    sd = np.std(values, ddof=1)
+    assert mean == pytest.approx(np.mean(values))
+    assert half == pytest.approx(4.303 * sd / math.sqrt(3))  # t(0.975, 2)
+
+
+@pytest.mark.parametrize("magnet,baseline,high,expected", [
+    ([0.20, 0.21, 0.19], [0.30, 0.31, 0.29], 0.4, "supported (in the stated"),
+    ([0.10, 0.11, 0.09], [0.30, 0.31, 0.29], 0.4, "above the stated range"),
+    ([0.28, 0.29, 0.27], [0.30, 0.31, 0.29], 0.4, "partly supported"),
+    ([0.32, 0.33, 0.31], [0.30, 0.31, 0.29], 0.4, "not supported"),
+    ([0.30, 0.25, 0.33], [0.30, 0.31, 0.29], 0.4, "inconclusive"),
+    ([0.30, 0.25, 0.33], [0.30, 0.31, 0.29], None, "matches"),
+])
+def test_seed_gain_verdict_rules(magnet, baseline, high, expected):
+    _, verdict = study.seed_gain_verdict(magnet, baseline, 0.3, high)
+    assert expected in verdict
+
+
+def test_one_seed_is_not_enough_for_a_verdict():
+    _, verdict = study.seed_gain_verdict([0.1], [0.2], 0.3, 0.4)
+    assert verdict.startswith("not measured")
+
+
+@pytest.fixture()
+def tiny(monkeypatch, tmp_path):
+    data = synthetic_dataset(num_classes=4, train_per_class=14, test_per_class=4)
+    monkeypatch.setattr(experiment, "load_labelled_images", lambda config: data)
+    monkeypatch.setattr(study, "GRID", {
+        "magnet": (("a", {"learning_rate": 3e-3}), ("b", {"learning_rate": 1e-4})),
+        "triplet": (("a", {"learning_rate": 3e-3}),),
+    })
+    base = (("num_clusters", 4), ("examples_per_cluster", 3),
+            ("clusters_per_class", 2), ("num_neighbours", 4), ("embedding_dim", 8),
+            ("knn_k", 3), ("log_every", 2))
+    return study.StudyConfig(
+        "classification", "fashion_mnist", str(tmp_path / "study"),
+        losses=("magnet", "triplet"), seeds=(0, 1), steps=4, eval_every=4,
+        checkpoint_every=2, refresh_every=2, reembed_every=4, grid_steps=2,
+        grid_eval_every=2, grid_refresh_every=2,
+        validation_per_class=2, base=base)
+
+
+def test_grid_then_seeds_then_report(tiny, tmp_path):
+    # Seeds before the grid: skipped, nothing trained.
+    study_main.run_phase(tiny, "seeds", ["magnet"], [0], 5.0)
+    assert not os.path.exists(tiny.seed_dir("magnet", 0))
+    study_main.run_phase(tiny, "grid", ["magnet", "triplet"], [0], 5.0)
+    with open(os.path.join(tiny.root, "grid", study.CHOSEN_FILE)) as f:
+        chosen = json.load(f)
+    errors = {name: study.unit_curve(tiny.grid_dir("magnet", name), "magnet")[-1]
+              ["error"] for name in ("a", "b")}
+    best = min(errors, key=errors.get)
+    assert chosen["magnet"] == dict(study.GRID["magnet"])[best]
+    # Grid points are evaluated on the validation split (2 per class), not test.
+    record = study.read_record(tiny.grid_dir("magnet", "a"))
+    assert record["config"]["validation_per_class"] == 2
+    study_main.run_phase(tiny, "seeds", ["magnet", "triplet"], [0, 1], 5.0)
+    for loss in ("magnet", "triplet"):
+        for seed in (0, 1):
+            rec = study.read_record(tiny.seed_dir(loss, seed))
+            assert rec["status"] == "complete"
+            assert rec["config"]["warm_start_epochs"] == 0.0
+            assert rec["config"]["validation_per_class"] is None
+    out = str(tmp_path / "results")
+    report = study_main.report(tiny, out)
+    assert report["status"] == "complete"
+    assert os.path.exists(os.path.join(out, "report.md"))
+    claims = report["extra"]["tables"][0]["rows"]
+    assert claims[0][0] == study.stated("triplet_error").statement
+    assert not claims[0][3].startswith("not measured")
+    assert claims[1][3].startswith("not measured")  # softmax not in this study
+    final = report["extra"]["finals"]["magnet"]["0"]
+    assert {"magnet_error_running", "magnet_error_recomputed", "knn_error"} <= set(
+        final)
+    # The README block shows the claims and the per-loss errors; only the
+    # text between the markers changes.
+    from magnet import readme_table
+    text = readme_table.block({"classification_fashion_mnist": report})
+    assert text.startswith(readme_table.START) and text.endswith(readme_table.END)
+    assert study.stated("triplet_error").statement in text and "4 of 4" in text
+    readme = f"intro\n{readme_table.START}\nold\n{readme_table.END}\noutro\n"
+    new = readme_table.update(readme, text)
+    assert new.startswith("intro\n") and new.endswith("\noutro\n")
+    assert "old" not in new and text in new
