@@ -5,8 +5,9 @@ Reads `results/magnet_<experiment>_<dataset>/results.json` of every study
 `<!-- magnet-study:start -->` and `<!-- magnet-study:end -->` in README.md: per
 claim and dataset, our numbers (means over seeds), the verdict and how many of
 the planned runs are complete; then, per dataset, each loss's error (mean ±
-95% t-CI over seeds, with the rule used) and the per-seed values. Nothing
-outside the markers changes. `--check` only prints the block.
+95% t-CI over seeds, with the rule used), the per-seed values and the error
+curves (with triplet's best error, for the iterations claim). Nothing outside
+the markers changes. `--check` only prints the block.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def block(records: dict[str, dict]) -> str:
         lines += ["| " + " | ".join(_cell(str(c)) for c in row[:4]) + " |"
                   for row in table["rows"]]
         lines.append("")
+        if study.CURVES_FIGURE in rec.get("figures", []):
+            path = f"results/magnet_{rec['experiment']}/{study.CURVES_FIGURE}"
+            lines += [f"![test error against iterations, {name}]({path})", ""]
     lines.append(END)
     return "\n".join(lines)
 
