@@ -29,8 +29,8 @@ def _pm(mean: float, ci95: float | None) -> str:
 def summary(records: list[dict[str, Any]]) -> str:
     """The Markdown summary of classification `results.json` records."""
     lines = ["# MAML Omniglot cells (Table 1, App. C Table 3)", "",
-             "The cell is the test accuracy of the final parameters (600 tasks, 95% "
-             "CI), as the official code tests its last checkpoint; "
+             "The cell is the test accuracy of the final parameters (95% CI over the "
+             "test tasks), as the official code tests its last checkpoint; "
              "best-on-validation is shown beside it. Budget: meta-iterations of the "
              "paper's 60,000 and training minutes on this 2-core CPU.", "",
              "| table | row | column | published | ours (final) | best on validation "
