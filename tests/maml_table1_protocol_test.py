@@ -85,9 +85,9 @@ class FinalCheckpointCellTest(tf.test.TestCase):
         record = classification_experiment._finish(cfg, run_dir, Trainer(), holder,
                                                    history, phase, test, 0.0)
 
-        def reference(params):  # step-3 accuracy, recomputed independently
+        def reference(params):  # step-3 accuracy of these parameters
             acc = evaluation.classification_curve(
-                net, params, test, meta_learner.softmax_cross_entropy_per_task(1),
+                net, params, test, classification_experiment.loss_fn(cfg),
                 cfg.alpha, 3)
             return 100 * acc[:, 3].mean()
 
