@@ -479,7 +479,7 @@ class _Run(keras.callbacks.Callback):
                  step_var: tf.Variable, evaluate_fn: Callable[[int], dict],
                  before_save: Callable[[], None], board: summaries.Summaries,
                  stream: Any, refresher: cluster_index_lib.ClusterRefreshCallback
-                 | None) -> None:
+                 | None, setup_seconds: float = 0.0) -> None:
         super().__init__()
         self.name, self.settings, self.step = name, settings, start
         self.ckpt, self.state_path, self.step_var = ckpt, state_path, step_var
@@ -492,6 +492,10 @@ class _Run(keras.callbacks.Callback):
         self.last_metrics: dict[str, float] = {}
         self._mark = 0.0
         self._counted = False
+        # Training time spent before fit (the first index), counted once.
+        self._setup_seconds = setup_seconds
+        self._refreshes0 = int(self.state.get("refreshes", 0))
+        self._refresh_seconds0 = float(self.state.get("refresh_seconds", 0.0))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._mark = time.perf_counter()
@@ -511,8 +515,9 @@ class _Run(keras.callbacks.Callback):
 
     def _account(self) -> None:
         now = time.perf_counter()
-        spent = now - self._mark
+        spent = now - self._mark + self._setup_seconds
         self._mark = now
+        self._setup_seconds = 0.0
         self.session_seconds += spent
         self.state["train_seconds"] += spent
         if not self._counted:
@@ -527,11 +532,6 @@ class _Run(keras.callbacks.Callback):
         if self.status == "diverged":
             self._account()
             _write_json(self.state_path, self.state)
-
-    def start_refresh_totals(self) -> None:
-        """Remembers the refresh totals of earlier sessions."""
-        self._refreshes0 = int(self.state.get("refreshes", 0))
-        self._refresh_seconds0 = float(self.state.get("refresh_seconds", 0.0))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.status == "diverged":
@@ -630,6 +630,7 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
     trackables: dict[str, Any] = {"model": model, "optimizer": optimizer,
                                   "step": step_var}
     refresher = sigma_avg = index = None
+    fresh = False
     if loss_name == "magnet":
         index = cluster_index_lib.ClusterIndex(settings.clusters_per_class)
         sigma_avg = batch_stats.Sigma2RunningAverage(stats, settings.sigma2_decay)
@@ -655,7 +656,8 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
     if loss_name == "magnet":
         refresh_seed = _seed_int(settings.seed, 0)
         last = int(extra["refresh_step"].numpy())
-        if last >= 0:  # Rebuild the index of the last refresh exactly.
+        fresh = last < 0
+        if not fresh:  # Rebuild the index of the last refresh exactly.
             last_embeddings = extra["refresh_embeddings"].numpy()
         else:  # The first index, before the first step.
             t = time.perf_counter()
@@ -678,7 +680,7 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
             seed=refresh_seed, until=settings.steps,
             reembed_every=settings.reembed_every)
         refresher.last_embeddings, refresher.last_step = last_embeddings, last
-        if start == 0 and int(extra["refresh_step"].numpy()) < 0:
+        if fresh:
             refresher.refreshes, refresher.refresh_seconds = 1, first_refresh_seconds
 
         def before_save() -> None:
@@ -729,9 +731,11 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
     if 0 not in curve and start == 0:
         evaluate_at(0)
     board = summaries.Summaries(os.path.join(run_dir, "tensorboard"), loss_name)
+    setup = 0.0
+    if refresher is not None and fresh:
+        setup = refresher.refresh_seconds  # The first index, built before fit.
     run = _Run(loss_name, settings, start, ckpt, state_path, step_var, evaluate_at,
-               before_save, board, stream, refresher)
-    run.start_refresh_totals()
+               before_save, board, stream, refresher, setup)
     every = settings.checkpoint_interval
     if start < settings.steps:
         dataset = batch_dataset(generate, data.train_images, bs, settings, start)
