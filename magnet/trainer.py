@@ -730,6 +730,10 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
 
     if 0 not in curve and start == 0:
         evaluate_at(0)
+    elif start > 0 and settings.evaluates_at(start) and start not in curve:
+        # Killed between a checkpoint and its evaluation: the restored state is
+        # exactly that step's, so evaluate it now.
+        evaluate_at(start)
     board = summaries.Summaries(os.path.join(run_dir, "tensorboard"), loss_name)
     setup = 0.0
     if refresher is not None and fresh:

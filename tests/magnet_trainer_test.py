@@ -152,6 +152,26 @@ def test_a_fit_interrupted_mid_epoch_resumes_to_the_same_weights(
         whole.curve[-1]["sigma2_running"], rel=1e-5)
 
 
+def test_an_evaluation_killed_after_its_checkpoint_runs_on_resume(
+        data, runs, tmp_path, monkeypatch):
+    whole = runs["triplet"][0]
+    original = trainer.evaluate
+
+    def killed_at_three(*args, **kwargs):
+        if args[3] == 3:
+            raise KeyboardInterrupt("killed during the evaluation")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "evaluate", killed_at_three)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train("triplet", data, SETTINGS, str(tmp_path), stream=io.StringIO())
+    monkeypatch.setattr(trainer, "evaluate", original)
+    resumed = trainer.train("triplet", data, SETTINGS, str(tmp_path),
+                            stream=io.StringIO())
+    assert [e["step"] for e in resumed.curve] == [0, 3, 6]
+    assert resumed.curve[1]["knn_error"] == whole.curve[1]["knn_error"]
+
+
 def test_initial_weights_are_used(data, tmp_path):
     base = networks.build_embedder(data.input_shape, 8)
     weights = [w + 0.5 for w in base.get_weights()]
