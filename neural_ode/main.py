@@ -171,5 +171,10 @@ def main(argv: list[str]) -> None:
         print(f"[{name}] exported SavedModel to {path}", flush=True)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point (`pyproject.toml`): parses flags, runs main."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()
