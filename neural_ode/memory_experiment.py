@@ -24,10 +24,14 @@ import json
 import os
 import time
 
+import tensorflow as tf
+
 from common import config as config_lib
 from common import memory, results, seeding
-from neural_ode.block_workload import make_block_workload
-from neural_ode.odeint import SolverConfig
+from common.data import mnist
+from neural_ode import mnist_experiment, mnist_models
+from neural_ode.block_workload import TrainedBlock, make_block_workload
+from neural_ode.odeint import ADJOINT_NORMS, SolverConfig
 
 PARTIAL = "partial.json"
 RESUMABLE_FIELDS = ()
@@ -45,6 +49,11 @@ class MemoryConfig:
         rk_steps: L values of the backprop (RK4) runs.
         rtol: dopri5 relative tolerance.
         atol: dopri5 absolute tolerance.
+        adjoint_norm: Backward error control of the adjoint runs: "full" (the
+            paper's adjoint) or "seminorm".
+        source_dir: An `mnist` run with a trained ODE-Net: its dynamics, the stem
+            features of the first `batch_size` test images, its head and their
+            labels are measured. None: random weights and inputs.
     """
 
     experiment: str = "memory"
@@ -54,6 +63,8 @@ class MemoryConfig:
     rk_steps: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     rtol: float = 1e-3
     atol: float = 1e-3
+    adjoint_norm: str = "full"
+    source_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -64,9 +75,50 @@ class MemoryConfig:
             raise ValueError("rk_steps must be positive integers")
         if not (self.rtol > 0 and self.atol > 0):
             raise ValueError("rtol and atol must be positive")
+        if self.adjoint_norm not in ADJOINT_NORMS:
+            raise ValueError(f"adjoint_norm must be one of {ADJOINT_NORMS}")
 
 
-def measure_step(solver: SolverConfig, t1: float, batch_size: int, seed: int) -> dict:
+def check_inputs(config: MemoryConfig) -> None:
+    """Raises ValueError unless `source_dir` (if set) holds a trained ODE-Net."""
+    if config.source_dir is None:
+        return
+    ckpt = os.path.join(config.source_dir, "checkpoints", "odenet")
+    if tf.train.latest_checkpoint(ckpt) is None:
+        raise ValueError(f"no ODE-Net checkpoint under {ckpt}")
+
+
+def trained_block(source_dir: str, batch_size: int) -> TrainedBlock:
+    """The trained ODE-Net of an `mnist` run as a block workload on test images."""
+    source = config_lib.load_config(mnist_experiment.MNISTConfig, source_dir)
+    model = mnist_experiment.restore_model(source_dir, "odenet")
+    block = mnist_models.ode_block_of(model)
+    images, labels = mnist.load_mnist_arrays(
+        source.data_dir, source.prepared_dir, "test", reader=source.reader
+    )
+    position = model.layers.index(block)
+    features = tf.convert_to_tensor(images[:batch_size])
+    for layer in model.layers[:position]:
+        features = layer(features)
+    head_layers = model.layers[position + 1 :]
+
+    def head(out: tf.Tensor) -> tf.Tensor:
+        for layer in head_layers:
+            out = layer(out)
+        return out
+
+    return TrainedBlock(
+        block.dynamics, features, head, tf.constant(labels[:batch_size], tf.int32)
+    )
+
+
+def measure_step(
+    solver: SolverConfig,
+    t1: float,
+    batch_size: int,
+    seed: int,
+    trained: TrainedBlock | None = None,
+) -> dict:
     """Peak extra memory (MiB), seconds and NFE of one training step of the block.
 
     Returns:
@@ -74,7 +126,7 @@ def measure_step(solver: SolverConfig, t1: float, batch_size: int, seed: int) ->
         statistics, with the reason in `memory_unmeasured`), `seconds`,
         `forward_nfe` and `backward_nfe`.
     """
-    block, state, step = make_block_workload(solver, batch_size, t1, seed)
+    block, state, step = make_block_workload(solver, batch_size, t1, seed, trained)
 
     [g.numpy() for g in step(state)]  # trace and warm up
     probe = memory.PeakMemory("CPU:0")
@@ -138,8 +190,14 @@ def _plot(path: str, adjoint: list[dict], backprop: list[dict]) -> None:
 
 def run(config: MemoryConfig, output_dir: str) -> dict:
     """Measures every setting (skipping those in partial.json) and reports."""
+    check_inputs(config)
     config_lib.claim_output_dir(output_dir, config, RESUMABLE_FIELDS)
     seeding.seed_everything(config.seed)
+    trained = (
+        None
+        if config.source_dir is None
+        else trained_block(config.source_dir, config.batch_size)
+    )
     partial_path = os.path.join(output_dir, PARTIAL)
     done = {}
     if os.path.exists(partial_path):
@@ -153,12 +211,14 @@ def run(config: MemoryConfig, output_dir: str) -> dict:
         if key in done:
             continue
         if kind == "adjoint":
-            solver = SolverConfig(rtol=config.rtol, atol=config.atol)
+            solver = SolverConfig(
+                rtol=config.rtol, atol=config.atol, adjoint_norm=config.adjoint_norm
+            )
         else:
             solver = SolverConfig(
                 method="rk4", gradient="backprop", steps_per_interval=steps
             )
-        row = measure_step(solver, t1, config.batch_size, config.seed)
+        row = measure_step(solver, t1, config.batch_size, config.seed, trained)
         row.update({"kind": kind, "t1": t1, "rk_steps": steps})
         done[key] = row
         print(
@@ -227,6 +287,12 @@ def run(config: MemoryConfig, output_dir: str) -> dict:
         deviations=[
             "measured on the MNIST ODE-Net block with random weights and "
             f"inputs (batch {config.batch_size}), not on a trained model"
+            if config.source_dir is None
+            else "measured on the trained ODE-Net of "
+            f"{config.source_dir} (stem features of its first {config.batch_size} "
+            "test images, its head and their labels)",
+            f"adjoint runs: dopri5 rtol {config.rtol:g}, atol {config.atol:g}, "
+            f"{config.adjoint_norm} norm in the backward error control",
         ],
         figures=["memory.png"],
         extra={

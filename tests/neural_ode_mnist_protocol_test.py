@@ -1,0 +1,134 @@
+"""Table 1 / Fig. 3 protocol fixes: scaled decay, NFE-matched RK-Net, norms, labels."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from neural_ode import (
+    memory_experiment,
+    mnist_experiment,
+    mnist_models,
+    precision_experiment,
+)
+from tests.neural_ode_fixtures import write_tiny_mnist
+
+
+def test_decay_points_scale_with_the_budget_at_the_authors_fractions():
+    # torchdiffeq examples/odenet_mnist.py: boundaries 60, 100, 140 of 160 epochs.
+    full = mnist_experiment.MNISTConfig(epochs=160)
+    assert full.decay_boundaries() == (60, 100, 140)
+    assert mnist_experiment.MNISTConfig(epochs=8).decay_boundaries() == (3, 5, 7)
+    assert mnist_experiment.MNISTConfig(epochs=16).decay_boundaries() == (6, 10, 14)
+    explicit = mnist_experiment.MNISTConfig(epochs=8, decay_epochs=(1, 2))
+    assert explicit.decay_boundaries() == (1, 2)
+
+
+def test_an_eight_epoch_schedule_anneals_three_times():
+    cfg = mnist_experiment.MNISTConfig(epochs=8, learning_rate=0.1)
+    opt = mnist_experiment.make_optimizer(cfg, steps_per_epoch=10)
+    schedule = opt.learning_rate if callable(opt.learning_rate) else opt._learning_rate
+    steps = (0, 30, 31, 50, 51, 70, 71, 79)
+    expected = [0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001]
+    np.testing.assert_allclose([float(schedule(s)) for s in steps], expected,
+                               rtol=1e-6)
+
+
+def test_paper_adjoint_norm_is_the_default_and_reaches_the_solver():
+    cfg = mnist_experiment.MNISTConfig()
+    assert cfg.adjoint_norm == "full" and cfg.solver().adjoint_norm == "full"
+    model = mnist_models.build_model("odenet", cfg.solver())
+    assert mnist_models.ode_block_of(model).solver.adjoint_norm == "full"
+    with pytest.raises(ValueError):
+        mnist_experiment.MNISTConfig(adjoint_norm="l2")
+
+
+def _write_log(run_dir, rows):
+    os.makedirs(os.path.join(run_dir, "odenet"), exist_ok=True)
+    with open(os.path.join(run_dir, "odenet", mnist_experiment.NFE_LOG), "w") as f:
+        json.dump(rows, f)
+
+
+def test_rk_steps_match_the_odenet_mean_forward_nfe(tmp_path):
+    run = str(tmp_path)
+    # Steps 1-4, step 2 logged twice (a resume): its last entry counts once.
+    _write_log(run, [[1, 20, 10], [2, 99, 50], [2, 26, 13], [3, 20, 10], [4, 22, 11]])
+    match = mnist_experiment.matched_rk_steps(run, odenet_steps=4)
+    assert match["odenet_mean_forward_nfe"] == pytest.approx(22.0)
+    assert match["rk_steps"] == 6  # 22 / 4 = 5.5, rounded up: 24 evaluations
+    with pytest.raises(ValueError, match="logs 4 of the ODE-Net's 5 steps"):
+        mnist_experiment.matched_rk_steps(run, odenet_steps=5)
+
+
+def test_odenet_trains_before_an_nfe_matched_rknet():
+    cfg = mnist_experiment.MNISTConfig(models=("resnet", "rknet", "odenet"))
+    assert mnist_experiment.training_order(cfg) == ("resnet", "odenet", "rknet")
+    fixed = mnist_experiment.MNISTConfig(models=("rknet", "odenet"), rk_steps=5)
+    assert mnist_experiment.training_order(fixed) == ("rknet", "odenet")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mnist")
+    data = write_tiny_mnist(str(root / "mnist"), train=32, test=16)
+    out = str(root / "run")
+    cfg = mnist_experiment.MNISTConfig(
+        models=("mlp", "rknet", "odenet"), epochs=1, batch_size=16, data_dir=data,
+        reader="idx", log_every=1, checkpoint_every=1, eval_batch_size=16,
+        rtol=1e-2, atol=1e-2)
+    return out, mnist_experiment.run(cfg, out)
+
+
+def test_tiny_run_labels_the_mlp_and_matches_the_rknet(tiny_run):
+    out, record = tiny_run
+    cells = {(c["row"], c["column"]): c for c in record["cells"]}
+    mlp = cells[("1-Layer MLP", "Test Error")]
+    assert "stand-in" in " ".join(mlp["deviations"]) and "stand-in" in mlp["verdict"]
+    with open(os.path.join(out, "odenet", mnist_experiment.NFE_LOG)) as f:
+        forward = [row[1] for row in json.load(f)]
+    with open(os.path.join(out, "rknet", mnist_experiment.RK_STEPS_FILE)) as f:
+        stored = json.load(f)
+    assert stored["rk_steps"] == max(1, int(np.floor(np.mean(forward) / 4 + 0.5)))
+    model = mnist_experiment.restore_model(out, "rknet")
+    assert (mnist_models.ode_block_of(model).solver.steps_per_interval
+            == stored["rk_steps"])
+    rk_dev = " ".join(cells[("RK-Net", "Test Error")]["deviations"])
+    assert f"RK4 with {stored['rk_steps']} steps" in rk_dev
+    assert any("divided by 10 after epochs 0.375/0.625/0.875" in d
+               for d in record["deviations"])
+
+
+def test_precision_measures_both_adjoint_norms(tiny_run, tmp_path):
+    source, _ = tiny_run
+    cfg = precision_experiment.PrecisionConfig(
+        source_dir=source, tolerances=(1e-2,), test_examples=16, batch_size=16,
+        norm_batches=2, norm_batch_size=8)
+    record = precision_experiment.run(cfg, str(tmp_path / "precision"))
+    by_norm = record["extra"]["nfe_by_adjoint_norm"]
+    assert set(by_norm) == {"full", "seminorm"}
+    # The forward solve does not depend on the backward error control.
+    assert by_norm["full"]["forward_nfe"] == by_norm["seminorm"]["forward_nfe"]
+    for entry in by_norm.values():
+        assert all(b > 0 for b in entry["backward_nfe"])
+        assert entry["ratio"] == pytest.approx(
+            sum(entry["backward_nfe"]) / sum(entry["forward_nfe"]))
+    assert record["extra"]["training_adjoint_norm"] == "full"
+    claims = record["extra"]["tables"][0]["rows"]
+    assert any("training log, adjoint norm 'full'" in row[0] for row in claims)
+    assert any("seminorm" in row[0] for row in claims)
+
+
+def test_memory_on_the_trained_odenet(tiny_run, tmp_path):
+    source, _ = tiny_run
+    cfg = memory_experiment.MemoryConfig(
+        batch_size=4, integration_lengths=(0.5, 1.0), rk_steps=(1, 2),
+        source_dir=source)
+    record = memory_experiment.run(cfg, str(tmp_path / "memory"))
+    assert record["status"] == "complete"
+    assert any("trained ODE-Net" in d for d in record["deviations"])
+    assert any("full norm" in d for d in record["deviations"])
+    adjoint = [m for m in record["extra"]["measurements"] if m["kind"] == "adjoint"]
+    assert all(m["forward_nfe"] > 0 and m["backward_nfe"] > 0 for m in adjoint)
