@@ -661,6 +661,8 @@ def run(config: SpiralConfig, output_dir: str) -> dict:
                           "last_metrics": loop.last_metrics})
             metrics.append({"model": model_name, "num_observed": n,
                             "status": loop.status, "iterations": loop.steps,
+                            "target_iterations": total,
+                            "train_seconds": round(loop.train_seconds, 1),
                             **scores})
             cell_dev = [f"noise std {config.noise_std:g}"]
             if loop.steps < total:

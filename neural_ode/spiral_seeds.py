@@ -74,6 +74,17 @@ def collect(records: list[dict]) -> dict:
     return groups
 
 
+def _budget(entries: list[dict]) -> dict:
+    """Fewest iterations of any seed, the target, and training time over seeds."""
+    budget = {"iterations": min(e["iterations"] for e in entries),
+              "iterations per seed": sorted(e["iterations"] for e in entries)}
+    if all("target_iterations" in e for e in entries):
+        budget["target_iterations"] = max(e["target_iterations"] for e in entries)
+    if all("train_seconds" in e for e in entries):
+        budget["train_seconds"] = round(sum(e["train_seconds"] for e in entries), 1)
+    return budget
+
+
 def run(config: SpiralSeedsConfig, output_dir: str) -> dict:
     """Pools the runs and writes results.json and report.md."""
     check_inputs(config)
@@ -104,8 +115,7 @@ def run(config: SpiralSeedsConfig, output_dir: str) -> dict:
                     "neural_ode", "Table 2", spiral_experiment.TABLE2_ROWS[model],
                     column, estimates[target, unit],
                     deviations=deviations + [f"{unit} units"],
-                    budget={"iterations per seed": sorted(
-                        e["iterations"] for e in entries)},
+                    budget=_budget(entries),
                     details={"extrapolation RMSE (raw)":
                              f"{estimates['extrapolation', 'raw'].mean:.4f}"}))
 
