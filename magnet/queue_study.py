@@ -23,9 +23,7 @@ import os
 
 from absl import app, flags
 
-QUEUE_DIR = flags.DEFINE_string("queue_dir", "runs/queue/pending",
-                                "Where the runner picks up scripts.")
-FORCE = flags.DEFINE_bool("force", False, "Rewrite scripts already queued or done.")
+FLAGS = flags.FLAGS
 DATA_DIR = "/work/shared/data"
 
 SLICES = (
@@ -117,9 +115,12 @@ def write(queue_dir: str, force: bool) -> list[str]:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    for name in write(QUEUE_DIR.value, FORCE.value):
+    for name in write(FLAGS.queue_dir, FLAGS.force):
         print(f"queued {name}")
 
 
 if __name__ == "__main__":
+    flags.DEFINE_string("queue_dir", "runs/queue/pending",
+                        "Where the runner picks up scripts.")
+    flags.DEFINE_bool("force", False, "Rewrite scripts already queued or done.")
     app.run(main)

@@ -20,9 +20,7 @@ from absl import app, flags
 
 from magnet import study
 
-README = flags.DEFINE_string("readme", "README.md", "The README to update.")
-RESULTS_DIR = flags.DEFINE_string("results_dir", "results", "Results folder.")
-CHECK = flags.DEFINE_bool("check", False, "Print the block, change nothing.")
+FLAGS = flags.FLAGS
 START = "<!-- magnet-study:start -->"
 END = "<!-- magnet-study:end -->"
 
@@ -88,20 +86,29 @@ def update(readme: str, text: str) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    text = block(load(RESULTS_DIR.value))
-    if CHECK.value:
+    text = block(load(FLAGS.results_dir))
+    if FLAGS.check:
         print(text)
         return
-    with open(README.value) as f:
+    with open(FLAGS.readme) as f:
         readme = f.read()
     if START not in readme:
-        print(f"error: {README.value} has no {START} marker", file=sys.stderr)
+        print(f"error: {FLAGS.readme} has no {START} marker", file=sys.stderr)
         sys.exit(2)
-    with open(README.value + ".tmp", "w") as f:
+    with open(FLAGS.readme + ".tmp", "w") as f:
         f.write(update(readme, text))
-    os.replace(README.value + ".tmp", README.value)
-    print(f"updated the magnet-study block of {README.value}")
+    os.replace(FLAGS.readme + ".tmp", FLAGS.readme)
+    print(f"updated the magnet-study block of {FLAGS.readme}")
+
+
+def define_flags() -> None:
+    """Defines this main's flags (only when run as a program: no clash with the
+    same names in other mains imported by one test process)."""
+    flags.DEFINE_string("readme", "README.md", "The README to update.")
+    flags.DEFINE_string("results_dir", "results", "Results folder.")
+    flags.DEFINE_bool("check", False, "Print the block, change nothing.")
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

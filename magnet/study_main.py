@@ -45,15 +45,21 @@ from magnet import experiment, study  # noqa: E402
 
 STUDIES = study.STUDIES
 
-STUDY = flags.DEFINE_enum("study", None, list(STUDIES), "Which study.")
-PHASE = flags.DEFINE_enum("phase", "report", ["grid", "seeds", "all", "report"],
-                          "What to do (all: grid, then seeds).")
-SEEDS = flags.DEFINE_list("seeds", None, "Seeds of --phase=seeds (default all).")
-LOSSES = flags.DEFINE_list("losses", None, "Losses to run (default all).")
-MAX_MINUTES = flags.DEFINE_float("max_train_minutes", 30.0,
-                                 "Training minutes this invocation may spend.")
-RESULTS_ROOT = flags.DEFINE_string("results_root", "results",
-                                   "Where report phases write magnet_<study>/.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this main's flags (only when run as a program, so importing the
+    module for its functions defines none and cannot clash with other mains)."""
+    flags.DEFINE_enum("study", None, list(STUDIES), "Which study.")
+    flags.DEFINE_enum("phase", "report", ["grid", "seeds", "all", "report"],
+                      "What to do (all: grid, then seeds).")
+    flags.DEFINE_list("seeds", None, "Seeds of --phase=seeds (default all).")
+    flags.DEFINE_list("losses", None, "Losses to run (default all).")
+    flags.DEFINE_float("max_train_minutes", 30.0,
+                       "Training minutes this invocation may spend.")
+    flags.DEFINE_string("results_root", "results",
+                        "Where report phases write magnet_<study>/.")
 
 
 def _with_data_dir(cfg: study.StudyConfig, data_dir: str) -> study.StudyConfig:
@@ -319,24 +325,25 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
-    if STUDY.value is None:
+    if FLAGS.study is None:
         print("error: --study is required", file=sys.stderr)
         sys.exit(2)
-    cfg = _with_data_dir(STUDIES[STUDY.value], common_flags.DATA_DIR.value)
-    losses = LOSSES.value or list(cfg.losses)
-    seeds = [int(s) for s in (SEEDS.value or cfg.seeds)]
+    cfg = _with_data_dir(STUDIES[FLAGS.study], common_flags.DATA_DIR.value)
+    losses = FLAGS.losses or list(cfg.losses)
+    seeds = [int(s) for s in (FLAGS.seeds or cfg.seeds)]
     unknown = [x for x in losses if x not in cfg.losses]
     if unknown:
         print(f"error: unknown losses {unknown}", file=sys.stderr)
         sys.exit(2)
-    if PHASE.value == "report":
-        out = os.path.join(RESULTS_ROOT.value,
+    if FLAGS.phase == "report":
+        out = os.path.join(FLAGS.results_root,
                            f"magnet_{cfg.experiment}_{cfg.dataset}")
         record = report(cfg, out)
         print(f"[study] {record['status']}; report: {os.path.join(out, 'report.md')}")
         return
-    run_phase(cfg, PHASE.value, losses, seeds, MAX_MINUTES.value)
+    run_phase(cfg, FLAGS.phase, losses, seeds, FLAGS.max_train_minutes)
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
