@@ -3,8 +3,10 @@
 Two experiments, both `run(config, output_dir) -> record`:
 
 * "classification" (claims 1 and 2): each loss trains the same network from the
-  same warm start on `dataset`; test error by each loss's own rule (magnet rule,
-  softmax argmax, kNN for triplet) and, for all, kNN and nearest class mean.
+  same initial weights (random by default) on `dataset`; test error by each
+  loss's own rule (magnet rule with the paper's running-average sigma^2,
+  softmax argmax, kNN for triplet) and, for all, kNN, nearest class mean and
+  the magnet rule with the recomputed sigma^2.
   Claim 1: magnet's error is 30-40% (relative) below triplet's and matches or
   beats softmax. Claim 2: magnet reaches triplet's error in 5-30x fewer
   iterations; measured on the evaluation curves (resolution `eval_every`) as

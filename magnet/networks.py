@@ -27,10 +27,12 @@ layer, and triplet training L2-normalises it (`with_l2_normalization`, no weight
 as FaceNet does.
 
 Warm start (`warm_start`): the paper initialises every method from a network
-pretrained on ImageNet and fine-tuned briefly. We have no such network, so every
-loss starts from the same weights: the embedding network plus a throw-away linear
-head trained with softmax cross-entropy on the training set for
-`warm_start_epochs` epochs (0 = random initialisation).
+pretrained on ImageNet (other data) and fine-tuned briefly. We have no such
+network. The experiments start every loss from the same random initialisation
+by default (`warm_start_epochs=0`); `warm_start` trains the embedding network
+plus a throw-away linear head with softmax cross-entropy on the *training* set,
+a head start on the target labels the paper's protocol does not have, kept as
+an option only.
 """
 
 from __future__ import annotations
