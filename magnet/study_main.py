@@ -292,6 +292,11 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
                        "rows": [[f"the grid of {cfg.tuned_from} (K raised to at "
                                  f"least {cfg.min_clusters_per_class} for the "
                                  "coarse labels' impostors)"]]})
+    else:
+        tables.append({"title": "Tuned values", "header": ["source"],
+                       "rows": [["no grid: every loss uses the base values of "
+                                 "magnet.experiment.MagnetConfig (learning rate "
+                                 "1e-3; triplet margin 0.2; alpha 1, K 8, 12x4)"]]})
     deviations = [
         f"Dataset {cfg.dataset} instead of "
         f"{experiment.PAPER_DATASETS[cfg.experiment]}; a 0.1M-parameter CNN instead "
