@@ -73,6 +73,24 @@ def test_exported_policy_acts_like_the_best_checkpoint(nav_run):
                                rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "observations, rule",
+    [
+        (np.zeros([2, 3], np.float32), "observations must have shape [batch, 2]"),
+        (np.zeros([0, 2], np.float32), "observations must have 1 to 1000 rows"),
+        (np.zeros([1001, 2], np.float32), "observations must have 1 to 1000 rows"),
+        (np.array([[0.0, np.nan]], np.float32), "observations must be finite"),
+    ],
+)
+def test_exported_policy_rejects_bad_requests_naming_the_input(nav_run, observations,
+                                                               rule):
+    d, _, _, _ = nav_run
+    loaded = tf.saved_model.load(os.path.join(d, "export", "maml_navigation_2d", "1"))
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        loaded.signatures["act"](observations=tf.constant(observations))
+    assert rule in str(error.value)
+
+
 def test_rerun_with_more_iterations_resumes(nav_run):
     _, run_dir, args, _ = nav_run
     args = [a if a != "--num_iterations=1" else "--num_iterations=2" for a in args]
