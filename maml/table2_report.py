@@ -273,13 +273,23 @@ def readme_block(record: dict[str, Any]) -> str:
     table = record["extra"]["tables"][0]
     keep = [0, 1, 2, 3, 4, 6, 7, 9, 10]
     header = [table["header"][i] for i in keep]
+    names = {"sinusoid": "MAML and pretrained, α = 0.01",
+             "sinusoid_official": "MAML, α = 0.001",
+             "baselines": "multi-task and oracle"}
+    seeds = "; ".join(
+        f"{names.get(k, k)}: {', '.join(map(str, v)) if v else 'none yet (queued)'}"
+        for k, v in record["budget"]["seed_runs"].items())
     lines = [README_BEGIN, "",
-             f"Status: **{record['status']}** "
-             f"(seeds per source: {record['budget']['seed_runs']}). "
-             "Each seed is a full-protocol run; 600 test tasks per seed, K = 5.",
+             f"Status: **{record['status']}**. Seeds: {seeds}. Each seed is a "
+             "full-protocol run, evaluated on the same 600 test tasks, K = 5. "
+             f"Training time of all seeds: "
+             f"{record['budget']['train_seconds_total'] / 60:.0f} min on "
+             f"{record['budget']['machine']}, shared with other jobs.",
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(r[i]) for i in keep) + " |"
-              for r in table["rows"]]
+    for r in table["rows"]:
+        cells = [str(r[i]) for i in keep]
+        cells[-1] = re.sub(r" \(seeds [0-9, ]+\)$", "", cells[-1])
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Compared statistic: {record['extra']['statistic_compared']}", "",
               "Generated from `results/maml_sinusoid_seeds/results.json` by "
               "`python -m maml.sinusoid_seeds --part=report`; every statistic and the "
