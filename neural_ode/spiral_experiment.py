@@ -49,6 +49,7 @@ likelihood std is in the data's units.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from typing import Any
@@ -408,6 +409,32 @@ def restore_model(run_dir: str, model_name: str = "latent_ode",
     return model
 
 
+def restore_untrained_session(name: str, model: keras.Model,
+                              optimizer: keras.optimizers.Optimizer, total: int,
+                              run_dir: str) -> training_loop.LoopResult:
+    """Restores a loop's last checkpoint without training (session budget spent).
+
+    Returns:
+        Its `LoopResult`: "complete" if the checkpoint reached `total` steps,
+        else "cut short"; the training seconds and sessions of earlier sessions.
+    """
+    directory = os.path.join(run_dir, "checkpoints", name)
+    step = tf.Variable(0, dtype=tf.int64)
+    checkpoint.Checkpointer(directory, step=step, model=model,
+                            optimizer=optimizer).restore_latest()
+    state = {"train_seconds": 0.0, "sessions": 0}
+    path = os.path.join(directory, training_loop.LOOP_STATE)
+    if os.path.exists(path):
+        with open(path) as f:
+            state = json.load(f)
+    steps = int(step.numpy())
+    return training_loop.LoopResult(
+        name=name, steps=steps, target_steps=total,
+        train_seconds=state["train_seconds"], sessions=state["sessions"],
+        status="complete" if steps >= total else "cut short",
+        steps_per_second=0.0, last_metrics={})
+
+
 def predict(model_name: str, model: keras.Model, standardizer: Standardizer,
             sub: spirals.Subsample, times: np.ndarray, query_times: np.ndarray,
             ) -> np.ndarray:
@@ -638,12 +665,18 @@ def run(config: SpiralConfig, output_dir: str) -> dict:
             max_seconds = None
             if config.max_train_minutes is not None:
                 spent = time.perf_counter() - session_start
-                max_seconds = max(60 * config.max_train_minutes - spent, 1e-3)
-            loop = training_loop.run_training(
-                name, step_fn, total, run_dir=output_dir,
-                trackables={"model": model, "optimizer": optimizer},
-                log_every=config.log_every, checkpoint_every=config.checkpoint_every,
-                max_seconds=max_seconds)
+                max_seconds = 60 * config.max_train_minutes - spent
+            if max_seconds is not None and max_seconds <= 0:
+                # The session's budget is spent: evaluate the last checkpoint.
+                loop = restore_untrained_session(name, model, optimizer, total,
+                                                 output_dir)
+            else:
+                loop = training_loop.run_training(
+                    name, step_fn, total, run_dir=output_dir,
+                    trackables={"model": model, "optimizer": optimizer},
+                    log_every=config.log_every,
+                    checkpoint_every=config.checkpoint_every,
+                    max_seconds=max_seconds)
             statuses.append(loop.status)
             total_seconds += loop.train_seconds
             t = time.perf_counter()

@@ -149,3 +149,25 @@ def test_clipped_step_moves_the_weights_by_at_most_the_clip_norm():
                         for v, b in zip(model.trainable_variables, before,
                                         strict=True)))
     np.testing.assert_allclose(moved, 0.5, rtol=1e-4)
+
+
+def test_spent_session_budget_evaluates_the_last_checkpoint(tmp_path):
+    out = str(tmp_path / "run")
+
+    def config(minutes):
+        return spiral_experiment.SpiralConfig(
+            num_spirals=12, num_observed=(20,), models=("rnn_time_gaps",),
+            rnn_iterations=4, checkpoint_every=2, log_every=2, num_plot=0,
+            max_train_minutes=minutes)
+
+    spent = spiral_experiment.run(config(1e-12), out)  # nothing may train
+    assert spent["status"] == "cut short"
+    assert spent["extra"]["loops"][0]["steps"] == 0
+    full = spiral_experiment.run(config(None), out)
+    assert full["status"] == "complete" and full["extra"]["loops"][0]["steps"] == 4
+    again = spiral_experiment.run(config(1e-12), out)  # restores, trains nothing
+    assert again["status"] == "complete"
+    assert again["extra"]["loops"][0]["sessions"] == full["extra"]["loops"][0][
+        "sessions"]
+    assert (again["extra"]["metrics"][0]["window_clean"]["raw"]
+            == full["extra"]["metrics"][0]["window_clean"]["raw"])
