@@ -146,9 +146,12 @@ def test_omniglot_smoke_run_writes_the_table1_cell():
         proc = _run(args)
         assert proc.returncode == 0, proc.stderr[-3000:]
         record = results.load_results(run_dir)
-        (cell,) = record["cells"]
+        cell, table3 = record["cells"]  # App. C Table 3 repeats the 5-way cell
         assert (cell["table"], cell["row"], cell["column"]) == (
             "Table 1", "MAML", "Omniglot 5-way 1-shot")
+        assert (table3["table"], table3["row"], table3["column"]) == (
+            "Appendix C Table 3", "MAML", "1-shot")
+        assert cell["details"]["checkpoint"] == "final (iteration 20)"
         assert cell["ours"]["n"] == 20 and 0 <= cell["ours"]["mean"] <= 100
         assert [h["iteration"] for h in record["extra"]["history"]] == [10, 20]
         with open(os.path.join(run_dir, "report.md")) as f:
