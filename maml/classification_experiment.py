@@ -112,7 +112,9 @@ def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variab
         net, net.init_params(cfg.seed), sample, loss_fn(cfg), alpha=cfg.alpha,
         num_inner_steps=cfg.num_inner_steps, meta_learning_rate=cfg.meta_learning_rate,
         seed=cfg.seed, first_order=cfg.first_order,
-        grad_clip=cfg.grad_clip or None, jit_compile=not conv, query_net=query_net,
+        grad_clip=cfg.grad_clip or None,
+        jit_compile=not conv and strategy is None,  # XLA: the BN-MLP only
+        query_net=query_net,
         strategy=strategy)
 
 
