@@ -11,8 +11,7 @@ import pytest
 import tensorflow as tf
 
 from common import memory
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.bare_env import REPO, bare_env
 
 
 def test_request_sets_the_allocator_variable_but_keeps_a_users_choice(monkeypatch):
@@ -69,17 +68,10 @@ def test_plain_environment_child_gets_a_counting_allocator_from_the_library_call
         "p = memory.PeakMemory(); ok = p.start(); x = tf.fill([2**20], 1.0)\n"
         "print('EXTRA', p.peak_extra_bytes(), p.reason)\n"
     )
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": REPO,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
-        env=env,
+        env=bare_env(),
         capture_output=True,
         text=True,
         timeout=300,

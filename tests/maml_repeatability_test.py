@@ -17,11 +17,10 @@ curve. The claims, measured on these machines and asserted here:
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.bare_env import REPO, bare_env
 
 _CHILD = """
 import hashlib, os
@@ -46,15 +45,7 @@ print("HASH", h.hexdigest())
 
 
 def _hash(jit: bool, **env_extra: str) -> str:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": REPO,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "REPEAT_JIT": "1" if jit else "0",
-        **env_extra,
-    }
+    env = bare_env(REPEAT_JIT="1" if jit else "0", **env_extra)
     out = subprocess.run(
         [sys.executable, "-c", _CHILD],
         cwd=REPO,

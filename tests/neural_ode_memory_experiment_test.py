@@ -12,8 +12,7 @@ import tensorflow as tf
 
 from neural_ode import memory_experiment
 from neural_ode.odeint import SolverConfig
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.bare_env import REPO, bare_env
 
 
 def test_backprop_memory_grows_with_rk_steps_and_adjoint_memory_does_not():
@@ -92,13 +91,6 @@ def test_run_without_allocator_statistics_reports_not_measured(tmp_path, monkeyp
 def test_main_in_a_plain_environment_writes_measured_report(tmp_path):
     # What a fresh machine has: PATH, HOME, LANG only. The main must obtain a
     # counting allocator by itself and write numbers, not crash.
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": REPO,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
     out = str(tmp_path / "run")
     proc = subprocess.run(
         [
@@ -115,7 +107,7 @@ def test_main_in_a_plain_environment_writes_measured_report(tmp_path):
             f"--output_dir={out}",
         ],
         cwd=REPO,
-        env=env,
+        env=bare_env(),
         capture_output=True,
         text=True,
         timeout=600,
