@@ -80,6 +80,13 @@ def summary(records: dict[str, dict[str, Any] | None]) -> str:
             continue
         lines += [f"Status: {record['status']}. Source: `results/{SOURCES[key]}`.", ""]
         lines += header + _cell_rows(record) + [""]
+        if key == "table2":  # every model (time-gap RNN too) and extrapolation
+            for table in record["extra"].get("tables", [])[:2]:
+                lines += [f"### {table['title']}", "",
+                          "| " + " | ".join(table["header"]) + " |",
+                          "|" + "---|" * len(table["header"])]
+                lines += ["| " + " | ".join(map(str, r)) + " |"
+                          for r in table["rows"]] + [""]
     for key, title in (("precision", "Fig. 3 claims (annealed ODE-Net)"),
                        ("memory", "Memory claim (annealed ODE-Net)")):
         lines += [f"## {title}", ""]
