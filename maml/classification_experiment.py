@@ -175,6 +175,7 @@ def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
     history = _history(run_dir)
     writer = summaries.Summaries(os.path.join(run_dir, "tensorboard"), "eval")
     step = cfg.test_inner_steps
+    test_curves: dict[int, np.ndarray] = {}  # this session's, reused by _finish
 
     def on_checkpoint(done: int, force: bool = False) -> None:
         if done % cfg.eval_every and done != cfg.num_iterations and not force:
@@ -183,7 +184,8 @@ def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
             return
         params = trainer.current_params()
         val_acc = float(accuracy_curve(cfg, params, val)[:, step].mean())
-        test_est = results.mean_ci95(accuracy_curve(cfg, params, test)[:, step])
+        test_curves[done] = accuracy_curve(cfg, params, test)
+        test_est = results.mean_ci95(test_curves[done][:, step])
         best = max([h["val_accuracy"] for h in history], default=-1.0)
         entry = {"iteration": done, "val_accuracy": val_acc,
                  "test_accuracy": test_est.mean, "test_ci95": test_est.ci95,
@@ -211,20 +213,32 @@ def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
                                      60.0 * cfg.max_train_minutes, on_checkpoint)
     if phase.status == "cut short" and phase.iterations:
         on_checkpoint(phase.iterations, force=True)  # evaluate where it stopped
-    return _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0)
+    return _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0,
+                   test_curves)
 
 
 def _fmt(e: results.Estimate) -> str:
     return f"{e.mean:.2f} ± {e.ci95:.2f}"
 
 
-def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0):
+def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0,
+            test_curves=None):
+    """Writes the results; `test_curves` (iteration -> curve) evaluated this
+    session at those iterations' parameters are reused, not recomputed."""
+    test_curves = test_curves or {}
     final_params = trainer.current_params()
     have_best = bool(history)
     best_params = ({k: v.read_value() for k, v in best_holder.params.items()}
                    if have_best else final_params)
-    final_curve = accuracy_curve(cfg, final_params, test)
-    best_curve = accuracy_curve(cfg, best_params, test)
+    best_iteration = max(history, key=lambda h: h["val_accuracy"])["iteration"] \
+        if history else phase.iterations
+    final_curve = test_curves.get(phase.iterations)
+    if final_curve is None:
+        final_curve = accuracy_curve(cfg, final_params, test)
+    best_curve = test_curves.get(best_iteration)
+    if best_curve is None:
+        best_curve = (final_curve if best_iteration == phase.iterations
+                      else accuracy_curve(cfg, best_params, test))
     step = cfg.test_inner_steps
     status = phase.status
     budget = {
@@ -238,8 +252,6 @@ def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0):
         "sessions": phase.sessions,
         "machine": results.machine_description(),
     }
-    best_iteration = max(history, key=lambda h: h["val_accuracy"])["iteration"] \
-        if history else phase.iterations
     final_est = results.mean_ci95(100.0 * final_curve[:, step])
     best_est = results.mean_ci95(100.0 * best_curve[:, step])
     deviations = cfg.deviations()

@@ -106,6 +106,13 @@ class FinalCheckpointCellTest(tf.test.TestCase):
             report = f.read()
         self.assertIn("checkpoint final (iteration 80)", report)
         self.assertIn("(cut short)", report)
+        # Curves evaluated during the session are reused, not recomputed.
+        cached = np.zeros([cfg.eval_tasks, cfg.eval_max_steps + 1])
+        again = classification_experiment._finish(
+            cfg, run_dir, Trainer(), holder, history, phase, test, 0.0, {80: cached})
+        self.assertEqual(again["cells"][0]["ours"]["mean"], 0.0)
+        self.assertAllClose(again["extra"]["best_on_validation"]["mean"],
+                            reference(best))
         summary = table1_summary.summary([record])
         self.assertIn(f"| {reference(final):.2f} ± ", summary)
         self.assertIn("80 of 60,000 it", summary)
