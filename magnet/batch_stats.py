@@ -193,7 +193,7 @@ class Sigma2RunningAverage(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         """Reads this batch's sigma^2 and updates the average."""
         if self.stats is not None:
-            estimate = float(np.asarray(self.stats.batch_sigma2))
+            estimate = float(self.stats.batch_sigma2.numpy())
         else:
             estimate = float((logs or {})[self.key])
         self.update(estimate)

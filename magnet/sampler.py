@@ -298,9 +298,9 @@ class LossRecorderCallback(keras.callbacks.Callback):
             return False
         embeddings = None
         if self.stats is not None:
-            losses = np.asarray(self.stats.example_losses)
+            losses = self.stats.example_losses.numpy()
             if getattr(self.stats, "embeddings", None) is not None:
-                embeddings = np.asarray(self.stats.embeddings)
+                embeddings = self.stats.embeddings.numpy()
         else:
             if self._embedder is None:
                 self._embedder = cluster_index_lib.as_embed_fn(

@@ -53,7 +53,7 @@ def test_batch_stats_metric_holds_the_batch_variance_and_losses():
     assert float(metric.result()) == pytest.approx(numpy_batch_sigma2(emb, m, d),
                                                    rel=1e-5)
     expected, _, _ = loss.magnet_loss_terms(emb, labels, m, d, 0.5)
-    np.testing.assert_allclose(np.asarray(metric.example_losses), expected,
+    np.testing.assert_allclose(metric.example_losses.numpy(), expected,
                                rtol=1e-5, atol=1e-6)
 
 
