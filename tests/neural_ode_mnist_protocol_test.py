@@ -132,3 +132,10 @@ def test_memory_on_the_trained_odenet(tiny_run, tmp_path):
     assert any("full norm" in d for d in record["deviations"])
     adjoint = [m for m in record["extra"]["measurements"] if m["kind"] == "adjoint"]
     assert all(m["forward_nfe"] > 0 and m["backward_nfe"] > 0 for m in adjoint)
+
+
+def test_runs_from_before_the_norm_field_trained_with_the_seminorm(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"experiment": "mnist"}))
+    assert precision_experiment.training_adjoint_norm(str(tmp_path)) == "seminorm"
+    (tmp_path / "config.json").write_text(json.dumps({"adjoint_norm": "full"}))
+    assert precision_experiment.training_adjoint_norm(str(tmp_path)) == "full"
