@@ -210,6 +210,8 @@ class SinusoidBaselinesConfig:
         regressor_batch_points: Fresh inputs per regressor and step.
         regressor_max_steps: Steps after which a regressor stops regardless.
         check_every: Steps between error checks.
+        regressor_min_steps: A regressor stops only after this many steps (0: as
+            soon as it is below the target); the "long training" variant.
         pilot_tasks: Tasks of the weight search (separate from the 500).
         weight_candidates: Regularisation weights tried, largest first.
         oracle_iterations: Training iterations of the oracle (official: 70,000).
@@ -237,6 +239,7 @@ class SinusoidBaselinesConfig:
     regressor_batch_points: int = 50
     regressor_max_steps: int = 30_000
     check_every: int = 500
+    regressor_min_steps: int = 0
     pilot_tasks: int = 20
     weight_candidates: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001,
                                             3e-4, 1e-4, 3e-5, 1e-5)
@@ -261,8 +264,11 @@ class SinusoidBaselinesConfig:
                            "regressor_max_steps", "check_every", "pilot_tasks",
                            "meta_batch_size", "num_shots", "eval_tasks",
                            "checkpoint_every", "log_every"),
-                    ("oracle_iterations", "eval_max_steps"))
+                    ("oracle_iterations", "eval_max_steps", "regressor_min_steps"))
         _positive("target_mse", "target_mse", self.target_mse)
+        if self.regressor_min_steps > self.regressor_max_steps:
+            raise ValueError("regressor_min_steps must be <= regressor_max_steps: "
+                             "fix --regressor_min_steps")
         _positive("regressor_learning_rate", "regressor_learning_rate",
                   self.regressor_learning_rate)
         _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)

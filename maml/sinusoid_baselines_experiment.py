@@ -52,7 +52,7 @@ def _regressor_training(cfg) -> multitask_baseline.RegressorTraining:
         learning_rate=cfg.regressor_learning_rate,
         batch_points=cfg.regressor_batch_points, target_mse=cfg.target_mse,
         max_steps=cfg.regressor_max_steps, check_every=cfg.check_every,
-        jit_compile=cfg.jit_compile)
+        min_steps=cfg.regressor_min_steps, jit_compile=cfg.jit_compile)
 
 
 def train_variant(cfg: experiments.SinusoidBaselinesConfig, kind: str,
@@ -188,6 +188,7 @@ def run(cfg: experiments.SinusoidBaselinesConfig, run_dir: str) -> dict[str, Any
     status = oracle_phase.status
     budget = {
         "regressors_per_variant": cfg.num_regressors,
+        "regressor_min_steps": cfg.regressor_min_steps,
         "oracle_iterations": oracle_phase.iterations,
         "oracle_target_iterations": oracle_phase.target_iterations,
         "oracle_train_seconds": round(oracle_phase.train_seconds, 1),

@@ -40,12 +40,20 @@ NUM_REGRESSORS = flags.DEFINE_integer("num_regressors", None,
 ORACLE_ITERATIONS = flags.DEFINE_integer("oracle_iterations", None,
                                          "Training iterations of the oracle (70000).")
 EVAL_TASKS = flags.DEFINE_integer("eval_tasks", None, "Held-out tasks per K (600).")
+REGRESSOR_MIN_STEPS = flags.DEFINE_integer(
+    "regressor_min_steps", None,
+    "Multi-task regressors stop only after this many steps (0: at the target).")
+BASELINES_DIR = flags.DEFINE_string(
+    "baselines_dir", "baselines",
+    "Sub-directory of --runs_dir for --part=baselines ('baselines_long' holds the "
+    "long-training variant that the report shows as extra rows).")
 MAX_TRAIN_MINUTES = flags.DEFINE_float(
     "max_train_minutes", None, "Time limit of the oracle's training (0 = none).")
 
 _OVERRIDES = {"num_regressors": NUM_REGRESSORS,
               "oracle_iterations": ORACLE_ITERATIONS, "eval_tasks": EVAL_TASKS,
-              "max_train_minutes": MAX_TRAIN_MINUTES}
+              "max_train_minutes": MAX_TRAIN_MINUTES,
+              "regressor_min_steps": REGRESSOR_MIN_STEPS}
 
 
 def baselines_config(seed: int) -> experiments.SinusoidBaselinesConfig:
@@ -54,13 +62,13 @@ def baselines_config(seed: int) -> experiments.SinusoidBaselinesConfig:
     return experiments.SinusoidBaselinesConfig(seed=seed, **overrides)
 
 
-def run_baselines(seeds: list[int], runs_dir: str) -> None:
+def run_baselines(seeds: list[int], runs_dir: str, subdir: str) -> None:
     """Trains and evaluates the baselines of every seed (resuming)."""
     from maml import sinusoid_baselines_experiment  # noqa: PLC0415 (loads TF)
 
     for seed in seeds:
         cfg = baselines_config(seed)
-        run_dir = os.path.join(runs_dir, "baselines", f"seed_{seed}")
+        run_dir = os.path.join(runs_dir, subdir, f"seed_{seed}")
         resumed = config_lib.claim_output_dir(run_dir, cfg, ("max_train_minutes",))
         print(f"[baselines] seed {seed}: {run_dir}"
               + (" (resuming)" if resumed else ""), flush=True)
@@ -94,7 +102,7 @@ def main(argv: list[str]) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     if PART.value == "baselines":
-        run_baselines(seeds, RUNS_DIR.value)
+        run_baselines(seeds, RUNS_DIR.value, BASELINES_DIR.value)
     else:
         report(RUNS_DIR.value, RESULTS_DIR.value, README.value)
 

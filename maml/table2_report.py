@@ -68,6 +68,7 @@ class Row:
         source: Sub-directory of the runs directory holding its seeds.
         prefix: Prefix of its arrays in `per_task_mse.npz`.
         deviation: Protocol deviation shown in the row itself.
+        optional: Left out of the tables while it has no seed runs.
     """
 
     key: str
@@ -76,6 +77,7 @@ class Row:
     source: str
     prefix: str
     deviation: str = ""
+    optional: bool = False
 
 
 ROWS = (
@@ -93,6 +95,13 @@ ROWS = (
         "baselines", "multitask_mean"),
     Row("oracle", "oracle (amplitude and phase as inputs)", None, "baselines",
         "oracle", "no printed number (Fig. 3 plots it)"),
+    *(Row(f"{row.key}_long", f"{row.label}, long training", row.label,
+          "baselines_long", row.key,
+          "each regressor trained at least regressor_min_steps steps (see "
+          "baselines_long/seed_*/config.json), not only until below 0.02", True)
+      for row in (Row("multitask_none", "multi-task, no reg", None, "", ""),
+                  Row("multitask_l2", "multi-task, l2 reg", None, "", ""),
+                  Row("multitask_mean", "multi-task, reg to mean θ", None, "", ""))),
 )
 
 
@@ -164,8 +173,11 @@ def build_record(runs_dir: str) -> dict[str, Any]:
     cells, table_rows, missing = [], [], []
     for row in ROWS:
         seed_runs = runs[row.source]
+        if row.optional and not seed_runs:
+            continue
         incomplete = [r.seed for r in seed_runs if r.status != "complete"]
-        if len(seed_runs) < MIN_SEEDS:
+        few = len(seed_runs) < MIN_SEEDS
+        if few and not row.optional:
             missing.append(f"{row.label}: {len(seed_runs)} of {MIN_SEEDS} seeds")
         steps_shown = dict(STEPS) if row.published_row else {0: "0 steps", **STEPS}
         for steps, column in steps_shown.items():
@@ -176,6 +188,8 @@ def build_record(runs_dir: str) -> dict[str, Any]:
             deviations = [d for d in (row.deviation,) if d]
             if incomplete:
                 deviations.append(f"seeds {incomplete} cut short")
+            if few and row.optional:
+                deviations.append(f"{len(seed_runs)} of {MIN_SEEDS} seeds")
             if stats is None:
                 table_rows.append([row.label, steps, "-" if pub is None else
                                    _fmt(pub.value, 2)] + ["not measured"] * 8)
@@ -275,7 +289,8 @@ def readme_block(record: dict[str, Any]) -> str:
     header = [table["header"][i] for i in keep]
     names = {"sinusoid": "MAML and pretrained, α = 0.01",
              "sinusoid_official": "MAML, α = 0.001",
-             "baselines": "multi-task and oracle"}
+             "baselines": "multi-task and oracle",
+             "baselines_long": "multi-task, long training"}
     seeds = "; ".join(
         f"{names.get(k, k)}: {', '.join(map(str, v)) if v else 'none yet (queued)'}"
         for k, v in record["budget"]["seed_runs"].items())

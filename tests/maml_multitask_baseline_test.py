@@ -119,3 +119,15 @@ def test_mean_variant_pulls_each_block_to_the_mean_of_all_earlier_regressors(
         for k in init:
             np.testing.assert_allclose(anchor[k], final[k][:start].mean(axis=0))
     assert out.params["w0"].shape == (7, 1, 4)
+
+
+def test_min_steps_keeps_training_regressors_already_below_the_target():
+    net = networks.MLP((1, 8, 8, 1))
+    init = mb.he_normal_params(net, 2, seed=4)
+    amp, ph = np.array([1.0, 2.0]), np.array([0.5, 1.0])
+    run = mb.train_regressors(net, init, amp, ph, "none", 0.0,
+                              mb.RegressorTraining(target_mse=1e9, max_steps=400,
+                                                   check_every=100, min_steps=200,
+                                                   jit_compile=False), seed=0)
+    np.testing.assert_array_equal(run.steps, 200)
+    assert not np.allclose(run.params["w0"], init["w0"].numpy())

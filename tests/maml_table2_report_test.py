@@ -109,3 +109,20 @@ def test_readme_block_is_replaced_and_nothing_else(runs_dir, tmp_path):
     other.write_text("no markers\n")
     assert not table2_report.update_readme(str(other), record)
     assert other.read_text() == "no markers\n"
+
+
+def test_long_training_rows_appear_only_with_seeds(runs_dir, tmp_path):
+    record = table2_report.write_aggregate(runs_dir, str(tmp_path / "a"))
+    labels = {r[0] for r in record["extra"]["tables"][0]["rows"]}
+    assert not any("long training" in label for label in labels)
+    rng = np.random.default_rng(1)
+    _write_run(os.path.join(runs_dir, "baselines_long", "seed_0"),
+               {f"{k}_k5": _curves(rng, 2.0) for k in
+                ("multitask_none", "multitask_l2", "multitask_mean", "oracle")})
+    record = table2_report.write_aggregate(runs_dir, str(tmp_path / "b"))
+    long_cells = [c for c in record["cells"]
+                  if c["details"]["configuration"].endswith("long training")]
+    assert {c["row"] for c in long_cells} == {
+        "multi-task, no reg", "multi-task, l2 reg", "multi-task, reg to mean θ"}
+    assert all("1 of 5 seeds" in c["deviations"] for c in long_cells)
+    assert record["status"] == "complete"  # the optional rows do not hold it back
