@@ -136,6 +136,8 @@ def _fmt(value: float, digits: int = 3) -> str:
         return str(value)
     if abs(value) >= 1e4:
         return f"{value:.2e}"
+    if abs(value) < 0.1:
+        return f"{value:.{digits + 1}f}"
     return f"{value:.{digits}f}"
 
 
