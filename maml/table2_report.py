@@ -158,14 +158,16 @@ def row_statistics(row: Row, runs: list[SeedRun], steps: int,
 
 
 def _budget_note(runs: list[SeedRun], source: str) -> str:
-    if source == "baselines":
+    if source.startswith("baselines"):
         its = sorted({r.budget.get("oracle_iterations") for r in runs} - {None})
         regs = sorted({r.budget.get("regressors_per_variant") for r in runs} - {None})
+        full = regs == [500] and (its == [70_000] or source != "baselines")
         return (f"{', '.join(map(str, regs))} regressors per multi-task variant, "
                 f"each to grid MSE < 0.02; oracle {', '.join(f'{i:,}' for i in its)} "
-                "it")
-    its = sorted({r.budget.get("iterations") for r in runs})
-    return f"{', '.join(f'{i:,}' for i in its if i is not None)} it per seed"
+                "it" + (" (full protocol)" if full else ""))
+    its = sorted({r.budget.get("iterations") for r in runs} - {None})
+    return (f"{', '.join(f'{i:,}' for i in its)} it per seed"
+            + (" (full protocol)" if its == [70_000] else ""))
 
 
 def _train_seconds(runs: list[SeedRun]) -> float:
@@ -200,7 +202,7 @@ def build_record(runs_dir: str) -> dict[str, Any]:
                 deviations.append(f"{len(seed_runs)} of {MIN_SEEDS} seeds")
             if stats is None:
                 table_rows.append([row.label, steps, "-" if pub is None else
-                                   _fmt(pub.value, 2)] + ["not measured"] * 8)
+                                   _fmt(pub.value, 2)] + ["not measured"] * 9)
                 continue
             ours = results.Estimate(mean=stats.median_over_seeds,
                                     ci95=stats.median_seed_ci95, n=stats.num_tasks)
@@ -226,7 +228,9 @@ def build_record(runs_dir: str) -> dict[str, Any]:
                 f"({', '.join(map(str, stats.diverged_per_seed))})",
                 f"{_fmt(stats.finite_mean)} ± {_fmt(stats.finite_std)}",
                 _fmt(stats.pooled_median), inside,
-                f"{verdict} (seeds {seeds})"])
+                f"{verdict} (seeds {seeds})",
+                f"{stats.num_seeds} seeds × {_budget_note(seed_runs, row.source)}; "
+                f"{_train_seconds(seed_runs) / 60:.0f} min of training in all"])
     all_runs = [r for rs in runs.values() for r in rs]
     complete = not missing and all(r.status == "complete" for r in all_runs)
     budget = {
@@ -243,7 +247,7 @@ def build_record(runs_dir: str) -> dict[str, Any]:
               "(per seed)", "mean over non-diverged tasks ± std over seeds",
               "median over all tasks and seeds",
               "seeds with no diverged task whose 95% CI holds the published "
-              "value", "verdict"]
+              "value", "verdict", "budget"]
     extra = {
         "statistic_compared": STATISTIC_NOTE,
         "missing": missing,
@@ -293,7 +297,7 @@ def write_aggregate(runs_dir: str, results_dir: str) -> dict[str, Any]:
 def readme_block(record: dict[str, Any]) -> str:
     """The README's Table 2 block, rendered from an aggregated record."""
     table = record["extra"]["tables"][0]
-    keep = [0, 1, 2, 3, 4, 6, 7, 9, 10]
+    keep = [0, 1, 2, 3, 4, 6, 7, 9, 10, 11]
     header = [table["header"][i] for i in keep]
     names = {"sinusoid": "MAML and pretrained, α = 0.01",
              "sinusoid_official": "MAML, α = 0.001",
@@ -311,7 +315,7 @@ def readme_block(record: dict[str, Any]) -> str:
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in table["rows"]:
         cells = [str(r[i]) for i in keep]
-        cells[-1] = re.sub(r" \(seeds [0-9, ]+\)$", "", cells[-1])
+        cells[-2] = re.sub(r" \(seeds [0-9, ]+\)$", "", cells[-2])
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Compared statistic: {record['extra']['statistic_compared']}", "",
               "Generated from `results/maml_sinusoid_seeds/results.json` by "

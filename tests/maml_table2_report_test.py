@@ -63,6 +63,7 @@ def test_cells_compare_the_median_over_seeds_of_per_seed_means(runs_dir, tmp_pat
     paper_row = [r for r in table["rows"] if r[0].startswith("MAML, paper")
                  and r[1] == 5][0]
     assert paper_row[6].startswith("1 (0, 0, 1, 0, 0)")
+    assert paper_row[11].startswith("5 seeds × 70,000 it per seed (full protocol)")
     oracle_rows = [r for r in table["rows"] if r[0].startswith("oracle")]
     assert [r[1] for r in oracle_rows] == [0, 1, 5, 10] and oracle_rows[0][2] == "-"
     assert "median over seeds" in record["extra"]["statistic_compared"]
