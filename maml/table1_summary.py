@@ -18,8 +18,11 @@ from absl import app, flags
 
 from common import results
 
-RESULTS_DIR = flags.DEFINE_string("results_dir", "results/maml_table1",
-                                  "Folder of <experiment>/results.json files.")
+
+def _define_flags() -> None:
+    """Defines this main's flags (only when run: other mains share the names)."""
+    flags.DEFINE_string("results_dir", "results/maml_table1",
+                        "Folder of <experiment>/results.json files.")
 
 
 def _pm(mean: float, ci95: float | None) -> str:
@@ -61,9 +64,10 @@ def summary(records: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str]) -> None:
     del argv
-    paths = sorted(glob.glob(os.path.join(RESULTS_DIR.value, "*", "results.json")))
+    results_dir = flags.FLAGS.results_dir
+    paths = sorted(glob.glob(os.path.join(results_dir, "*", "results.json")))
     records = [results.load_results(os.path.dirname(p)) for p in paths]
-    path = os.path.join(RESULTS_DIR.value, "SUMMARY.md")
+    path = os.path.join(flags.FLAGS.results_dir, "SUMMARY.md")
     with open(path + ".tmp", "w") as f:
         f.write(summary(records))
     os.replace(path + ".tmp", path)
@@ -71,4 +75,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)

@@ -22,10 +22,13 @@ from absl import app, flags
 
 from common import results
 
-RESULTS_DIR = flags.DEFINE_string("results_dir", "results",
-                                  "Folder holding the neural_ode_* result folders.")
-OUTPUT = flags.DEFINE_string("output", "results/neural_ode_issue11_SUMMARY.md",
-                             "Markdown file to write.")
+
+def _define_flags() -> None:
+    """Defines this main's flags (only when run: other mains share the names)."""
+    flags.DEFINE_string("results_dir", "results",
+                        "Folder holding the neural_ode_* result folders.")
+    flags.DEFINE_string("output", "results/neural_ode_issue11_SUMMARY.md",
+                        "Markdown file to write.")
 
 SOURCES = {
     "table2": "neural_ode_spiral_seeds",
@@ -101,13 +104,15 @@ def summary(records: dict[str, dict[str, Any] | None]) -> str:
 
 def main(argv: list[str]) -> None:
     del argv
-    records = {key: _load(RESULTS_DIR.value, name) for key, name in SOURCES.items()}
+    results_dir = flags.FLAGS.results_dir
+    records = {key: _load(results_dir, name) for key, name in SOURCES.items()}
     text = summary(records)
-    os.makedirs(os.path.dirname(os.path.abspath(OUTPUT.value)), exist_ok=True)
-    with open(OUTPUT.value, "w") as f:
+    os.makedirs(os.path.dirname(os.path.abspath(flags.FLAGS.output)), exist_ok=True)
+    with open(flags.FLAGS.output, "w") as f:
         f.write(text + "\n")
-    print(f"wrote {OUTPUT.value}")
+    print(f"wrote {flags.FLAGS.output}")
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
