@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the queued jobs one at a time (see tools/queue/README.md).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+mkdir -p runs/queue/pending runs/queue/running runs/queue/done runs/queue/failed \
+    runs/queue/logs
+if [ -d resume_state ]; then
+    # Restore unfinished runs saved by save_state.sh (never over newer files).
+    cp -r --update resume_state/. runs/
+fi
+for job in tools/queue/jobs/*.sh; do
+    [ -e "$job" ] || continue
+    name=$(basename "$job")
+    [ -e "runs/queue/done/$name" ] || [ -e "runs/queue/pending/$name" ] || \
+        cp "$job" "runs/queue/pending/$name"
+done
+while true; do
+    job=$(ls runs/queue/pending/*.sh 2>/dev/null | sort | head -1)
+    if [ -z "$job" ]; then sleep 20; continue; fi
+    name=$(basename "$job")
+    mv "$job" "runs/queue/running/$name"
+    echo "$(date -u +%FT%TZ) start $name" >> runs/queue/runner.log
+    if bash "runs/queue/running/$name" > "runs/queue/logs/${name%.sh}.log" 2>&1; then
+        mv "runs/queue/running/$name" runs/queue/done/; status=ok
+    else
+        mv "runs/queue/running/$name" runs/queue/failed/; status=FAILED
+    fi
+    echo "$(date -u +%FT%TZ) $status $name" >> runs/queue/runner.log
+done
