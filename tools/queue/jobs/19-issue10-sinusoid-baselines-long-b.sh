@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Issue 10, sinusoid App. C Table 2, extra variant of the multi-task rows: the same
+# 500 regressors per variant, but each trained at least 10,000 steps (not only until
+# its grid MSE is below 0.02), so the l2 / reg-to-mean regularisers act longer.
+# Seed 1. The oracle is not retrained here (its row comes from baselines/).
+# Writes runs/maml_sinusoid_seeds/baselines_long/seed_1/ (resumable per variant),
+# then aggregates every seed run into results/maml_sinusoid_seeds/ and refreshes
+# the README's Table 2 block (the variant appears as extra 'long training' rows).
+# Budget: at most 40 minutes of training (timeout); about 20-30 min expected.
+set -u
+cd /work/main
+status=0
+timeout 40m .venv/bin/python -m maml.sinusoid_seeds --part=baselines --seeds=1 --baselines_dir=baselines_long --regressor_min_steps=10000 --oracle_iterations=0 || status=$?
+.venv/bin/python -m maml.sinusoid_seeds --part=report || status=$?
+exit $status
