@@ -8,11 +8,20 @@ if [ -d resume_state ]; then
     # Restore unfinished runs saved by save_state.sh (never over newer files).
     cp -r --update resume_state/. runs/
 fi
+# A job with a "# queue-parts: N" line is queued N times (NAME-p01.sh, ...): one
+# resumable script that needs several sittings of at most ~40 minutes.
 for job in tools/queue/jobs/*.sh; do
     [ -e "$job" ] || continue
-    name=$(basename "$job")
-    [ -e "runs/queue/done/$name" ] || [ -e "runs/queue/pending/$name" ] || \
-        cp "$job" "runs/queue/pending/$name"
+    name=$(basename "$job" .sh)
+    parts=$(sed -n 's/^# queue-parts: \([0-9]*\).*/\1/p' "$job")
+    names=("$name.sh")
+    if [ -n "$parts" ]; then
+        names=(); for i in $(seq 1 "$parts"); do names+=("$(printf "%s-p%02d.sh" "$name" "$i")"); done
+    fi
+    for n in "${names[@]}"; do
+        [ -e "runs/queue/done/$n" ] || [ -e "runs/queue/pending/$n" ] || \
+            grep -v '^# queue-parts:' "$job" > "runs/queue/pending/$n"
+    done
 done
 while true; do
     job=$(ls runs/queue/pending/*.sh 2>/dev/null | sort | head -1)

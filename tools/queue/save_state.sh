@@ -7,8 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rm -rf tools/queue/jobs && mkdir -p tools/queue/jobs
+# Parts of one job (NAME-pNN.sh, see run.sh) fold back into NAME.sh with a
+# "# queue-parts: <parts left>" line.
 for job in runs/queue/running/*.sh runs/queue/pending/*.sh runs/queue/hold/*.sh; do
-    [ -e "$job" ] && cp "$job" tools/queue/jobs/
+    [ -e "$job" ] || continue
+    name=$(basename "$job" .sh)
+    base=${name%-p[0-9][0-9]}
+    if [ "$base" = "$name" ]; then cp "$job" tools/queue/jobs/; continue; fi
+    left=$( (ls runs/queue/running/"$base"-p*.sh runs/queue/pending/"$base"-p*.sh \
+        2>/dev/null || true) | wc -l)
+    { head -n 1 "$job"; echo "# queue-parts: $left"; tail -n +2 "$job"; } \
+        > "tools/queue/jobs/$base.sh"
 done
 rm -rf resume_state && mkdir -p resume_state
 for spec in "$@"; do

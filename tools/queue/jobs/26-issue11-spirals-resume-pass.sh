@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# queue-parts: 3 (tools/queue/run.sh queues this script 3 times; each part resumes the last)
 # Issue 11, spirals: a resume pass over the six seed/noise runs of scripts 20-25 (passes
 # 26, 27, 28 are identical). A complete run is skipped; a run cut short by its budget
 # resumes from its checkpoint (every 100 iterations) for at most 12 training minutes, then

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# queue-parts: 12 (tools/queue/run.sh queues this script 12 times; each part resumes the last)
 # Issue 11, MNIST Table 1 (ResNet / RK-Net / ODE-Net) at a compressed, annealed schedule:
 # 8 epochs each, learning rate 0.1 divided by 10 after epochs 3/5/7 (37.5/62.5/87.5% of the
 # budget, as the authors' 60/100/140 of 160), ODE-Net with the paper's full-norm adjoint,

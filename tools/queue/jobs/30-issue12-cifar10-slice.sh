@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 12 (magnet loss at convergence), slice 6 of 6: Fashion-MNIST classification: grid, then seeds 0-2.
+# queue-parts: 8 (tools/queue/run.sh queues this script 8 times; each part resumes the last)
+# Issue 12 (magnet loss at convergence), slice: CIFAR-10 classification: grid, then seeds 0-2 of magnet, triplet, softmax.
 # Runs `magnet.study_main --phase=all`: the study's next unfinished units in
 # order (grid points, then seed 0's three losses, seed 1's, seed 2's), each
-# resuming from its last checkpoint in runs/magnet_study/classification_fashion_mnist/; complete
+# resuming from its last checkpoint in runs/magnet_study/classification_cifar10/; complete
 # units are skipped, so a slice continues what earlier slices left.
 # Budget: at most 25 minutes of training (--max_train_minutes;
 # evaluations not counted), 40 minutes wall (timeout). Ends by
@@ -12,9 +13,9 @@
 set -u
 cd /work/main
 export OPENBLAS_NUM_THREADS=1  # k-means: threaded BLAS thrashes on a busy machine
-timeout 40m .venv/bin/python -m magnet.study_main --study=classification_fashion_mnist \
+timeout 40m .venv/bin/python -m magnet.study_main --study=classification_cifar10 \
   --phase=all --max_train_minutes=25 --data_dir=/work/shared/data
 status=$?
-.venv/bin/python -m magnet.study_main --study=classification_fashion_mnist --phase=report \
+.venv/bin/python -m magnet.study_main --study=classification_cifar10 --phase=report \
   --data_dir=/work/shared/data || status=$?
 exit $status

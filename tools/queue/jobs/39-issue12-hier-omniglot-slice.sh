@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 12 (magnet loss at convergence), slice 3 of 6: CIFAR-10 hierarchy (vehicles/animals -> 10 classes): seeds 0-2.
+# queue-parts: 4 (tools/queue/run.sh queues this script 4 times; each part resumes the last)
+# Issue 12 (magnet loss at convergence), slice: Omniglot hierarchy (alphabets -> characters): seeds 0-2.
 # Runs `magnet.study_main --phase=all`: the study's next unfinished units in
 # order (grid points, then seed 0's three losses, seed 1's, seed 2's), each
-# resuming from its last checkpoint in runs/magnet_study/hierarchy_cifar10/; complete
+# resuming from its last checkpoint in runs/magnet_study/hierarchy_omniglot_alphabets/; complete
 # units are skipped, so a slice continues what earlier slices left.
 # Budget: at most 25 minutes of training (--max_train_minutes;
 # evaluations not counted), 40 minutes wall (timeout). Ends by
@@ -12,9 +13,9 @@
 set -u
 cd /work/main
 export OPENBLAS_NUM_THREADS=1  # k-means: threaded BLAS thrashes on a busy machine
-timeout 40m .venv/bin/python -m magnet.study_main --study=hierarchy_cifar10 \
+timeout 40m .venv/bin/python -m magnet.study_main --study=hierarchy_omniglot_alphabets \
   --phase=all --max_train_minutes=25 --data_dir=/work/shared/data
 status=$?
-.venv/bin/python -m magnet.study_main --study=hierarchy_cifar10 --phase=report \
+.venv/bin/python -m magnet.study_main --study=hierarchy_omniglot_alphabets --phase=report \
   --data_dir=/work/shared/data || status=$?
 exit $status
