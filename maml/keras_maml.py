@@ -12,7 +12,7 @@ that makes a Keras model a `networks.FunctionalNetwork`.
 The explicit-weight networks of `maml.networks` remain the fast path for the
 paper's experiments; this wrapper is for users' own models. Per task, the model is
 called once with that task's fast weights, vectorised over the tasks with
-`tf.vectorized_map` (falling back to a `tf.map_fn` loop for layers pfor cannot
+`tf.vectorized_map` (which loops over the tasks for ops pfor cannot
 vectorise).
 
 Example:
@@ -93,9 +93,7 @@ class KerasNetwork(networks.FunctionalNetwork):
         """The model's current trainable weights (the seed is not used: the model
         was initialised when it was built)."""
         del seed
-        return {k: tf.cast(tf.convert_to_tensor(v), dtype)
-                for k, v in zip(self.keys, self.model.trainable_variables,
-                                strict=True)}
+        return {k: tf.cast(v, dtype) for k, v in self.meta_params().items()}
 
     def meta_params(self) -> networks.Params:
         """The model's trainable variables' current values, keyed as `apply` reads."""
@@ -117,11 +115,9 @@ class KerasNetwork(networks.FunctionalNetwork):
             task_params, task_x = args
             return self._call_one(task_params, task_x)
 
-        packed = ({k: params[k] for k in self.keys}, x)
-        try:
-            return tf.vectorized_map(one, packed, fallback_to_while_loop=True)
-        except (ValueError, TypeError, NotImplementedError):
-            return tf.map_fn(one, packed, fn_output_signature=x.dtype)
+        # Ops pfor cannot vectorise run in a while loop over the tasks.
+        return tf.vectorized_map(one, ({k: params[k] for k in self.keys}, x),
+                                 fallback_to_while_loop=True)
 
 
 class MAML:
