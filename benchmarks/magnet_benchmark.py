@@ -45,6 +45,7 @@ from absl import app, flags  # noqa: E402
 from magnet import (  # noqa: E402
     batch_stats,
     cluster_index,
+    embedding,
     networks,
     sampler,
     trainer,
@@ -157,9 +158,9 @@ def benchmark(image_shape: tuple[int, int, int], m: int, d: int, k: int,
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=magnet_loss,
                   metrics=[stats])
     embed = trainer.embed_fn(model)
-    cluster_index.embed_all(embed, images[:1000], 500)  # Trace once.
+    embedding.embed_all(embed, images[:1000], 500)  # Trace once.
     start = time.perf_counter()
-    embeddings = cluster_index.embed_all(embed, images, 500)
+    embeddings = embedding.embed_all(embed, images, 500)
     embed_s = time.perf_counter() - start
     start = time.perf_counter()
     index = cluster_index.ClusterIndex.build(embeddings, labels, k, seed=0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from maml import meta_learner
+from maml import meta_trainer
 
 
-def time_trainer(trainer: meta_learner.MetaTrainer, iterations: int,
+def time_trainer(trainer: meta_trainer.MetaTrainer, iterations: int,
                  repeats: int) -> tuple[float, float]:
     """Returns (first-call seconds, best seconds per iteration over `repeats`)."""
     t = time.perf_counter()

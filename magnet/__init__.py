@@ -23,7 +23,7 @@ import importlib
 _PUBLIC = {
     "MagnetLoss": "magnet.loss",
     "ClusterIndex": "magnet.cluster_index",
-    "ClusterRefreshCallback": "magnet.cluster_index",
+    "ClusterRefreshCallback": "magnet.kmeans_callback",
     "MagnetSampler": "magnet.sampler",
     "LossRecorderCallback": "magnet.sampler",
 }

@@ -36,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from magnet import cluster_index as cluster_index_lib
+from magnet import embedding
 from magnet import loss as loss_lib
 
 
@@ -273,7 +274,7 @@ class LossRecorderCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, sampler: MagnetSampler, loss: loss_lib.MagnetLoss,
-                 embed_fn: cluster_index_lib.EmbedFn | None = None,
+                 embed_fn: embedding.EmbedFn | None = None,
                  every: int = 1, stats: keras.metrics.Metric | None = None) -> None:
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -289,7 +290,7 @@ class LossRecorderCallback(keras.callbacks.Callback):
         self.every = every
         self.stats = stats
         self._steps = 0
-        self._embedder: cluster_index_lib.EmbedFn | None = None
+        self._embedder: embedding.EmbedFn | None = None
 
     def record(self) -> bool:
         """Scores one pending batch now; returns whether there was one."""
@@ -303,7 +304,7 @@ class LossRecorderCallback(keras.callbacks.Callback):
                 embeddings = self.stats.embeddings.numpy()
         else:
             if self._embedder is None:
-                self._embedder = cluster_index_lib.as_embed_fn(
+                self._embedder = embedding.as_embed_fn(
                     self.embed_fn if self.embed_fn is not None else self.model)
             embeddings = self._embedder(
                 tf.cast(self.sampler.images[indices], tf.float32))

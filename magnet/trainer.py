@@ -64,7 +64,16 @@ import numpy as np
 import tensorflow as tf
 
 from common import checkpoint, progress, summaries, training_loop
-from magnet import augmentation, batch_stats, evaluation, networks, sampler, triplet
+from magnet import (
+    augmentation,
+    batch_stats,
+    embedding,
+    evaluation,
+    kmeans_callback,
+    networks,
+    sampler,
+    triplet,
+)
 from magnet import cluster_index as cluster_index_lib
 from magnet import loss as loss_lib
 
@@ -295,8 +304,8 @@ def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
         Errors are fractions; the clustering is None for non-finite embeddings.
     """
     bs = settings.embed_batch_size
-    train_emb = cluster_index_lib.embed_all(embed, data.train_images, bs)
-    test_emb = cluster_index_lib.embed_all(embed, data.test_images, bs)
+    train_emb = embedding.embed_all(embed, data.train_images, bs)
+    test_emb = embedding.embed_all(embed, data.test_images, bs)
     metrics: dict[str, float] = {}
     if not (np.all(np.isfinite(train_emb)) and np.all(np.isfinite(test_emb))):
         nan = float("nan")
@@ -478,7 +487,7 @@ class _Run(keras.callbacks.Callback):
                  ckpt: checkpoint.Checkpointer, state_path: str,
                  step_var: tf.Variable, evaluate_fn: Callable[[int], dict],
                  before_save: Callable[[], None], board: summaries.Summaries,
-                 stream: Any, refresher: cluster_index_lib.ClusterRefreshCallback
+                 stream: Any, refresher: kmeans_callback.ClusterRefreshCallback
                  | None, setup_seconds: float = 0.0) -> None:
         super().__init__()
         self.name, self.settings, self.step = name, settings, start
@@ -661,11 +670,11 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
             last_embeddings = extra["refresh_embeddings"].numpy()
         else:  # The first index, before the first step.
             t = time.perf_counter()
-            last, last_embeddings = 0, cluster_index_lib.embed_all(
+            last, last_embeddings = 0, embedding.embed_all(
                 embed, data.train_images, settings.embed_batch_size)
             first_refresh_seconds = time.perf_counter() - t
         index.refresh(last_embeddings, labels,
-                      seed=cluster_index_lib.refresh_seed(refresh_seed, last))
+                      seed=kmeans_callback.refresh_seed(refresh_seed, last))
         index.update_losses(np.arange(n), extra["example_losses"].numpy())
         batch_sampler = sampler.MagnetSampler(
             data.train_images, labels, index, settings.num_clusters,
@@ -674,7 +683,7 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
             batch_sampler.embedding_cache = (
                 extra["embedding_cache"].numpy() if start > 0
                 else np.asarray(last_embeddings, np.float32).copy())
-        refresher = cluster_index_lib.ClusterRefreshCallback(
+        refresher = kmeans_callback.ClusterRefreshCallback(
             batch_sampler, embed_fn=embed, every=settings.refresh_every, unit="step",
             batch_size=settings.embed_batch_size, initial_step=start,
             seed=refresh_seed, until=settings.steps,

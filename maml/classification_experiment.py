@@ -28,7 +28,15 @@ from common import checkpoint, results, seeding, summaries
 from common import config as config_lib
 from common.data import miniimagenet, omniglot
 from common.data.errors import DatasetError
-from maml import evaluation, experiments, meta_learner, networks, tasks, training
+from maml import (
+    evaluation,
+    experiments,
+    meta_learner,
+    meta_trainer,
+    networks,
+    tasks,
+    training,
+)
 
 HISTORY_FILE = "evaluations.json"
 
@@ -96,7 +104,7 @@ def support_network(cfg: experiments.ClassificationConfig,
 
 def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variable,
                   strategy: tf.distribute.Strategy | None = None,
-                  ) -> meta_learner.MetaTrainer:
+                  ) -> meta_trainer.MetaTrainer:
     """The meta-trainer: batched inner loop, per-task query gradients for conv.
 
     With a `strategy`, each meta-batch's tasks are split across its replicas.
@@ -108,7 +116,7 @@ def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variab
                                rotate=cfg.rotate)
     conv = cfg.model != "mlp"
     query_net = cfg.network(impl="native") if conv else None
-    return meta_learner.MetaTrainer(
+    return meta_trainer.MetaTrainer(
         net, net.init_params(cfg.seed), sample, loss_fn(cfg), alpha=cfg.alpha,
         num_inner_steps=cfg.num_inner_steps, meta_learning_rate=cfg.meta_learning_rate,
         seed=cfg.seed, first_order=cfg.first_order,

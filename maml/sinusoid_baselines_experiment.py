@@ -24,6 +24,7 @@ from maml import (
     evaluation,
     experiments,
     meta_learner,
+    meta_trainer,
     multitask_baseline,
     oracle_baseline,
     seed_statistics,
@@ -102,10 +103,10 @@ def train_variant(cfg: experiments.SinusoidBaselinesConfig, kind: str,
 
 
 def build_oracle_trainer(cfg: experiments.SinusoidBaselinesConfig,
-                         ) -> meta_learner.MetaTrainer:
+                         ) -> meta_trainer.MetaTrainer:
     """The oracle's trainer: plain regression ("pretrain") on oracle inputs."""
     net = cfg.oracle_network()
-    return meta_learner.MetaTrainer(
+    return meta_trainer.MetaTrainer(
         net, net.init_params(cfg.seed),
         oracle_baseline.oracle_sampler(cfg.meta_batch_size, cfg.num_shots,
                                        cfg.num_shots),

@@ -24,6 +24,7 @@ from maml import (
     experiments,
     figures,
     meta_learner,
+    meta_trainer,
     seed_statistics,
     tasks,
     training,
@@ -39,13 +40,13 @@ PER_TASK_FILE = "per_task_mse.npz"
 
 
 def build_trainer(cfg: experiments.SinusoidConfig, objective: str,
-                  ) -> meta_learner.MetaTrainer:
+                  ) -> meta_trainer.MetaTrainer:
     """A trainer for MAML ("maml") or the pretrained baseline ("pretrain")."""
     net = cfg.network()
     sample = functools.partial(tasks.sample_sinusoid_tasks,
                                num_tasks=cfg.meta_batch_size,
                                num_support=cfg.num_shots, num_query=cfg.num_shots)
-    return meta_learner.MetaTrainer(
+    return meta_trainer.MetaTrainer(
         net, net.init_params(cfg.seed), sample, meta_learner.mse_per_task,
         alpha=cfg.alpha, num_inner_steps=cfg.num_inner_steps,
         meta_learning_rate=cfg.meta_learning_rate, seed=cfg.seed,

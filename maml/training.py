@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from common import checkpoint, progress, summaries
-from maml import meta_learner
+from maml import meta_trainer
 
 PHASE_STATE = "phase_state.json"
 
@@ -65,7 +65,7 @@ def _write_state(directory: str, state: dict) -> None:
     os.replace(path + ".tmp", path)
 
 
-def restore_phase(name: str, trainer: meta_learner.MetaTrainer, target: int,
+def restore_phase(name: str, trainer: meta_trainer.MetaTrainer, target: int,
                   run_dir: str) -> PhaseResult:
     """Restores a phase's latest checkpoint without training (evaluate-only runs).
 
@@ -81,7 +81,7 @@ def restore_phase(name: str, trainer: meta_learner.MetaTrainer, target: int,
                        status, 0.0, 0.0, float("nan"))
 
 
-def train_phase(name: str, trainer: meta_learner.MetaTrainer, target: int,
+def train_phase(name: str, trainer: meta_trainer.MetaTrainer, target: int,
                 run_dir: str, checkpoint_every: int, log_every: int,
                 max_seconds: float = 0.0,
                 on_checkpoint: Callable[[int], None] | None = None) -> PhaseResult:

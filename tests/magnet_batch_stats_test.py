@@ -8,7 +8,7 @@ moving average / arithmetic mean written as closed-form weighted sums.
 import numpy as np
 import pytest
 
-from magnet import batch_stats, cluster_index, loss, sampler
+from magnet import batch_stats, cluster_index, embedding, kmeans_callback, loss, sampler
 from tests.magnet_fixtures import synthetic_dataset
 
 
@@ -73,9 +73,9 @@ def test_the_readme_fit_example_trains_with_sampler_and_callbacks():
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=magnet_loss,
                   metrics=[stats])
     index = cluster_index.ClusterIndex.build(
-        cluster_index.embed_all(model, x), y, k)
+        embedding.embed_all(model, x), y, k)
     batches = sampler.MagnetSampler(x, y, index, m, d)
-    refresh = cluster_index.ClusterRefreshCallback(batches, every=3, unit="step")
+    refresh = kmeans_callback.ClusterRefreshCallback(batches, every=3, unit="step")
     sigma2 = batch_stats.Sigma2RunningAverage(stats)
     seen = []
 

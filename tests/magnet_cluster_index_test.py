@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from magnet import cluster_index, loss, sampler
+from magnet import cluster_index, embedding, kmeans_callback, loss, sampler
 
 
 def _data(rng, sizes=(10, 7, 5), dim=4):
@@ -98,14 +98,14 @@ class ClusterRefreshCallbackTest(tf.test.TestCase):
         model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
         m, d = 3, 4
         index = cluster_index.ClusterIndex.build(
-            cluster_index.embed_all(model, images), labels, 2, seed=0)
+            embedding.embed_all(model, images), labels, 2, seed=0)
         batches = sampler.MagnetSampler(images, labels, index, m, d, seed=0)
         magnet = loss.MagnetLoss(m, d, alpha=1.0)
         model.compile(optimizer=keras.optimizers.SGD(0.5), loss=magnet)
         old_centres = index.centres.copy()
-        refresh = cluster_index.ClusterRefreshCallback(batches, every=1,
+        refresh = kmeans_callback.ClusterRefreshCallback(batches, every=1,
                                                        unit="epoch")
-        by_step = cluster_index.ClusterRefreshCallback(batches, every=2, unit="step",
+        by_step = kmeans_callback.ClusterRefreshCallback(batches, every=2, unit="step",
                                                        batch_size=10)
         recorder = sampler.LossRecorderCallback(batches, magnet)
         history = model.fit(batches.dataset(), steps_per_epoch=4, epochs=2,
@@ -114,7 +114,7 @@ class ClusterRefreshCallbackTest(tf.test.TestCase):
         self.assertTrue(np.all(np.isfinite(history.history["loss"])))
         # 1 build + 2 epoch refreshes + 8 / 2 step refreshes.
         self.assertEqual(index.refresh_count, 1 + 2 + 4)
-        final = cluster_index.embed_all(model, images)
+        final = embedding.embed_all(model, images)
         self.assertNotAllClose(index.centres, old_centres)
         for cid in range(index.num_clusters):
             self.assertAllClose(index.centres[cid],
@@ -125,9 +125,9 @@ class ClusterRefreshCallbackTest(tf.test.TestCase):
 
     def test_bad_arguments(self):
         with self.assertRaisesRegex(ValueError, "unit must be"):
-            cluster_index.ClusterRefreshCallback(None, unit="batch")
+            kmeans_callback.ClusterRefreshCallback(None, unit="batch")
         with self.assertRaisesRegex(ValueError, "every must be"):
-            cluster_index.ClusterRefreshCallback(None, every=0)
+            kmeans_callback.ClusterRefreshCallback(None, every=0)
 
 
 if __name__ == "__main__":
@@ -147,7 +147,7 @@ def test_cached_refreshes_recluster_the_cache_and_reembed_on_schedule():
     index = cluster_index.ClusterIndex.build(embed(images), labels, 2, seed=0)
     calls.clear()
     batches = sampler.MagnetSampler(images, labels, index, 3, 2, seed=0)
-    refresh = cluster_index.ClusterRefreshCallback(
+    refresh = kmeans_callback.ClusterRefreshCallback(
         batches, embed_fn=embed, every=2, unit="step", seed=7, reembed_every=4)
     refresh.refresh()  # Full: fills the cache.
     np.testing.assert_allclose(batches.embedding_cache, 2.0 * images, rtol=1e-6)
@@ -161,7 +161,7 @@ def test_cached_refreshes_recluster_the_cache_and_reembed_on_schedule():
     assert calls == []  # Step 2: k-means on the cache only.
     expected = cluster_index.ClusterIndex.build(
         batches.embedding_cache.astype(np.float64), labels, 2,
-        seed=cluster_index.refresh_seed(7, 2))
+        seed=kmeans_callback.refresh_seed(7, 2))
     np.testing.assert_allclose(index.centres, expected.centres)
     for _ in range(2):
         refresh.on_train_batch_end(0)

@@ -10,7 +10,15 @@ import pytest
 import tensorflow as tf
 
 from common import checkpoint, config, export
-from magnet import cluster_index, evaluation, experiment, networks, serving, trainer
+from magnet import (
+    cluster_index,
+    embedding,
+    evaluation,
+    experiment,
+    networks,
+    serving,
+    trainer,
+)
 from tests import serving_cli
 
 SHAPE = (16, 16, 1)
@@ -29,7 +37,7 @@ def fake_run(tmp_path_factory):
     rng = np.random.default_rng(0)
     train = rng.uniform(0, 255, (40, *SHAPE)).astype(np.float32)
     labels = np.arange(40) % 4
-    emb = cluster_index.embed_all(trainer.embed_fn(embedder), train)
+    emb = embedding.embed_all(trainer.embed_fn(embedder), train)
     index = cluster_index.ClusterIndex.build(emb, labels, 2, seed=0)
     names = ("zero", "one", "two", "three")
     trainer.save_cluster_model(os.path.join(run_dir, "magnet",

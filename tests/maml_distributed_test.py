@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from maml import distributed, meta_learner, networks, tasks
+    from maml import distributed, meta_learner, meta_trainer, networks, tasks
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
@@ -58,7 +58,7 @@ SCRIPT = textwrap.dedent("""
     sample = functools.partial(tasks.sample_sinusoid_tasks, num_tasks=4,
                                num_support=5, num_query=5)
     def trainer(strategy):
-        return meta_learner.MetaTrainer(net, net.init_params(0), sample, loss, 0.01,
+        return meta_trainer.MetaTrainer(net, net.init_params(0), sample, loss, 0.01,
                                         1, 1e-3, seed=3, jit_compile=False,
                                         strategy=strategy)
     a, b = trainer(None), trainer(strategy)

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from maml import meta_learner, networks, tasks
+from maml import meta_learner, meta_trainer, networks, tasks
 
 
 def _batch(seed, num_tasks, k, dtype=tf.float64):
@@ -159,7 +159,7 @@ class MetaTrainerTest(tf.test.TestCase):
         net = networks.MLP((1, 8, 8, 1))
         sample = functools.partial(tasks.sample_sinusoid_tasks, num_tasks=4,
                                    num_support=5, num_query=5)
-        return meta_learner.MetaTrainer(net, net.init_params(seed), sample,
+        return meta_trainer.MetaTrainer(net, net.init_params(seed), sample,
                                         meta_learner.mse_per_task, 0.01, 1, 1e-3,
                                         seed=7, jit_compile=jit)
 
@@ -198,7 +198,7 @@ class MetaTrainerTest(tf.test.TestCase):
         net = networks.MLP((1, 40, 40, 1))
         sample = functools.partial(tasks.sample_sinusoid_tasks, num_tasks=25,
                                    num_support=10, num_query=10)
-        trainer = meta_learner.MetaTrainer(net, net.init_params(0), sample,
+        trainer = meta_trainer.MetaTrainer(net, net.init_params(0), sample,
                                            meta_learner.mse_per_task, 0.01, 1, 1e-3,
                                            seed=3)
         held_out = tasks.sample_sinusoid_tasks(tf.constant([99, 99], tf.int64), 200,
@@ -218,7 +218,7 @@ class MetaTrainerTest(tf.test.TestCase):
         net = networks.MLP((1, 4, 1))
         sample = functools.partial(tasks.sample_sinusoid_tasks, num_tasks=2,
                                    num_support=3, num_query=3)
-        trainer = meta_learner.MetaTrainer(net, net.init_params(0), sample,
+        trainer = meta_trainer.MetaTrainer(net, net.init_params(0), sample,
                                            meta_learner.mse_per_task, 0.01, 1, 1e-3,
                                            seed=0, grad_clip=1e-4, jit_compile=False)
         trainer.train(1)

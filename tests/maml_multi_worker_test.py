@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent("""
     import functools, os, sys
     import numpy as np
     import tensorflow as tf
-    from maml import meta_learner, networks, tasks
+    from maml import meta_learner, meta_trainer, networks, tasks
 
     strategy = (tf.distribute.MultiWorkerMirroredStrategy()
                 if os.environ.get("TF_CONFIG") else None)
@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent("""
     net = networks.MLP((1, 8, 8, 1), init_stddev=0.5)
     sample = functools.partial(tasks.sample_sinusoid_tasks, num_tasks=4,
                                num_support=5, num_query=5, dtype=tf.float64)
-    trainer = meta_learner.MetaTrainer(
+    trainer = meta_trainer.MetaTrainer(
         net, net.init_params(0, tf.float64), sample, meta_learner.mse_per_task,
         0.05, 2, 1e-2, seed=7, jit_compile=False, strategy=strategy)
     trainer.train(6)
