@@ -14,6 +14,8 @@ import os
 import typing
 from typing import Any, TypeVar
 
+from common import files
+
 CONFIG_FILE = "config.json"
 
 T = TypeVar("T")
@@ -44,13 +46,8 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 def save_config(config: Any, directory: str) -> str:
     """Writes `config.json` into `directory` atomically; returns its path."""
-    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, CONFIG_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(to_dict(config), f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    files.atomic_write_json(path, to_dict(config), sort_keys=True)
     return path
 
 

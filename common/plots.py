@@ -1,15 +1,28 @@
-"""Plots shared by the reproductions: curves with confidence bands."""
+"""Plots shared by the reproductions: the headless Matplotlib set-up and curves.
+
+`pyplot()` is the one place that selects Matplotlib's file-only "Agg" backend
+(runs happen on machines without a display); modules that draw call it instead of
+importing `matplotlib.pyplot` themselves, so importing a module never changes the
+backend of a user's notebook.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def pyplot() -> ModuleType:
+    """`matplotlib.pyplot`, with the headless "Agg" backend selected on first use."""
+    import matplotlib  # noqa: PLC0415 (only runs that draw need Matplotlib)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
 
 
 def plot_curve_panels(path: str, panels: Mapping[str, Mapping[str, tuple]],
@@ -30,6 +43,7 @@ def plot_curve_panels(path: str, panels: Mapping[str, Mapping[str, tuple]],
         `path`.
     """
     n = len(panels)
+    plt = pyplot()
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False)
     for ax, (title, curves) in zip(axes[0], panels.items(), strict=True):
         for label, (x, mean, ci) in curves.items():

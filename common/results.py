@@ -19,37 +19,12 @@ import platform
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from common import published
+from common import files, published
+from common.stats import Estimate, mean_ci95  # noqa: F401 (reports use results.*)
 
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.md"
 STATUSES = ("complete", "cut short", "diverged")
-
-
-@dataclasses.dataclass(frozen=True)
-class Estimate:
-    """A mean over n independent evaluations with its 95% confidence half-width.
-
-    The half-width is 1.96 * std / sqrt(n) with the population standard deviation,
-    as the official MAML evaluation computes it.
-    """
-
-    mean: float
-    ci95: float
-    n: int
-
-
-def mean_ci95(values: Sequence[float] | np.ndarray) -> Estimate:
-    """Mean and 95% CI half-width (1.96 std / sqrt(n)) of per-task values."""
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    if arr.size == 0:
-        raise ValueError("mean_ci95 needs at least one value")
-    with np.errstate(invalid="ignore", over="ignore"):  # inf/nan: a diverged run
-        return Estimate(mean=float(arr.mean()),
-                        ci95=float(1.96 * arr.std() / math.sqrt(arr.size)),
-                        n=int(arr.size))
 
 
 def verdict(pub: dict[str, Any] | None, ours: dict[str, Any] | None,
@@ -145,17 +120,9 @@ def write_results(directory: str, *, paper: str, experiment: str, status: str,
         "cells": list(cells), "figures": list(figures), "extra": extra or {},
     }
     os.makedirs(directory, exist_ok=True)
-    _atomic_write(os.path.join(directory, RESULTS_FILE),
-                  json.dumps(record, indent=2, sort_keys=False) + "\n")
-    _atomic_write(os.path.join(directory, REPORT_FILE), render_report(record))
+    files.atomic_write_json(os.path.join(directory, RESULTS_FILE), record)
+    files.atomic_write_text(os.path.join(directory, REPORT_FILE), render_report(record))
     return record
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _fmt(value: float | None, ci95: float | None = None, digits: int = 2) -> str:
@@ -261,5 +228,5 @@ def load_results(directory: str) -> dict[str, Any]:
 def regenerate_report(directory: str) -> str:
     """Rewrites `report.md` of a run from its `results.json`; returns the path."""
     path = os.path.join(directory, REPORT_FILE)
-    _atomic_write(path, render_report(load_results(directory)))
+    files.atomic_write_text(path, render_report(load_results(directory)))
     return path

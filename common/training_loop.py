@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import tensorflow as tf
 
-from common import checkpoint, progress, summaries
+from common import checkpoint, files, progress, summaries
 
 LOOP_STATE = "loop_state.json"
 
@@ -70,11 +70,7 @@ def _read_state(directory: str) -> dict:
 
 
 def _write_state(directory: str, state: dict) -> None:
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, LOOP_STATE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(state, f)
-    os.replace(path + ".tmp", path)
+    files.atomic_write_json(os.path.join(directory, LOOP_STATE), state, indent=None)
 
 
 def run_training(

@@ -25,13 +25,13 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-import tempfile
 import zipfile
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
+from common import files
 from common.data.errors import DatasetError
 
 TAR_NAME = "cifar10_jpg.tar"
@@ -183,19 +183,10 @@ def _read_cache(path: str) -> Cifar10 | None:
 
 
 def _write_cache(path: str, data: Cifar10) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-cifar10-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, train_images=data.train_images,
-                     train_labels=data.train_labels, test_images=data.test_images,
-                     test_labels=data.test_labels,
-                     class_names=np.array(data.class_names))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    files.atomic_write_npz(path, train_images=data.train_images,
+                           train_labels=data.train_labels,
+                           test_images=data.test_images, test_labels=data.test_labels,
+                           class_names=np.array(data.class_names))
 
 
 def load_cifar10(folder: str, cache_dir: str | None = None,

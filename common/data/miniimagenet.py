@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
+from common import files
 from common.data.errors import DatasetError
 
 SPLITS = ("train", "val", "test")
@@ -189,21 +189,8 @@ def _read_cache(path: str) -> MiniImagenetSplit:
 
 def _write_cache(path: str, split: MiniImagenetSplit) -> None:
     """Writes `split` to `path` atomically (temporary file, then rename)."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-",
-                                    dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, images=split.images,
-                     class_names=np.asarray(split.class_names, dtype=str))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    files.atomic_write_npz(path, images=split.images,
+                           class_names=np.asarray(split.class_names, dtype=str))
 
 
 def load_miniimagenet_split(root: str, split: str, cache_dir: str | None = None,

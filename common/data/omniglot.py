@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import zipfile
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
+from common import files
 from common.data.errors import DatasetError
 
 ZIPS = ("images_background.zip", "images_evaluation.zip")
@@ -140,16 +140,8 @@ def load_omniglot(folder: str, cache_dir: str | None = None, size: int = 28,
     else:
         data = _read_zips(folder, size, pixels)
         if cache:
-            os.makedirs(cache_dir, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-omniglot-",
-                                       suffix=".npz")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.savez(f, images=data.images, names=np.array(data.names))
-                os.replace(tmp, cache)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+            files.atomic_write_npz(cache, images=data.images,
+                                   names=np.array(data.names))
     if expected_characters is not None and len(data.names) != expected_characters:
         raise _error(f"found {len(data.names)} characters, expected "
                      f"{expected_characters}")

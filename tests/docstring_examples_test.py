@@ -1,0 +1,27 @@
+"""The runnable examples in the public docstrings run and print what they show.
+
+Each module listed here carries `>>>` examples (in its module docstring or in the
+docstrings of its public classes and functions); doctest runs them all.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "common.files",
+    "common.stats",
+    "common.validation",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS |
+                             doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.attempted > 0, f"{name} has no docstring examples"
+    assert result.failed == 0, f"{result.failed} docstring examples of {name} failed"
