@@ -192,3 +192,21 @@ def test_cycle_finder_finds_a_planted_cycle():
     cycle = _find_cycle(graph)
     assert cycle is not None and cycle[0] == cycle[-1] and set(cycle) == {"a", "b", "c"}
     assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def is_harness(src: str) -> bool:
+    """Reproduction harness, not library: `*/experiments/` and command-line scripts."""
+    if "/experiments/" in src:
+        return True
+    with open(os.path.join(REPO, src)) as f:
+        return 'if __name__ == "__main__":' in f.read()
+
+
+@pytest.mark.parametrize("package", ["common", "maml", "neural_ode", "magnet"])
+def test_library_modules_never_import_the_harness(package):
+    offenders = sorted(
+        f"{src} imports {dep}" for src, deps in _import_graph().items()
+        if src.startswith(package + "/") and not is_harness(src)
+        for dep in deps if is_harness(dep))
+    assert not offenders, ("library modules import reproduction harness modules "
+                           f"(move the shared code into the library): {offenders}")
