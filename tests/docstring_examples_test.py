@@ -12,6 +12,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "common.cli",
     "common.files",
     "common.stats",
     "common.validation",
