@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from neural_ode.dynamics import ConvODEFunc
 from neural_ode.ode_block import ODEBlock
-from neural_ode.odeint import SolverConfig
+from neural_ode.solver import SolverConfig
 
 
 class TrainedBlock(NamedTuple):

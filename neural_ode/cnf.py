@@ -41,7 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from neural_ode.odeint import OdeintResult, SolverConfig, odeint
+from neural_ode.solver import OdeintResult, SolverConfig, odeint
 
 
 def standard_normal_log_prob(z: tf.Tensor) -> tf.Tensor:
@@ -122,7 +122,7 @@ class PlanarCNF(keras.layers.Layer):
         dim: Data dimension D.
         hyper_units: Hidden width H of the time hypernetwork.
         end_time: T, the flow maps z(0) ~ N(0, I) to x = z(T).
-        solver: Integration method and tolerances (`neural_ode.odeint`).
+        solver: Integration method and tolerances (`neural_ode.solver`).
     """
 
     def __init__(self, width: int, dim: int = 2, hyper_units: int = 32,

@@ -51,7 +51,7 @@ import tensorflow as tf  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import results, seeding, training_loop  # noqa: E402
 from neural_ode import cnf, densities, planar_flow  # noqa: E402
-from neural_ode.odeint import SolverConfig  # noqa: E402
+from neural_ode.solver import SolverConfig  # noqa: E402
 
 PAPER_CNF_ITERATIONS = 10_000
 PAPER_NF_ITERATIONS = 500_000

@@ -3,7 +3,7 @@
 This is the paper's "RK-Net" integrator: gradients flow by ordinary
 backpropagation through every stage of every step, so memory grows linearly with
 the number of steps (the O(L) cost that the adjoint method avoids). Comparing it
-with `neural_ode.odeint.odeint` (gradient="adjoint") on the same dynamics is how the
+with `neural_ode.solver.odeint` (gradient="adjoint") on the same dynamics is how the
 memory and speed claims of the paper are measured.
 """
 

@@ -12,7 +12,7 @@ autoencoder:
   and by default also its time (`encoder_time_input`), so sequences observed at
   irregular, per-sequence times can be told apart.
 - Dynamics: `f` is an MLP `latent -> 20 (ELU) -> latent`
-  (`neural_ode.dynamics.MLPODEFunc`), integrated with `neural_ode.odeint` (dopri5
+  (`neural_ode.dynamics.MLPODEFunc`), integrated with `neural_ode.solver` (dopri5
   and the adjoint method by default).
 - Decoder: an MLP `latent -> 20 (ReLU) -> obs_dim`.
 - Loss: the negative ELBO per sequence, `-sum_i log N(x_i; decoder(z(t_i)), s^2)
@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from neural_ode.dynamics import MLPODEFunc
 from neural_ode.ode_block import ODEBlock
-from neural_ode.odeint import SolverConfig
+from neural_ode.solver import SolverConfig
 
 LOG_2PI = math.log(2.0 * math.pi)
 

@@ -31,7 +31,7 @@ from common import memory, results, seeding
 from common.data import mnist
 from neural_ode import mnist_experiment, mnist_models
 from neural_ode.block_workload import TrainedBlock, make_block_workload
-from neural_ode.odeint import ADJOINT_NORMS, SolverConfig
+from neural_ode.solver import ADJOINT_NORMS, SolverConfig
 
 PARTIAL = "partial.json"
 RESUMABLE_FIELDS = ()

@@ -21,7 +21,7 @@ from common import config as config_lib
 from common import results, seeding
 from neural_ode.dynamics import ConvODEFunc
 from neural_ode.ode_block import ODEBlock
-from neural_ode.odeint import SolverConfig
+from neural_ode.solver import SolverConfig
 
 RESUMABLE_FIELDS = ()
 

@@ -50,7 +50,7 @@ from common import config as config_lib
 from common import memory, results, seeding, training_loop
 from common.data import mnist
 from neural_ode import mnist_models
-from neural_ode.odeint import ADJOINT_NORMS, SolverConfig
+from neural_ode.solver import ADJOINT_NORMS, SolverConfig
 
 TRAIN_EXAMPLES = 60_000
 NFE_LOG = "nfe_log.json"

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from neural_ode.dynamics import ConvODEFunc, GroupNorm
 from neural_ode.ode_block import ODEBlock
-from neural_ode.odeint import SolverConfig
+from neural_ode.solver import SolverConfig
 
 MODELS = ("mlp", "resnet", "rknet", "odenet")
 # Row names of Table 1 in `common.published`.

@@ -15,7 +15,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from neural_ode.odeint import OdeintResult, SolverConfig, odeint
+from neural_ode.solver import OdeintResult, SolverConfig, odeint
 
 
 @keras.saving.register_keras_serializable(package="neural_ode")
@@ -26,7 +26,7 @@ class ODEBlock(keras.layers.Layer):
         dynamics: A layer called as `dynamics(t, h)` returning dh/dt.
         t0: Initial time.
         t1: Final time (may be smaller than `t0`: integration backwards).
-        solver: Method, tolerances and gradient mode (`neural_ode.odeint`).
+        solver: Method, tolerances and gradient mode (`neural_ode.solver`).
     """
 
     def __init__(

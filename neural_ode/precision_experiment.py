@@ -33,7 +33,7 @@ from common import config as config_lib
 from common import published, results, seeding
 from common.data import mnist
 from neural_ode import mnist_experiment, mnist_models
-from neural_ode.odeint import ADJOINT_NORMS
+from neural_ode.solver import ADJOINT_NORMS
 
 RESUMABLE_FIELDS = ("test_examples",)
 

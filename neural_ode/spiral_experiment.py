@@ -61,7 +61,7 @@ import tensorflow as tf
 from common import checkpoint, results, seeding, training_loop
 from common import config as config_lib
 from neural_ode import latent_ode, rnn_baseline, spirals
-from neural_ode.odeint import METHODS, SolverConfig
+from neural_ode.solver import METHODS, SolverConfig
 
 MODELS = ("latent_ode", "rnn", "rnn_time_gaps")
 TABLE2_ROWS = {"latent_ode": "Latent ODE", "rnn": "RNN"}

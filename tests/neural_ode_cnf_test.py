@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from neural_ode import cnf, densities
-from neural_ode.odeint import SolverConfig
+from neural_ode.solver import SolverConfig
 
 TIGHT = SolverConfig(rtol=1e-7, atol=1e-7)
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from neural_ode import fixed_grid
-from neural_ode import odeint as ode
+from neural_ode import solver as ode
 
 ORDERS = {"euler": 1, "midpoint": 2, "rk4": 4}
 STAGES = {"euler": 1, "midpoint": 2, "rk4": 4}

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from common import checkpoint, results
 from neural_ode import latent_ode, spiral_experiment, spirals
-from neural_ode.odeint import SolverConfig, odeint
+from neural_ode.solver import SolverConfig, odeint
 
 SOLVER = SolverConfig(rtol=1e-6, atol=1e-6)
 

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from neural_ode import memory_experiment
-from neural_ode.odeint import SolverConfig
+from neural_ode.solver import SolverConfig
 from tests.bare_env import REPO, bare_env
 
 

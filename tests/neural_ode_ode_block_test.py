@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from neural_ode.dynamics import ConvODEFunc, MLPODEFunc
 from neural_ode.ode_block import ODEBlock
-from neural_ode.odeint import SolverConfig
+from neural_ode.solver import SolverConfig
 
 SHAPE = (2, 5, 5, 4)
 
@@ -91,7 +91,7 @@ def test_adjoint_gradients_reach_every_conv_variable_and_nfe_counts():
     assert {v.path.split("/")[-1] for v in block.non_trainable_variables} == {
         "forward_nfe", "backward_nfe"}
     # The counts equal the evaluations made (odeint adds back the initialising
-    # evaluation TFP leaves out of its count; see neural_ode_odeint_test).
+    # evaluation TFP leaves out of its count; see neural_ode_solver_test).
     assert forward_calls == int(block.forward_nfe.numpy())
     assert backward_calls == int(block.backward_nfe.numpy())
     assert int(block.backward_nfe.numpy()) > 0

@@ -1,4 +1,4 @@
-"""`neural_ode.odeint`: accuracy, adjoint gradients, NFE counts and input checks.
+"""`neural_ode.solver`: accuracy, adjoint gradients, NFE counts and input checks.
 
 Every expected value comes from an independent reference: closed-form solutions,
 the matrix exponential (NumPy eigendecomposition or `tf.linalg.expm`), central
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from neural_ode import odeint as ode
+from neural_ode import solver as ode
 
 # A stable linear system with complex eigenvalues (rotation plus decay).
 A3 = np.array([[-0.2, 1.5, 0.3], [-1.5, -0.1, 0.4], [0.2, -0.3, -0.5]])
