@@ -1,6 +1,7 @@
 """Runs a magnet-loss experiment: `python -m magnet.main --experiment=classification`.
 
-Experiments (both `magnet.experiment.MagnetConfig` + `magnet.experiment.run`):
+Experiments (both `magnet.experiments.experiment.MagnetConfig` +
+`magnet.experiments.experiment.run`):
 
 * `classification`: magnet vs softmax vs triplet test error (claim 1) and
   iterations to reach triplet's error (claim 2);
@@ -36,7 +37,8 @@ from absl import app, flags, logging  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
 from common.data.errors import DatasetError  # noqa: E402
-from magnet import experiment, serving  # noqa: E402
+from magnet import serving  # noqa: E402
+from magnet.experiments import experiment  # noqa: E402
 
 EXPERIMENT = flags.DEFINE_enum("experiment", "classification",
                                list(experiment.EXPERIMENTS), "Which experiment.")

@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from common import config as config_lib
 from common import export, serving_checks
-from magnet import experiment, networks, trainer
+from magnet import networks, trainer
 
 MODEL_NAME = "magnet"
 PIXEL_RANGE = (0.0, 255.0)
@@ -157,16 +157,21 @@ def load_magnet_run(run_dir: str, limits: MagnetLimits = MagnetLimits(),
         ValueError: The run trained no magnet model, or its cluster model is not
             from the checkpointed step (rerun the same command to finish it).
     """
-    config = config_lib.load_config(experiment.MagnetConfig, run_dir)
+    config_path = os.path.join(run_dir, config_lib.CONFIG_FILE)
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run "
+                                "directory?")
+    with open(config_path) as f:
+        config = json.load(f)  # The run's config, whichever harness wrote it.
     ckpt_dir = os.path.join(run_dir, "checkpoints", "magnet")
     latest = tf.train.latest_checkpoint(ckpt_dir)
     cluster_path = os.path.join(run_dir, "magnet", trainer.CLUSTER_MODEL_FILE)
     if latest is None or not os.path.exists(cluster_path):
         raise ValueError(f"no trained magnet model in {run_dir} (losses "
-                         f"{config.losses}): train with magnet among the losses")
-    with open(os.path.join(run_dir, experiment.DATA_INFO)) as f:
-        info = json.load(f)
-    embedder = networks.build_embedder(info["input_shape"], config.embedding_dim)
+                         f"{tuple(config.get('losses', ()))}): train with magnet "
+                         "among the losses")
+    info = trainer.load_data_info(run_dir)
+    embedder = networks.build_embedder(info["input_shape"], config["embedding_dim"])
     tf.train.Checkpoint(model=embedder).restore(latest).expect_partial()
     cluster = trainer.load_cluster_model(cluster_path)
     step = int(latest.rsplit("-", 1)[1])

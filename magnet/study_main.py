@@ -20,7 +20,7 @@ ones, until `--max_train_minutes` of training (summed over the units of this
 invocation; evaluations not counted) are spent. Seeds run seed by seed (the
 three losses of seed 0 first). `seeds` runs a loss only once its grid is
 complete (it reports the missing grid and skips the loss otherwise). The queue
-scripts (`magnet.queue_study`) are slices of `--phase=all`: each continues
+scripts (`magnet.experiments.queue_study`) are slices of `--phase=all`: each continues
 whatever the previous slices left. Exit status 0 unless an error occurred.
 """
 
@@ -41,7 +41,7 @@ from absl import app, flags, logging  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
 from common import results  # noqa: E402
-from magnet import experiment, study  # noqa: E402
+from magnet.experiments import experiment, study  # noqa: E402
 
 STUDIES = study.STUDIES
 

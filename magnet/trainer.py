@@ -63,7 +63,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import checkpoint, progress, summaries, training_loop
+from common import checkpoint, files, progress, summaries, training_loop
 from magnet import (
     augmentation,
     batch_stats,
@@ -85,6 +85,8 @@ PRIMARY_RULE = {"magnet": "magnet_error", "softmax": "softmax_error",
                 "triplet": "knn_error"}
 SIGMA2_RULES = ("running", "recomputed")
 STATE_FILE = "fit_state.json"
+DATA_INFO = "data_info.json"
+"""`<run_dir>/data_info.json`: input shape and class names (`save_data_info`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -383,6 +385,24 @@ def save_cluster_model(path: str, index: cluster_index_lib.ClusterIndex,
              num_neighbours=np.int64(min(num_neighbours, index.num_clusters)),
              class_names=np.asarray(class_names, dtype=str), step=np.int64(step))
     os.replace(tmp, path)
+
+
+def save_data_info(run_dir: str, data: TrainData, embedding_dim: int) -> str:
+    """Writes `<run_dir>/data_info.json` (what serving needs to rebuild the
+    network: input shape, class names, embedding size); returns its path."""
+    info = {"input_shape": list(data.input_shape),
+            "class_names": list(data.class_names),
+            "num_train": len(data.train_labels), "num_test": len(data.test_labels),
+            "embedding_dim": embedding_dim}
+    path = os.path.join(run_dir, DATA_INFO)
+    files.atomic_write_json(path, info, indent=1)
+    return path
+
+
+def load_data_info(run_dir: str) -> dict[str, Any]:
+    """Reads the file written by `save_data_info`."""
+    with open(os.path.join(run_dir, DATA_INFO)) as f:
+        return json.load(f)
 
 
 def load_cluster_model(path: str) -> dict[str, np.ndarray]:

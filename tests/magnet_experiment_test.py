@@ -8,7 +8,7 @@ import pytest
 
 from common import results
 from common.data.errors import DatasetError
-from magnet import experiment
+from magnet.experiments import experiment
 from tests.magnet_fixtures import synthetic_dataset
 
 TINY = dict(steps=4, num_clusters=4, examples_per_cluster=3, clusters_per_class=2,

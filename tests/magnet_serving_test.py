@@ -14,11 +14,11 @@ from magnet import (
     cluster_index,
     embedding,
     evaluation,
-    experiment,
     networks,
     serving,
     trainer,
 )
+from magnet.experiments import experiment
 from tests import serving_cli
 
 SHAPE = (16, 16, 1)
@@ -45,7 +45,7 @@ def fake_run(tmp_path_factory):
                                index, 5, names, 6)
     checkpoint.Checkpointer(os.path.join(run_dir, "checkpoints", "magnet"),
                             model=embedder).save(6)
-    with open(os.path.join(run_dir, experiment.DATA_INFO), "w") as f:
+    with open(os.path.join(run_dir, trainer.DATA_INFO), "w") as f:
         json.dump({"input_shape": list(SHAPE), "class_names": list(names)}, f)
     export_dir = str(tmp_path_factory.mktemp("export"))
     path = serving.export_run(run_dir, export_dir, limits=LIMITS)

@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from magnet import experiment, study, study_main
+from magnet import study_main
+from magnet.experiments import experiment, study
 from tests.magnet_fixtures import synthetic_dataset
 
 
@@ -90,7 +91,7 @@ def test_grid_then_seeds_then_report(tiny, tmp_path):
         final)
     # The README block shows the claims and the per-loss errors; only the
     # text between the markers changes.
-    from magnet import readme_table
+    from magnet.experiments import readme_table
     text = readme_table.block({"classification_fashion_mnist": report})
     assert text.startswith(readme_table.START) and text.endswith(readme_table.END)
     assert study.stated("triplet_error").statement in text and "4 of 4" in text

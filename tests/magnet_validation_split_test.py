@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from magnet import validation_split
+from magnet.experiments import validation_split
 
 
 def test_carve_holds_out_per_class_and_partitions_the_training_set():

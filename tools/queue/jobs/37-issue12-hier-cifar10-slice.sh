@@ -9,7 +9,7 @@
 # evaluations not counted), 40 minutes wall (timeout). Ends by
 # regenerating results/magnet_<experiment>_<dataset>/ (results.json, report.md,
 # error_curves.png) from every unit finished so far. Refresh the README table
-# afterwards with: python -m magnet.readme_table
+# afterwards with: python -m magnet.experiments.readme_table
 set -u
 cd /work/main
 export OPENBLAS_NUM_THREADS=1  # k-means: threaded BLAS thrashes on a busy machine

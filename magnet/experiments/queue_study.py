@@ -1,4 +1,6 @@
-"""Writes the issue-12 magnet study's queue scripts: `python -m magnet.queue_study`.
+"""Writes the issue-12 magnet study's queue scripts.
+
+Run: `python -m magnet.experiments.queue_study`.
 
 Each script is a slice of `magnet.study_main --phase=all` with an explicit
 training-time budget (`--max_train_minutes`, evaluations not counted) and a
@@ -57,7 +59,7 @@ def script(prefix: str, study: str, index: int, count: int, what: str) -> str:
 # evaluations not counted), {WALL_MINUTES} minutes wall (timeout). Ends by
 # regenerating results/magnet_<experiment>_<dataset>/ (results.json, report.md,
 # error_curves.png) from every unit finished so far. Refresh the README table
-# afterwards with: python -m magnet.readme_table
+# afterwards with: python -m magnet.experiments.readme_table
 set -u
 cd /work/main
 export OPENBLAS_NUM_THREADS=1  # k-means: threaded BLAS thrashes on a busy machine

@@ -1,7 +1,9 @@
-"""Refreshes the README's magnet-study table: `python -m magnet.readme_table`.
+"""Refreshes the README's magnet-study table.
+
+Run: `python -m magnet.experiments.readme_table`.
 
 Reads `results/magnet_<experiment>_<dataset>/results.json` of every study
-(`magnet.study.STUDIES`) and rewrites the block between
+(`magnet.experiments.study.STUDIES`) and rewrites the block between
 `<!-- magnet-study:start -->` and `<!-- magnet-study:end -->` in README.md: per
 claim and dataset, our numbers (means over seeds), the verdict and how many of
 the planned runs are complete; then, per dataset, each loss's error (mean ±
@@ -18,7 +20,7 @@ import sys
 
 from absl import app, flags
 
-from magnet import study
+from magnet.experiments import study
 
 FLAGS = flags.FLAGS
 START = "<!-- magnet-study:start -->"
@@ -46,7 +48,7 @@ def block(records: dict[str, dict]) -> str:
     lines = [START, ""]
     if not records:
         lines += ["No magnet study has reported yet (the runs are queued; see "
-                  "`python -m magnet.queue_study`).", "", END]
+                  "`python -m magnet.experiments.queue_study`).", "", END]
         return "\n".join(lines)
     lines += ["| study | claim (abstract) | ours | verdict | runs complete |",
               "|---|---|---|---|---|"]

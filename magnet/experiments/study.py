@@ -1,7 +1,7 @@
 """The magnet-loss study at convergence: tuning grid, seeds, and claim verdicts.
 
 A study is one (experiment, dataset) pair, e.g. classification on CIFAR-10. It
-runs `magnet.experiment.run` once per unit, each unit one loss:
+runs `magnet.experiments.experiment.run` once per unit, each unit one loss:
 
 1. **grid**: every loss's small grid (`GRID`: learning rate for all; margin for
    triplet; alpha, K and M x D for magnet), `grid_steps` iterations each, seed
@@ -36,7 +36,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from common import published  # noqa: E402
-from magnet import experiment, trainer  # noqa: E402
+from magnet import trainer  # noqa: E402
+from magnet.experiments import experiment  # noqa: E402
 
 GRID: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "softmax": (

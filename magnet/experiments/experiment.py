@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
 from typing import Any
@@ -55,10 +54,11 @@ import numpy as np  # noqa: E402
 
 from common import config as config_lib  # noqa: E402
 from common import plots, published, results, seeding  # noqa: E402
-from magnet import datasets, networks, trainer, validation_split  # noqa: E402
+from magnet import datasets, networks, trainer  # noqa: E402
+from magnet.experiments import validation_split  # noqa: E402
 
 EXPERIMENTS = ("classification", "hierarchy")
-DATA_INFO = "data_info.json"
+DATA_INFO = trainer.DATA_INFO
 CURVES_FIGURE = "error_curves.png"
 EMBEDDINGS_FIGURE = "embeddings.png"
 RESUMABLE_FIELDS = ("steps", "max_train_minutes", "log_every", "losses",
@@ -535,12 +535,7 @@ def run(config: MagnetConfig, output_dir: str) -> dict:
     config_lib.claim_output_dir(output_dir, config, RESUMABLE_FIELDS)
     seeding.seed_everything(config.seed)
     settings = config.train_settings()
-    info = {"input_shape": list(data.input_shape),
-            "class_names": list(data.class_names),
-            "num_train": len(data.train_labels), "num_test": len(data.test_labels),
-            "embedding_dim": config.embedding_dim}
-    with open(os.path.join(output_dir, DATA_INFO), "w") as f:
-        json.dump(info, f, indent=1)
+    trainer.save_data_info(output_dir, data, config.embedding_dim)
 
     keras.utils.set_random_seed(config.seed)
     base = networks.build_embedder(data.input_shape, config.embedding_dim)
