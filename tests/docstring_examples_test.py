@@ -13,6 +13,7 @@ import pytest
 
 MODULES = [
     "common.cli",
+    "common.distribute",
     "common.files",
     "common.stats",
     "common.validation",
