@@ -63,7 +63,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import checkpoint, files, progress, summaries, training_loop
+from common import checkpoint, files, progress, summaries, training_loop, validation
 from magnet import (
     augmentation,
     batch_stats,
@@ -84,6 +84,11 @@ SNAPSHOT_DIR = "embeddings"
 PRIMARY_RULE = {"magnet": "magnet_error", "softmax": "softmax_error",
                 "triplet": "knn_error"}
 SIGMA2_RULES = ("running", "recomputed")
+SNAPSHOT_EXAMPLES = 500
+"""Test embeddings (a fixed random subset) saved at every evaluation, with their
+labels, for embedding plots (`train(..., snapshot_examples=...)`)."""
+AUGMENT_PAD = 4
+"""Padding of the random crop of `augment` (the standard CIFAR-10 augmentation)."""
 STATE_FILE = "fit_state.json"
 DATA_INFO = "data_info.json"
 """`<run_dir>/data_info.json`: input shape and class names (`save_data_info`)."""
@@ -124,75 +129,115 @@ class TrainData:
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-    """Hyper-parameters shared by the three losses.
+    """Hyper-parameters shared by the three losses, with their protocol defaults.
+
+    This is the one home of every training field and its default: the
+    experiment's config (`magnet.experiments.experiment.MagnetConfig`) extends
+    it with the data and the comparison, and the study's units override it.
+    The defaults fit a ~10-minute CPU run on a 0.1M-parameter network.
+    Sources: batch 48 = M 12 x D 4, K = 8, L = 20, alpha = 1 are this
+    project's choices for that network (the paper fine-tunes ImageNet-pretrained
+    GoogLeNet with its own settings, Section 4); the magnet rule with the
+    running-average sigma^2 is the paper's (Section 3.4), its decay 0.99 ours;
+    the triplet margin 0.2 is FaceNet's (Schroff et al. 2015) for L2-normalised
+    embeddings; Adam at 1e-3, kNN with k = 10 and the 250-step refresh and
+    evaluation cadences are ours.
 
     Attributes:
-        steps: Training iterations.
-        num_clusters: M, clusters per magnet batch (batch size M * D for all).
+        steps: Training iterations (per loss).
+        num_clusters: M, clusters per magnet batch (batch size M * D for all
+            losses).
         examples_per_cluster: D, examples per cluster.
         clusters_per_class: K, k-means clusters per class in the index.
         alpha: Magnet margin alpha.
         num_neighbours: L, nearest clusters of the magnet evaluation rule
             (capped at the number of clusters).
-        learning_rate: Adam learning rate.
+        learning_rate: Adam learning rate (all losses and the warm start).
+        embedding_dim: Size of the embedding.
         refresh_every: Magnet steps between re-clusterings of the training set.
-        eval_every: Steps between evaluations (and checkpoints).
+        eval_every: Steps between test evaluations (and checkpoints).
         triplet_margin: Triplet margin (L2-normalised embeddings).
         knn_k: Neighbours of the kNN evaluation.
-        seed: Seed of batches and clustering.
-        embedding_dim: Size of the embedding.
+        seed: Seed of initialisation, batches and clustering.
         log_every: Steps between progress lines.
         embed_batch_size: Batch size when embedding whole sets.
-        snapshot_examples: Test embeddings (a fixed random subset) saved at
-            every evaluation, with their labels, for embedding plots.
-        max_train_minutes: Optional cap on training minutes in one session.
-        checkpoint_every: Steps per `fit` epoch, i.e. between checkpoints
-            (None: `eval_every`); `steps` and `eval_every` are multiples of it.
-        early_evals: Also evaluate at `checkpoint_every * 2^j < eval_every`.
-        augment: Random crop (after `augment_pad` pixels of padding) and
-            left-right flip of every training batch (`magnet.augmentation`).
-        augment_pad: Padding of the random crop.
+        max_train_minutes: Optional cap on training minutes per loss and
+            session (the loss is then reported "cut short").
+        augment: Random crop (after `AUGMENT_PAD` = 4 pixels of padding) and
+            left-right flip of every training batch (the standard CIFAR-10
+            augmentation, `magnet.augmentation`).
         sigma2_rule: sigma^2 of the magnet rule reported as `magnet_error`:
-            "running" (the paper: running average of the training batches'
-            estimates; magnet training only, other losses fall back to
+            "running" (the paper, Section 3.4: running average of the training
+            batches' estimates; magnet training only, other losses fall back to
             "recomputed") or "recomputed" (this project's: the variance of the
             whole training set around the evaluation's k-means centres). Both
             are always reported, as `magnet_error_running` and
             `magnet_error_recomputed`.
         sigma2_decay: Decay of the running average (None: arithmetic mean).
+        checkpoint_every: Steps per `fit` epoch, i.e. between checkpoints
+            (None: `eval_every`); `steps` and `eval_every` are multiples of it.
+        early_evals: Also evaluate at `checkpoint_every * 2^j < eval_every`.
         reembed_every: None: every refresh embeds the whole training set. An
             int (a multiple of `refresh_every`): refreshes re-cluster the
             sampler's embedding cache (kept current by the training batches)
             and only every `reembed_every` steps re-embed the training set
             (`ClusterRefreshCallback`).
+
+    Example:
+        >>> settings = TrainSettings(steps=500, eval_every=100)
+        >>> settings.batch_size, settings.evaluates_at(200), settings.evaluates_at(250)
+        (48, True, False)
     """
 
-    steps: int
+    steps: int = 1500
     num_clusters: int = 12
     examples_per_cluster: int = 4
     clusters_per_class: int = 8
     alpha: float = 1.0
     num_neighbours: int = 20
     learning_rate: float = 1e-3
-    refresh_every: int = 200
-    eval_every: int = 200
+    embedding_dim: int = 64
+    refresh_every: int = 250
+    eval_every: int = 250
     triplet_margin: float = triplet.DEFAULT_MARGIN
     knn_k: int = 10
     seed: int = 0
-    embedding_dim: int = 64
     log_every: int = 50
     embed_batch_size: int = 500
-    snapshot_examples: int = 500
     max_train_minutes: float | None = None
-    checkpoint_every: int | None = None
-    early_evals: bool = False
     augment: bool = False
-    augment_pad: int = 4
     sigma2_rule: str = "running"
     sigma2_decay: float | None = batch_stats.DEFAULT_DECAY
+    checkpoint_every: int | None = None
+    early_evals: bool = False
     reembed_every: int | None = None
 
     def __post_init__(self) -> None:
+        for name in ("steps", "num_clusters", "examples_per_cluster",
+                     "clusters_per_class", "num_neighbours", "embedding_dim",
+                     "refresh_every", "eval_every", "knn_k", "log_every",
+                     "embed_batch_size", "checkpoint_every", "reembed_every"):
+            value = getattr(self, name)
+            if value is None and name in ("checkpoint_every", "reembed_every"):
+                continue
+            _require_int(name, value)
+            validation.require_positive(name, value)
+        if self.num_clusters < 2:
+            raise ValueError(f"num_clusters M must be >= 2 (a seed cluster and its "
+                             f"impostors), got {self.num_clusters}")
+        if self.examples_per_cluster < 2:
+            raise ValueError("examples_per_cluster D must be >= 2 (cluster means "
+                             "and the variance need two), got "
+                             f"{self.examples_per_cluster}")
+        validation.require_non_negative("alpha", self.alpha)
+        validation.require_non_negative("triplet_margin", self.triplet_margin)
+        validation.require_positive("learning_rate", self.learning_rate)
+        if self.sigma2_decay is not None:
+            validation.require_fraction("sigma2_decay", self.sigma2_decay,
+                                        open_high=True)
+        if self.max_train_minutes is not None:
+            validation.require_positive("max_train_minutes", self.max_train_minutes)
+        validation.require_one_of("sigma2_rule", self.sigma2_rule, SIGMA2_RULES)
         if self.reembed_every is not None and (
                 self.reembed_every < self.refresh_every
                 or self.reembed_every % self.refresh_every):
@@ -202,9 +247,6 @@ class TrainSettings:
         if self.steps % every or self.eval_every % every:
             raise ValueError(f"steps ({self.steps}) and eval_every ({self.eval_every})"
                              f" must be multiples of checkpoint_every ({every}).")
-        if self.sigma2_rule not in SIGMA2_RULES:
-            raise ValueError(f"sigma2_rule must be one of {SIGMA2_RULES}, got "
-                             f"{self.sigma2_rule!r}.")
 
     @property
     def batch_size(self) -> int:
@@ -260,6 +302,12 @@ class TrainResult:
     def final(self) -> dict[str, float]:
         """The last evaluation."""
         return self.curve[-1] if self.curve else {}
+
+
+def _require_int(name: str, value: Any) -> None:
+    """`value` is an int (not a bool): the count fields of `TrainSettings`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
 
 
 def _seed_int(*parts: int) -> int:
@@ -460,7 +508,8 @@ def step_keyed(batch: Callable[[int], np.ndarray], images: np.ndarray,
 
 
 def batch_dataset(generate: Callable[[], Iterator], images: np.ndarray, batch_size: int,
-             settings: TrainSettings, start: int) -> tf.data.Dataset:
+                  settings: TrainSettings, start: int,
+                  augment_pad: int = AUGMENT_PAD) -> tf.data.Dataset:
     """The training `tf.data.Dataset` of a step-keyed batch stream.
 
     Args:
@@ -468,8 +517,9 @@ def batch_dataset(generate: Callable[[], Iterator], images: np.ndarray, batch_si
             start, start + 1, ...
         images: The training images (for shapes and dtype).
         batch_size: Rows per batch.
-        settings: `augment`, `augment_pad` and `seed` are used.
+        settings: `augment` and `seed` are used.
         start: The step of the first batch (seeds its augmentation).
+        augment_pad: Padding of the random crop (with `settings.augment`).
 
     Returns:
         Batches of float32 images (augmented if asked) and int64 labels.
@@ -485,7 +535,7 @@ def batch_dataset(generate: Callable[[], Iterator], images: np.ndarray, batch_si
         x, y = batch
         if settings.augment:
             x = augmentation.random_crop_flip(
-                x, settings.augment_pad, seed=tf.stack([tf.constant(seed, tf.int64),
+                x, augment_pad, seed=tf.stack([tf.constant(seed, tf.int64),
                                                         step]))
         else:
             x = tf.cast(x, tf.float32)
@@ -587,7 +637,8 @@ class _Run(keras.callbacks.Callback):
 
 def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str,
           initial_weights: Mapping[str, list[np.ndarray]] | None = None,
-          stream: Any = None) -> TrainResult:
+          stream: Any = None, *, snapshot_examples: int = SNAPSHOT_EXAMPLES,
+          augment_pad: int = AUGMENT_PAD) -> TrainResult:
     """Trains one loss with `fit` (resuming if `run_dir` holds a checkpoint).
 
     Args:
@@ -602,6 +653,9 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
             the random initialisation of `settings.seed`, the same for every
             loss.
         stream: Where progress lines go (stdout by default).
+        snapshot_examples: Test embeddings (a fixed random subset) saved with
+            their labels at every evaluation, for embedding plots.
+        augment_pad: Padding of the random crop when `settings.augment`.
 
     Returns:
         The trained models, curve and a `LoopResult` of the training.
@@ -732,7 +786,7 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
 
     # The same random test subset is saved at every evaluation (for plots).
     snapshot = np.sort(np.random.default_rng(settings.seed).permutation(
-        len(data.test_labels))[:settings.snapshot_examples])
+        len(data.test_labels))[:snapshot_examples])
 
     def evaluate_at(step: int) -> dict[str, float]:
         metrics, clustering, test_emb, sigma2 = evaluate(
@@ -771,7 +825,8 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
                before_save, board, stream, refresher, setup)
     every = settings.checkpoint_interval
     if start < settings.steps:
-        dataset = batch_dataset(generate, data.train_images, bs, settings, start)
+        dataset = batch_dataset(generate, data.train_images, bs, settings, start,
+                                augment_pad)
         model.fit(dataset, steps_per_epoch=every, epochs=settings.steps // every,
                   initial_epoch=start // every, verbose=0, shuffle=False,
                   callbacks=[*callbacks, run])

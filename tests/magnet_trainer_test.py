@@ -15,7 +15,8 @@ from tests.magnet_fixtures import synthetic_dataset
 SETTINGS = trainer.TrainSettings(
     steps=6, num_clusters=4, examples_per_cluster=3, clusters_per_class=2,
     num_neighbours=4, learning_rate=3e-3, refresh_every=2, eval_every=3,
-    knn_k=3, embedding_dim=8, log_every=3, snapshot_examples=10)
+    knn_k=3, embedding_dim=8, log_every=3)
+SNAPSHOTS = 10  # Test embeddings saved per evaluation.
 
 
 def _data(**kwargs):
@@ -39,7 +40,8 @@ def runs(data, tmp_path_factory):
     for loss_name in trainer.LOSSES:
         run_dir = tmp_path_factory.mktemp(loss_name)
         stream = io.StringIO()
-        result = trainer.train(loss_name, data, SETTINGS, str(run_dir), stream=stream)
+        result = trainer.train(loss_name, data, SETTINGS, str(run_dir), stream=stream,
+                               snapshot_examples=SNAPSHOTS)
         out[loss_name] = (result, run_dir, stream.getvalue())
     return out
 
@@ -66,8 +68,8 @@ def test_each_loss_trains_and_evaluates_every_eval_every(loss_name, data, runs):
     snaps = sorted(os.listdir(loss_dir / trainer.SNAPSHOT_DIR))
     assert snaps == [f"step_{s:08d}.npz" for s in (0, 3, 6)]
     with np.load(loss_dir / trainer.SNAPSHOT_DIR / snaps[-1]) as f:
-        assert f["embeddings"].shape == (10, 8)
-        assert f["labels"].shape == f["coarse_labels"].shape == (10,)
+        assert f["embeddings"].shape == (SNAPSHOTS, 8)
+        assert f["labels"].shape == f["coarse_labels"].shape == (SNAPSHOTS,)
         assert len(np.unique(f["labels"])) > 1  # A random subset, not one class.
     model = trainer.load_cluster_model(str(loss_dir / trainer.CLUSTER_MODEL_FILE))
     assert model["centres"].shape == (8, 8)
@@ -121,12 +123,12 @@ def test_a_fit_interrupted_mid_epoch_resumes_to_the_same_weights(
     With `cached`, refreshes re-cluster the embedding cache (kept from training
     batches, augmented) and re-embed every 4 steps.
     """
-    settings = SETTINGS
+    settings, pad = SETTINGS, trainer.AUGMENT_PAD
     if cached:
-        settings = dataclasses.replace(SETTINGS, reembed_every=4, augment=True,
-                                       augment_pad=2)
+        settings, pad = dataclasses.replace(SETTINGS, reembed_every=4,
+                                            augment=True), 2
         whole = trainer.train("magnet", data, settings, str(tmp_path / "whole"),
-                              stream=io.StringIO())
+                              stream=io.StringIO(), augment_pad=pad)
     else:
         whole = runs["magnet"][0]
     original = trainer._Run.on_train_batch_end
@@ -139,10 +141,10 @@ def test_a_fit_interrupted_mid_epoch_resumes_to_the_same_weights(
     monkeypatch.setattr(trainer._Run, "on_train_batch_end", crash_after_five)
     with pytest.raises(KeyboardInterrupt):
         trainer.train("magnet", data, settings, str(tmp_path / "split"),
-                      stream=io.StringIO())
+                      stream=io.StringIO(), augment_pad=pad)
     monkeypatch.setattr(trainer._Run, "on_train_batch_end", original)
     resumed = trainer.train("magnet", data, settings, str(tmp_path / "split"),
-                            stream=io.StringIO())
+                            stream=io.StringIO(), augment_pad=pad)
     assert resumed.loop.steps == 6 and resumed.loop.status == "complete"
     for a, b in zip(whole.embedder.get_weights(), resumed.embedder.get_weights(),
                     strict=True):
