@@ -64,6 +64,25 @@ def test_relative_links_resolve(page):
     assert not broken, f"{page}: links to missing files {broken}"
 
 
+def _module_exists(module: str) -> bool:
+    path = os.path.join(REPO, *module.split("."))
+    return os.path.exists(path + ".py") or os.path.exists(
+        os.path.join(path, "__init__.py"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_commands_and_files_named_exist(page):
+    """Every `python -m <project module>` and every `<package>/....py` named."""
+    text = _read(page)
+    packages = ("common", "maml", "neural_ode", "magnet", "benchmarks", "tests")
+    modules = {m for m in re.findall(r"python -m ([\w.]+)", text)
+               if m.split(".")[0] in packages}
+    missing = sorted(m for m in modules if not _module_exists(m))
+    files = set(re.findall(rf"\b((?:{'|'.join(packages)})/[\w/]+\.py)\b", text))
+    missing += sorted(f for f in files if not os.path.exists(os.path.join(REPO, f)))
+    assert not missing, f"{page} names modules or files that do not exist: {missing}"
+
+
 def test_generated_blocks_match_the_results():
     assert docs.update(REPO, check=True) == [], (
         "the generated tables differ from results/*/results.json: run "
