@@ -1,10 +1,12 @@
-"""Refreshes the README's magnet-study table.
+"""Renders the magnet-study tables (docs/magnet.md's block, by `common.docs`).
 
-Run: `python -m magnet.experiments.readme_table`.
+Run: `python -m magnet.experiments.readme_table` prints the block;
+`python -m common.docs` writes it into docs/magnet.md (the README no longer
+holds it).
 
 Reads `results/magnet_<experiment>_<dataset>/results.json` of every study
-(`magnet.experiments.study.STUDIES`) and rewrites the block between
-`<!-- magnet-study:start -->` and `<!-- magnet-study:end -->` in README.md: per
+(`magnet.experiments.study.STUDIES`) and renders the block between
+`<!-- magnet-study:start -->` and `<!-- magnet-study:end -->`: per
 claim and dataset, our numbers (means over seeds), the verdict and how many of
 the planned runs are complete; then, per dataset, each loss's error (mean ±
 95% t-CI over seeds, with the rule used), the per-seed values and the error
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from absl import app, flags
 
@@ -88,25 +89,15 @@ def update(readme: str, text: str) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    text = block(load(FLAGS.results_dir))
-    if FLAGS.check:
-        print(text)
-        return
-    with open(FLAGS.readme) as f:
-        readme = f.read()
-    if START not in readme:
-        print(f"error: {FLAGS.readme} has no {START} marker", file=sys.stderr)
-        sys.exit(2)
-    with open(FLAGS.readme + ".tmp", "w") as f:
-        f.write(update(readme, text))
-    os.replace(FLAGS.readme + ".tmp", FLAGS.readme)
-    print(f"updated the magnet-study block of {FLAGS.readme}")
+    print(block(load(FLAGS.results_dir)))
+    if not FLAGS.check:
+        print("docs/magnet.md holds this block; `python -m common.docs` regenerates it "
+              "there (this command no longer writes README.md)")
 
 
 def define_flags() -> None:
     """Defines this main's flags (only when run as a program: no clash with the
     same names in other mains imported by one test process)."""
-    flags.DEFINE_string("readme", "README.md", "The README to update.")
     flags.DEFINE_string("results_dir", "results", "Results folder.")
     flags.DEFINE_bool("check", False, "Print the block, change nothing.")
 
