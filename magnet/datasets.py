@@ -53,6 +53,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from common import files
 from common.data import cifar10, mnist, omniglot
 from common.data.errors import DatasetError
 
@@ -434,22 +435,12 @@ def _read_cache(path: str, name: str) -> LabelledImages | None:
 
 
 def _write_cache(path: str, data: LabelledImages) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
     arrays = {k: getattr(data, k) for k in _CACHE_KEYS
               if getattr(data, k) is not None}
     for k in ("class_names", "coarse_names"):
         if k in arrays:
             arrays[k] = np.array(arrays[k])
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{data.name}-",
-                               suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    files.atomic_write_npz(path, **arrays)
 
 
 def _subset(data: LabelledImages, max_per_class: int | None) -> LabelledImages:

@@ -402,10 +402,7 @@ def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
 
 
 def _write_json(path: str, value: Any) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
+    files.atomic_write_json(path, value, indent=1)
 
 
 def load_curve(loss_dir: str) -> list[dict[str, float]]:
@@ -424,15 +421,13 @@ def save_cluster_model(path: str, index: cluster_index_lib.ClusterIndex,
 
     `sigma2` is the rule's variance (default: the index's recomputed one).
     """
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.npz"
     sigma2 = index.sigma2 if sigma2 is None else sigma2
-    np.savez(tmp, centres=index.centres.astype(np.float32),
-             cluster_classes=index.cluster_classes.astype(np.int64),
-             sigma2=np.float64(max(sigma2, 1e-12)),
-             num_neighbours=np.int64(min(num_neighbours, index.num_clusters)),
-             class_names=np.asarray(class_names, dtype=str), step=np.int64(step))
-    os.replace(tmp, path)
+    files.atomic_write_npz(
+        path, centres=index.centres.astype(np.float32),
+        cluster_classes=index.cluster_classes.astype(np.int64),
+        sigma2=np.float64(max(sigma2, 1e-12)),
+        num_neighbours=np.int64(min(num_neighbours, index.num_clusters)),
+        class_names=np.asarray(class_names, dtype=str), step=np.int64(step))
 
 
 def save_data_info(run_dir: str, data: TrainData, embedding_dim: int) -> str:
@@ -800,11 +795,11 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
         _write_json(os.path.join(loss_dir, CURVE_FILE),
                     [curve[s] for s in sorted(curve)])
         snap = os.path.join(loss_dir, SNAPSHOT_DIR, f"step_{step:08d}.npz")
-        os.makedirs(os.path.dirname(snap), exist_ok=True)
         labelled = {f"{name}_labels": np.asarray(test)[snapshot]
                     for name, (_, test) in data.extra_labels.items()}
-        np.savez(snap, embeddings=test_emb[snapshot].astype(np.float32),
-                 labels=np.asarray(data.test_labels)[snapshot], **labelled)
+        files.atomic_write_npz(snap, embeddings=test_emb[snapshot].astype(np.float32),
+                               labels=np.asarray(data.test_labels)[snapshot],
+                               **labelled)
         if clustering is not None:
             save_cluster_model(os.path.join(loss_dir, CLUSTER_MODEL_FILE),
                                clustering, settings.num_neighbours,

@@ -46,16 +46,12 @@ import os
 from typing import Any
 
 import keras
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from common import config as config_lib  # noqa: E402
-from common import plots, published, results, seeding, validation  # noqa: E402
-from magnet import datasets, networks, trainer  # noqa: E402
-from magnet.experiments import validation_split  # noqa: E402
+from common import config as config_lib
+from common import plots, published, results, seeding, stats, validation
+from magnet import datasets, networks, trainer
+from magnet.experiments import validation_split
 
 EXPERIMENTS = ("classification", "hierarchy")
 DATA_INFO = trainer.DATA_INFO
@@ -200,11 +196,6 @@ def check_inputs(config: MagnetConfig) -> trainer.TrainData:
     return data
 
 
-def error_ci95(error: float, n: int) -> float:
-    """95% half-width (normal approximation) of an error rate."""
-    return 1.96 * math.sqrt(max(error * (1 - error), 1.0 / n ** 2) / n)
-
-
 def relative_gain_verdict(magnet: float | None, baseline: float | None, n: int,
                           low: float, high: float | None
                           ) -> tuple[str, str]:
@@ -313,7 +304,7 @@ def _pct(value: float | None, n: int | None = None) -> str:
         return "-"
     text = f"{100 * value:.2f}"
     if n:
-        text += f" ± {100 * error_ci95(value, n):.2f}"
+        text += f" ± {100 * stats.proportion_ci95(value, n):.2f}"
     return text
 
 
@@ -349,6 +340,7 @@ def plot_embeddings(path: str, run_dir: str, losses: tuple[str, ...],
     if not rows:
         return None
     width = max(len(r[1]) for r in rows)
+    plt = plots.pyplot()
     fig, axes = plt.subplots(len(rows), width, figsize=(2.8 * width, 2.8 * len(rows)),
                              squeeze=False)
     for r, (loss_name, names) in enumerate(rows):
@@ -386,7 +378,7 @@ def _curve_panels(curves: dict[str, list[dict[str, float]]], keys: dict[str, str
             if points:
                 x = [e["step"] for e in points]
                 y = [100 * e[key] for e in points]
-                ci = [100 * error_ci95(e[key], n) for e in points]
+                ci = [100 * stats.proportion_ci95(e[key], n) for e in points]
                 panel[LABELS[loss_name]] = (x, y, ci)
         if panel:
             panels[title] = panel

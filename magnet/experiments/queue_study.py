@@ -25,6 +25,8 @@ import os
 
 from absl import app, flags
 
+from common import files
+
 FLAGS = flags.FLAGS
 DATA_DIR = "/work/shared/data"
 
@@ -105,11 +107,9 @@ def write(queue_dir: str, force: bool) -> list[str]:
     for name, text in items:
         if not force and _queued(name, queue_dir):
             continue
-        tmp = os.path.join(queue_dir, f".{name}.tmp")
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, os.path.join(queue_dir, name))
+        path = os.path.join(queue_dir, name)
+        files.atomic_write_text(path, text)  # The runner runs it with bash.
+        os.chmod(path, 0o755)
         written.append(name)
     return written
 

@@ -29,15 +29,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from common import published  # noqa: E402
-from magnet import trainer  # noqa: E402
-from magnet.experiments import experiment  # noqa: E402
+from common import files, plots, published, stats
+from magnet import trainer
+from magnet.experiments import experiment
 
 GRID: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "softmax": (
@@ -246,11 +242,8 @@ def save_choices(study: StudyConfig) -> dict[str, Any]:
     """Writes `<root>/grid/chosen.json` with the choices known so far."""
     chosen = {loss: choose(study, loss)[0] for loss in study.losses}
     known = {k: v for k, v in chosen.items() if v is not None}
-    path = os.path.join(study.root, "grid", CHOSEN_FILE)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(known, f, indent=1)
-    os.replace(path + ".tmp", path)
+    files.atomic_write_json(os.path.join(study.root, "grid", CHOSEN_FILE), known,
+                            indent=1)
     return known
 
 
@@ -320,6 +313,7 @@ def mean_curve(curves: Sequence[list[dict[str, float]]], key: str
 def plot_curves(path: str, curves: dict[str, list[list[dict[str, float]]]],
                 key_of: dict[str, str], target: float | None, title: str) -> None:
     """Mean (thick) and per-seed (thin) error curves, triplet's best dashed."""
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     colours = {"magnet": "tab:red", "triplet": "tab:blue", "softmax": "tab:green"}
     for loss, runs in curves.items():
@@ -359,7 +353,7 @@ def flat_last_quarter(curve: list[dict[str, float]], steps: int,
     if steps not in points or quarter is None or quarter == steps:
         return "-"
     end, mid = points[steps], points[quarter]
-    half = 1.96 * math.sqrt(max(end * (1 - end), 1e-12) / num_test)
+    half = stats.proportion_ci95(end, num_test)
     change = f"{100 * (end - mid):+.2f} pts from {quarter:,} to {steps:,}"
     return ("yes" if abs(end - mid) < half else "no") + f" ({change})"
 
