@@ -51,17 +51,26 @@ def test_readme_holds_the_ci_test_command_verbatim():
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
+def _anchors(path: str) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings."""
+    with open(path, encoding="utf-8") as f:
+        headings = re.findall(r"^#+ (.+)$", f.read(), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_relative_links_resolve(page):
     broken = []
     for target in _LINK.findall(_read(page)):
-        if "://" in target or target.startswith(("#", "mailto:")):
+        if "://" in target or target.startswith("mailto:"):
             continue
+        file, _, anchor = target.partition("#")
         path = os.path.normpath(os.path.join(REPO, os.path.dirname(page),
-                                             target.split("#")[0]))
-        if not os.path.exists(path):
+                                             file or os.path.basename(page)))
+        if not os.path.exists(path) or (
+                anchor and path.endswith(".md") and anchor not in _anchors(path)):
             broken.append(target)
-    assert not broken, f"{page}: links to missing files {broken}"
+    assert not broken, f"{page}: links to missing files or headings {broken}"
 
 
 def _module_exists(module: str) -> bool:
