@@ -1,10 +1,24 @@
 """Magnet loss (Rippel et al. 2016): metric learning by adaptive density discrimination.
 
-Public names: `MagnetLoss` (a Keras loss over cluster-major batches),
-`ClusterIndex` (per-class k-means over the training embeddings) with
-`ClusterRefreshCallback`, `MagnetSampler` (neighbourhood batches for
-`model.fit`) with `LossRecorderCallback`. They are resolved on first use, so
-importing a submodule does not load the others.
+Public names, resolved on first use (importing a submodule does not load the
+others):
+
+* the loss and its batches: `MagnetLoss` (a Keras loss over cluster-major
+  batches), `ClusterIndex` (per-class k-means over the training embeddings)
+  with `ClusterRefreshCallback`, `MagnetSampler` (neighbourhood batches for
+  `model.fit`) with `LossRecorderCallback`, `MagnetBatchStats` and
+  `Sigma2RunningAverage` (per-example losses and the paper's sigma^2 from
+  `fit`'s own forward pass);
+* evaluation: `magnet_predict` (the paper's rule over the L nearest cluster
+  centres), `knn_predict`, `embed_all`;
+* the baselines' pieces: `TripletSemiHardLoss`, `ClassBalancedBatches`;
+* training and serving: `build_embedder` (the small CNN), `TrainSettings`,
+  `TrainData` and `train` (magnet, softmax or triplet through `fit`,
+  resumable), `MagnetServer`, `MagnetLimits` and `export_server` (TF Serving).
+
+The reproduction harness (the paper's experiments, studies and reports) is
+`magnet.experiments`, run by `python -m magnet.main` and
+`python -m magnet.study_main`.
 
 Example (the loss of 2 clusters x 2 examples whose clusters are far apart is
 zero: every example is much closer to its own cluster mean than to the other):
@@ -26,6 +40,20 @@ _PUBLIC = {
     "ClusterRefreshCallback": "magnet.kmeans_callback",
     "MagnetSampler": "magnet.sampler",
     "LossRecorderCallback": "magnet.sampler",
+    "MagnetBatchStats": "magnet.batch_stats",
+    "Sigma2RunningAverage": "magnet.batch_stats",
+    "magnet_predict": "magnet.evaluation",
+    "knn_predict": "magnet.evaluation",
+    "embed_all": "magnet.embedding",
+    "TripletSemiHardLoss": "magnet.triplet",
+    "ClassBalancedBatches": "magnet.triplet",
+    "build_embedder": "magnet.networks",
+    "TrainSettings": "magnet.trainer",
+    "TrainData": "magnet.trainer",
+    "train": "magnet.trainer",
+    "MagnetServer": "magnet.serving",
+    "MagnetLimits": "magnet.serving",
+    "export_server": "magnet.serving",
 }
 __all__ = sorted(_PUBLIC)
 
@@ -34,3 +62,7 @@ def __getattr__(name: str):
     if name in _PUBLIC:
         return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'magnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

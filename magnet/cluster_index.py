@@ -158,6 +158,17 @@ class ClusterIndex:
         initial_loss: Loss assumed for examples never seen in training, so
             sampling starts uniform over clusters.
         max_iter: Maximum Lloyd iterations per class.
+
+    Example (two classes of four 2-D embeddings, two clusters per class):
+        >>> import numpy as np
+        >>> emb = np.array([[0., 0.], [0., 1.], [9., 0.], [9., 1.],
+        ...                 [0., 9.], [1., 9.], [9., 9.], [9., 8.]])
+        >>> labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+        >>> index = ClusterIndex.build(emb, labels, clusters_per_class=2, seed=0)
+        >>> index.num_clusters, index.cluster_classes.tolist()
+        (4, [0, 0, 1, 1])
+        >>> index.centres.tolist()
+        [[9.0, 0.5], [0.0, 0.5], [9.0, 8.5], [0.5, 9.0]]
     """
 
     def __init__(self, clusters_per_class: int, *, seed: int = 0,

@@ -37,6 +37,12 @@ def embed_all(embedder: keras.Layer | EmbedFn, images: np.ndarray,
 
     Returns:
         `[N, dim]` NumPy embeddings.
+
+    Example (a function as the embedder, three inputs in batches of two):
+        >>> import numpy as np
+        >>> embed_all(lambda x: 2 * x, np.arange(6.0).reshape(3, 2),
+        ...           batch_size=2).tolist()
+        [[0.0, 2.0], [4.0, 6.0], [8.0, 10.0]]
     """
     fn = as_embed_fn(embedder)
     out = [np.asarray(fn(images[i:i + batch_size]))

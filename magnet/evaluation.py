@@ -67,6 +67,14 @@ def magnet_predict(embeddings: np.ndarray, centres: np.ndarray,
     Returns:
         `[Q]` predicted classes (values of `cluster_classes`). Exact score ties
         go to the smallest class.
+
+    Example (each query is nearest to the centre of its predicted class):
+        >>> import numpy as np
+        >>> centres = np.array([[0.0, 0.0], [10.0, 0.0]])
+        >>> queries = np.array([[1.0, 0.0], [8.0, 0.0]])
+        >>> magnet_predict(queries, centres, np.array([3, 7]), sigma2=1.0,
+        ...                num_neighbours=2).tolist()
+        [3, 7]
     """
     embeddings, centres, cluster_classes = _check_references(embeddings, centres,
                                                              cluster_classes)

@@ -60,6 +60,21 @@ class MagnetSampler:
             `reembed_every`), then updated from the training batches by
             `record_losses`, so cheap refreshes can re-cluster it without
             embedding the whole training set.
+
+    Example (the index of `ClusterIndex`'s example; a batch of M = 2 clusters
+    x D = 2 examples: a seed cluster of class 1, then its nearest impostor
+    cluster, of class 0):
+        >>> import numpy as np
+        >>> from magnet.cluster_index import ClusterIndex
+        >>> emb = np.array([[0., 0.], [0., 1.], [9., 0.], [9., 1.],
+        ...                 [0., 9.], [1., 9.], [9., 9.], [9., 8.]])
+        >>> labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+        >>> index = ClusterIndex.build(emb, labels, clusters_per_class=2, seed=0)
+        >>> sampler = MagnetSampler(emb, labels, index, num_clusters=2,
+        ...                         examples_per_cluster=2, seed=0)
+        >>> batch = sampler.sample_batch_indices()
+        >>> batch.tolist(), labels[batch].tolist()
+        ([7, 6, 3, 2], [1, 1, 0, 0])
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray,

@@ -87,8 +87,8 @@ SIGMA2_RULES = ("running", "recomputed")
 SNAPSHOT_EXAMPLES = 500
 """Test embeddings (a fixed random subset) saved at every evaluation, with their
 labels, for embedding plots (`train(..., snapshot_examples=...)`)."""
-AUGMENT_PAD = 4
-"""Padding of the random crop of `augment` (the standard CIFAR-10 augmentation)."""
+AUGMENT_PAD = augmentation.DEFAULT_PAD
+"""Padding of the random crop of `augment` (4: the standard CIFAR-10 augmentation)."""
 STATE_FILE = "fit_state.json"
 DATA_INFO = "data_info.json"
 """`<run_dir>/data_info.json`: input shape and class names (`save_data_info`)."""

@@ -17,6 +17,12 @@ MODULES = [
     "common.files",
     "common.stats",
     "common.validation",
+    "magnet.cluster_index",
+    "magnet.embedding",
+    "magnet.evaluation",
+    "magnet.experiments.experiment",
+    "magnet.sampler",
+    "magnet.trainer",
 ]
 
 
