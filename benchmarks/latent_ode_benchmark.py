@@ -22,7 +22,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from neural_ode import latent_ode, spiral_experiment  # noqa: E402
+from neural_ode import latent_ode  # noqa: E402
+from neural_ode.experiments import spiral_experiment
 
 NUM_SPIRALS = flags.DEFINE_integer(
     "num_spirals", 1250, "Spirals generated (80% train: 1250 gives a 1000 batch).")

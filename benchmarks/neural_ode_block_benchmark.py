@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from neural_ode.block_workload import make_block_workload  # noqa: E402
+from neural_ode.experiments.block_workload import make_block_workload  # noqa: E402
 from neural_ode.solver import SolverConfig  # noqa: E402
 
 REPEATS = flags.DEFINE_integer("repeats", 7, "Timed calls per setting (median).")

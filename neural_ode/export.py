@@ -7,7 +7,8 @@
 `python -m neural_ode.main ... --export_dir`, with per-request limits that can be
 changed: `--limit max_solver_steps=2000 --limit min_tolerance=1e-8` (fields of
 `neural_ode.serving.ODENetLimits` or
-`neural_ode.latent_ode_serving.LatentODELimits`).
+`neural_ode.latent_ode_serving.LatentODELimits`); the run is read by
+`neural_ode.experiments.run_export`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 
 from absl import app, flags
 
-from neural_ode import serving
+from neural_ode.experiments import run_export
 
 EXPERIMENT = flags.DEFINE_enum("experiment", "mnist", ["mnist", "spirals"],
                                "Which run's model to export.")
@@ -33,7 +34,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     run_dir = RUN_DIR.value or f"runs/neural_ode_{EXPERIMENT.value}"
     try:
-        path = serving.export_run(EXPERIMENT.value, run_dir, EXPORT_DIR.value,
+        path = run_export.export_run(EXPERIMENT.value, run_dir, EXPORT_DIR.value,
                                   tuple(LIMIT.value))
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -24,9 +24,10 @@ message starts with the input's name and states the rule (limits
   TFP's "max_num_steps exceeded" at a node named
   `query_times_solve_within_max_solver_steps_<N>/...`.
 
-The limits are fixed at export (`export_latent_ode(..., limits=...)`, `python -m
-neural_ode.export --experiment=spirals --limit max_query_times=N`) and written to
-`assets.extra/serving_limits.json`.
+The limits are fixed at export (`export_latent_ode_model(..., limits=...)`,
+`python -m neural_ode.export --experiment=spirals --limit max_query_times=N`)
+and written to `assets.extra/serving_limits.json`. A finished `spirals` run's
+model is exported by `neural_ode.experiments.run_export.export_latent_ode`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import numpy as np
 import tensorflow as tf
 
 from common import export, serving_checks
-from neural_ode import spiral_experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,16 +133,23 @@ class LatentODEServer(tf.Module):
         return {"trajectory": self.model.decode(path), "latent_z0": mean}
 
 
-def export_latent_ode(
-    run_dir: str,
+def export_latent_ode_model(
+    model,
     export_dir: str,
     model_name: str = "neural_ode_latent_ode",
     version: int | None = None,
-    num_observed: int | None = None,
     limits: LatentODELimits = LatentODELimits(),
 ) -> str:
-    """Exports the run's latent ODE (default: trained on the most points)."""
-    model = spiral_experiment.restore_model(run_dir, "latent_ode", num_observed)
+    """Exports a trained `LatentODE`; returns the version directory.
+
+    Args:
+        model: The trained `neural_ode.latent_ode.LatentODE` (data units in and
+            out).
+        export_dir: TF Serving's model base directory parent.
+        model_name: Folder of the model under `export_dir`.
+        version: Version number (default: one more than the latest).
+        limits: Per-request limits enforced by the signature.
+    """
     server = LatentODEServer(model, limits)
     times = np.linspace(0.5, 5.0, 10).astype(np.float32)
     warmup = [

@@ -40,13 +40,13 @@ from absl import app, flags, logging  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
 from common.data.errors import DatasetError  # noqa: E402
-from neural_ode import (  # noqa: E402
+from neural_ode.experiments import (  # noqa: E402
     cnf_experiment,
     memory_experiment,
     minibatch_experiment,
     mnist_experiment,
     precision_experiment,
-    serving,
+    run_export,
     spiral_experiment,
     spiral_seeds,
 )
@@ -167,7 +167,7 @@ def main(argv: list[str]) -> None:
         flush=True,
     )
     if common_flags.EXPORT_DIR.value:
-        path = serving.export_run(name, run_dir, common_flags.EXPORT_DIR.value)
+        path = run_export.export_run(name, run_dir, common_flags.EXPORT_DIR.value)
         print(f"[{name}] exported SavedModel to {path}", flush=True)
 
 

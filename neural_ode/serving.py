@@ -1,15 +1,15 @@
 """TF Serving exports: the ODE-Net classifier and the latent ODE.
 
-ODE-Net (`export_odenet`), signatures:
+ODE-Net (`export_odenet_model`), signatures:
 
 * `serving_default(images)` -> `logits`, `classes`, `forward_nfe`, at the
   tolerance the model was trained with;
 * `classify_at_tolerance(images, rtol, atol)` -> the same, at a precision chosen
   per request (the paper's "adjustable precision": looser is faster).
 
-Latent ODE (`export_latent_ode`), signature `serving_default(observation_times,
-observations, query_times)` -> `trajectory` at the query times (any increasing
-times, also beyond the observations).
+Latent ODE (`latent_ode_serving.export_latent_ode_model`), signature
+`serving_default(observation_times, observations, query_times)` -> `trajectory`
+at the query times (any increasing times, also beyond the observations).
 
 Every request is validated inside the graph before the network runs
 (`common.serving_checks`); a rejected request fails with InvalidArgumentError whose
@@ -21,9 +21,11 @@ solve (also at the trained tolerance) takes at most `max_solver_steps` (500)
 dopri5 steps: a request needing more fails with TFP's "max_num_steps exceeded"
 at a node named `rtol_atol_solve_within_max_solver_steps_<N>/...` (loosen
 rtol/atol). The latent ODE's rules are in `neural_ode.latent_ode_serving`.
-The limits are fixed at export (`export_odenet(..., limits=...)`, `python -m
+The limits are fixed at export (`export_odenet_model(..., limits=...)`, `python -m
 neural_ode.export --limit max_solver_steps=N`) and written to
-`assets.extra/serving_limits.json`.
+`assets.extra/serving_limits.json`. Exporting the model of a finished run
+(`python -m neural_ode.export`, `neural_ode.main --export_dir`) goes through
+`neural_ode.experiments.run_export`, which knows the runs' layout.
 
 Both go through `common.export.export_for_serving` (versioned directory, warm-up
 requests).
@@ -32,14 +34,12 @@ requests).
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import tensorflow as tf
 
-from common import config as config_lib
 from common import export, serving_checks
-from neural_ode import mnist_experiment, mnist_models
+from neural_ode import mnist_models
 
 IMAGE_SHAPE = (28, 28, 1)
 PIXEL_RANGE = (0.0, 1.0)
@@ -141,28 +141,27 @@ class ODENetServer(tf.Module):
         return self._classify(images, rtol, atol, True)
 
 
-def load_odenet(run_dir: str):
-    """The ODE-Net of an `mnist` run (latest checkpoint) and its config."""
-    cfg = config_lib.load_config(mnist_experiment.MNISTConfig, run_dir)
-    model = mnist_models.build_model("odenet", cfg.solver())
-    ckpt_dir = os.path.join(run_dir, "checkpoints", "odenet")
-    latest = tf.train.latest_checkpoint(ckpt_dir)
-    if latest is None:
-        raise ValueError(f"no ODE-Net checkpoint in {ckpt_dir}")
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    return model, cfg
-
-
-def export_odenet(
-    run_dir: str,
+def export_odenet_model(
+    model,
     export_dir: str,
+    rtol: float,
+    atol: float,
     model_name: str = "neural_ode_odenet",
     version: int | None = None,
     limits: ODENetLimits = ODENetLimits(),
 ) -> str:
-    """Exports the run's ODE-Net; returns the version directory."""
-    model, cfg = load_odenet(run_dir)
-    server = ODENetServer(model, cfg.rtol, cfg.atol, limits)
+    """Exports a trained ODE-Net classifier; returns the version directory.
+
+    Args:
+        model: The classifier (`mnist_models.build_model("odenet", ...)`, trained).
+        export_dir: TF Serving's model base directory parent.
+        rtol: Relative tolerance of `serving_default` (the trained one).
+        atol: Absolute tolerance of `serving_default`.
+        model_name: Folder of the model under `export_dir`.
+        version: Version number (default: one more than the latest).
+        limits: Per-request limits enforced by the signatures.
+    """
+    server = ODENetServer(model, rtol, atol, limits)
     images = np.zeros((2, 28, 28, 1), np.float32)
     warmup = [
         ("serving_default", {"images": images}),
@@ -182,31 +181,4 @@ def export_odenet(
         warmup,
         version,
         limits=dataclasses.asdict(limits),
-    )
-
-
-def export_run(experiment: str, run_dir: str, export_dir: str,
-               limits_overrides: tuple[str, ...] = ()) -> str:
-    """Exports the model a finished run of `experiment` trained.
-
-    Args:
-        experiment: "mnist" (the ODE-Net) or "spirals" (the latent ODE).
-        run_dir: The run directory.
-        export_dir: TF Serving's model base directory parent.
-        limits_overrides: `field=value` changes of the per-request limits
-            (`ODENetLimits` or `latent_ode_serving.LatentODELimits`).
-    """
-    if experiment == "mnist":
-        limits = serving_checks.parse_limits(ODENetLimits, limits_overrides)
-        return export_odenet(run_dir, export_dir, limits=limits)
-    if experiment == "spirals":
-        from neural_ode import latent_ode_serving  # noqa: PLC0415
-
-        limits = serving_checks.parse_limits(latent_ode_serving.LatentODELimits,
-                                             limits_overrides)
-        return latent_ode_serving.export_latent_ode(run_dir, export_dir,
-                                                    limits=limits)
-    raise ValueError(
-        f"--export_dir: experiment {experiment!r} trains no servable model "
-        "(mnist and spirals do)"
     )

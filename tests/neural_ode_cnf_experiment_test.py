@@ -6,7 +6,7 @@ import os
 import pytest
 
 from common import results
-from neural_ode import cnf_experiment as ce
+from neural_ode.experiments import cnf_experiment as ce
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from neural_ode import cnf, densities
+from neural_ode import cnf
+from neural_ode.data import densities
 from neural_ode.solver import SolverConfig
 
 TIGHT = SolverConfig(rtol=1e-7, atol=1e-7)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from neural_ode import densities
+from neural_ode.data import densities
 
 
 @pytest.mark.parametrize("name", sorted(densities.ENERGIES))

@@ -37,7 +37,7 @@ def write_tiny_mnist(
 
 def train_tiny_odenet(root: str) -> str:
     """Trains a 1-epoch ODE-Net `mnist` run on tiny fixtures; returns its run dir."""
-    from neural_ode import mnist_experiment  # noqa: PLC0415
+    from neural_ode.experiments import mnist_experiment  # noqa: PLC0415
 
     data = write_tiny_mnist(os.path.join(root, "mnist"), train=32, test=16)
     run_dir = os.path.join(root, "mnist_run")

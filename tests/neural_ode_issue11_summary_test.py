@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common import results
-from neural_ode import issue11_summary
+from neural_ode.experiments import issue11_summary
 
 
 def test_summary_lists_cells_claims_and_pending_inputs():

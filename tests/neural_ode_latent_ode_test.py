@@ -10,7 +10,10 @@ import pytest
 import tensorflow as tf
 
 from common import checkpoint, results
-from neural_ode import latent_ode, spiral_experiment, spirals
+from neural_ode import latent_ode
+from neural_ode.data import spirals
+from neural_ode.data.standardizer import Standardizer
+from neural_ode.experiments import spiral_experiment
 from neural_ode.solver import SolverConfig, odeint
 
 SOLVER = SolverConfig(rtol=1e-6, atol=1e-6)
@@ -123,7 +126,7 @@ def test_a_few_training_steps_lower_the_loss():
     # Shared times keep the solve grid (and the adjoint's restarts) short.
     sub = spirals.subsample(data.observations, data.times, 10, seed=0,
                             per_sequence=False)
-    standardizer = spiral_experiment.Standardizer.fit(data.observations)
+    standardizer = Standardizer.fit(data.observations)
     model = _model(obs_mean=standardizer.mean, obs_scale=standardizer.scale,
                    solver=SolverConfig(rtol=1e-3, atol=1e-3))
     grid = latent_ode.union_time_grid(0.0, 16, sub.times)

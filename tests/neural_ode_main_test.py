@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from common import results
-from neural_ode import cnf_experiment, main, mnist_experiment, spiral_experiment
+from neural_ode import main
+from neural_ode.experiments import cnf_experiment, mnist_experiment, spiral_experiment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

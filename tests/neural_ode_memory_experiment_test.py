@@ -10,7 +10,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from neural_ode import memory_experiment
+from neural_ode.experiments import memory_experiment
 from neural_ode.solver import SolverConfig
 from tests.bare_env import REPO, bare_env
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neural_ode import minibatch_experiment
+from neural_ode.experiments import minibatch_experiment
 
 
 def test_a_batched_solve_needs_at_least_the_hardest_examples_steps():

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from common import results
-from neural_ode import mnist_experiment, mnist_models
+from neural_ode import mnist_models
+from neural_ode.experiments import mnist_experiment
 from tests.neural_ode_fixtures import write_tiny_mnist
 
 
@@ -66,49 +67,12 @@ def test_rknet_uses_rk4_backprop_and_odenet_the_adjoint():
     assert mnist_models.ode_block_of(mnist_models.build_model("resnet")) is None
 
 
-def test_random_crops_are_shifted_windows_of_the_padded_image():
-    images = tf.random.uniform([6, 28, 28, 1])
-    crops = mnist_experiment.random_crops(images, tf.constant([1, 2], tf.int64)).numpy()
-    padded = np.pad(images.numpy(), [(0, 0), (4, 4), (4, 4), (0, 0)])
-    for i in range(6):
-        matches = [
-            (dy, dx)
-            for dy in range(9)
-            for dx in range(9)
-            if np.array_equal(padded[i, dy : dy + 28, dx : dx + 28], crops[i])
-        ]
-        assert matches, f"crop {i} is not a 28x28 window of the padded image"
-
-
-def test_batch_indices_cover_each_epoch_once_and_differ_between_epochs():
-    n, b = 100, 10
-    epoch0 = np.concatenate(
-        [mnist_experiment.batch_indices(3, s, b, n) for s in range(10)]
-    )
-    epoch1 = np.concatenate(
-        [mnist_experiment.batch_indices(3, s, b, n) for s in range(10, 20)]
-    )
-    assert sorted(epoch0) == list(range(n)) and sorted(epoch1) == list(range(n))
-    assert not np.array_equal(epoch0, epoch1)
-    np.testing.assert_array_equal(
-        mnist_experiment.batch_indices(3, 4, b, n),
-        mnist_experiment.batch_indices(3, 4, b, n),
-    )
-
-
 def test_learning_rate_divides_by_ten_at_each_decay_epoch():
     cfg = mnist_experiment.MNISTConfig(decay_epochs=(1, 2), learning_rate=0.1)
     opt = mnist_experiment.make_optimizer(cfg, steps_per_epoch=5)
     schedule = opt.learning_rate if callable(opt.learning_rate) else opt._learning_rate
     values = [float(schedule(s)) for s in (0, 5, 6, 10, 11)]
     np.testing.assert_allclose(values, [0.1, 0.1, 0.01, 0.01, 0.001], rtol=1e-6)
-
-
-def test_binomial_ci_matches_the_normal_approximation():
-    p = 42 / 10000
-    assert mnist_experiment.binomial_ci95(42, 10000) == pytest.approx(
-        100 * 1.96 * np.sqrt(p * (1 - p) / 10000)
-    )
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from neural_ode import (
+from neural_ode import mnist_models
+from neural_ode.experiments import (
     memory_experiment,
     mnist_experiment,
-    mnist_models,
     precision_experiment,
 )
 from tests.neural_ode_fixtures import write_tiny_mnist

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from neural_ode import cnf, densities, planar_flow
+from neural_ode import cnf, planar_flow
+from neural_ode.data import densities
 
 
 def _flow(num_layers, seed, scale=1.0, adversarial=False):

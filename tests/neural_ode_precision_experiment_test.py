@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from neural_ode import precision_experiment
+from neural_ode.experiments import precision_experiment
 from tests.neural_ode_fixtures import train_tiny_odenet
 
 

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from neural_ode import rnn_baseline, spirals
+from neural_ode import rnn_baseline
+from neural_ode.data import spirals
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,8 @@ import tensorflow as tf
 
 from common import config as config_lib
 from common import export
-from neural_ode import (
-    latent_ode_serving,
-    mnist_experiment,
-    mnist_models,
-    serving,
-    spiral_experiment,
-)
+from neural_ode import latent_ode_serving, mnist_models, serving
+from neural_ode.experiments import mnist_experiment, run_export, spiral_experiment
 from tests import serving_cli
 
 # The untrained ODE-Net below needs ~9 dopri5 steps at rtol = atol = 1e-5 and ~50
@@ -49,9 +44,9 @@ def odenet(tmp_path_factory):
     model = mnist_models.build_model("odenet", cfg.solver())
     tf.train.Checkpoint(model=model).save(
         os.path.join(run_dir, "checkpoints", "odenet", "ckpt"))
-    path = serving.export_odenet(run_dir, str(root / "export"),
-                                 limits=ODENET_LIMITS)
-    restored, _ = serving.load_odenet(run_dir)
+    path = run_export.export_odenet(run_dir, str(root / "export"),
+                                    limits=ODENET_LIMITS)
+    restored, _ = run_export.load_odenet(run_dir)
     return path, tf.saved_model.load(path), restored
 
 
@@ -163,8 +158,8 @@ def latent(tmp_path_factory):
         ),
         run_dir,
     )
-    path = latent_ode_serving.export_latent_ode(run_dir, str(root / "export"),
-                                                limits=LATENT_LIMITS)
+    path = run_export.export_latent_ode(run_dir, str(root / "export"),
+                                        limits=LATENT_LIMITS)
     model = spiral_experiment.restore_model(run_dir, "latent_ode")
     return path, tf.saved_model.load(path), model
 

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from neural_ode import latent_ode, rnn_baseline, spiral_experiment, spirals
+from neural_ode import latent_ode, rnn_baseline
+from neural_ode.data import spirals
+from neural_ode.data.standardizer import Standardizer
+from neural_ode.experiments import spiral_experiment
 
 
 def test_grid_rollout_continues_a_known_sequence_through_gaps_and_beyond():
@@ -135,7 +138,7 @@ def test_protocol_defaults():
 def test_clipped_step_moves_the_weights_by_at_most_the_clip_norm():
     # With plain SGD at learning rate 1 the update is minus the (clipped) gradient.
     data = spirals.generate_spirals(num_spirals=4, seed=0)
-    standardizer = spiral_experiment.Standardizer.fit(data.observations)
+    standardizer = Standardizer.fit(data.observations)
     keras.utils.set_random_seed(0)
     model = latent_ode.LatentODE(obs_mean=standardizer.mean,
                                  obs_scale=standardizer.scale)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common import results
-from neural_ode import spiral_seeds
+from neural_ode.experiments import spiral_seeds
 
 
 def _scores(value: float) -> dict:

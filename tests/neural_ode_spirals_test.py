@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from neural_ode import spirals
+from neural_ode.data import spirals
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 11, spirals: pools the six runs (noise 0.3 and 0.1, seeds 0-2) into Table 2 over
-# seeds (neural_ode.spiral_seeds; no training, seconds). Writes runs/neural_ode_spiral_seeds
+# seeds (neural_ode.experiments.spiral_seeds; no training, seconds). Writes runs/neural_ode_spiral_seeds
 # and copies results.json/report.md to results/neural_ode_spiral_seeds/.
 set -u
 cd /work/main
@@ -17,5 +17,5 @@ mkdir -p results/neural_ode_spiral_seeds
 cp runs/neural_ode_spiral_seeds/results.json runs/neural_ode_spiral_seeds/report.md \
   runs/neural_ode_spiral_seeds/config.json results/neural_ode_spiral_seeds/ 2>/dev/null
 # Refresh results/neural_ode_issue11_SUMMARY.md (README-ready tables of all issue-11 runs).
-.venv/bin/python -m neural_ode.issue11_summary || true
+.venv/bin/python -m neural_ode.experiments.issue11_summary || true
 exit $status

@@ -17,5 +17,5 @@ cp $RUN/results.json $RUN/report.md $RUN/config.json $R/ 2>/dev/null
 cp $RUN/odenet/nfe_log.json $R/odenet_nfe_log.json 2>/dev/null
 cp $RUN/rknet/rk_steps.json $R/rknet_rk_steps.json 2>/dev/null
 # Refresh results/neural_ode_issue11_SUMMARY.md (README-ready tables of all issue-11 runs).
-.venv/bin/python -m neural_ode.issue11_summary || true
+.venv/bin/python -m neural_ode.experiments.issue11_summary || true
 exit $status

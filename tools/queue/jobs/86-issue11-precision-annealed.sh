@@ -16,5 +16,5 @@ R=results/neural_ode_precision_annealed
 mkdir -p $R
 cp $RUN/results.json $RUN/report.md $RUN/config.json $RUN/precision.png $R/ 2>/dev/null
 # Refresh results/neural_ode_issue11_SUMMARY.md (README-ready tables of all issue-11 runs).
-.venv/bin/python -m neural_ode.issue11_summary || true
+.venv/bin/python -m neural_ode.experiments.issue11_summary || true
 exit $status

@@ -1,10 +1,11 @@
 """Continuous vs discrete normalizing flows (Chen et al. 2018, sec. 4.1, Figs. 4-5).
 
-Density matching (Fig. 4). For each 2-D target `p ∝ exp(-U)` (`neural_ode.densities`)
-and each capacity n in `widths`, a planar CNF with M = n units and a planar NF with
-K = n layers are fitted by minimising the reverse KL,
-`loss = E_q[log q(x) + U(x)] = KL(q || p) - log Z`, with x pushed forward from
-N(0, I). We report KL = loss + log Z (log Z by quadrature), so 0 is a perfect fit.
+Density matching (Fig. 4). For each 2-D target `p ∝ exp(-U)`
+(`neural_ode.data.densities`) and each capacity n in `widths`, a planar CNF
+with M = n units and a planar NF with K = n layers are fitted by minimising the
+reverse KL, `loss = E_q[log q(x) + U(x)] = KL(q || p) - log Z`, with x pushed
+forward from N(0, I). We report KL = loss + log Z (log Z by quadrature), so 0 is a
+perfect fit.
 
 Maximum likelihood (Fig. 5). On Two Circles (radii 3 and 1.5) and Two Moons
 (radius 2), both with Gaussian noise of standard deviation `ml_noise` and fresh
@@ -41,17 +42,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
-import matplotlib
+import numpy as np
+import tensorflow as tf
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from common import config as config_lib  # noqa: E402
-from common import results, seeding, training_loop  # noqa: E402
-from neural_ode import cnf, densities, planar_flow  # noqa: E402
-from neural_ode.solver import SolverConfig  # noqa: E402
+from common import config as config_lib
+from common import files, plots, results, seeding, training_loop, validation
+from neural_ode import cnf, planar_flow
+from neural_ode.data import densities
+from neural_ode.solver import SolverConfig
 
 PAPER_CNF_ITERATIONS = 10_000
 PAPER_NF_ITERATIONS = 500_000
@@ -68,14 +66,9 @@ ML_CLAIM = "CNF fits the data better than the NF of one-unit layers"
 
 
 def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _positive_float(name: str, value: Any) -> None:
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or value <= 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    validation.require_positive(name, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +164,7 @@ class CNFConfig:
                              f"{self.grid_points!r}")
         for name in ("ml_noise", "end_time", "cnf_learning_rate", "nf_learning_rate",
                      "nf_init_scale", "train_tolerance", "eval_tolerance"):
-            _positive_float(name, getattr(self, name))
+            validation.require_positive(name, getattr(self, name))
         if not isinstance(self.nf_jit_compile, bool):
             raise ValueError(f"nf_jit_compile must be a bool, got "
                              f"{self.nf_jit_compile!r}")
@@ -412,16 +405,12 @@ def _load_cache(path: str, steps: int) -> tuple[dict, dict] | None:
 
 
 def _write_json(path: str, data: dict) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(path + ".tmp", path)
+    files.atomic_write_json(path, data)
 
 
 def _save_cache(path: str, record: dict, arrays: dict[str, np.ndarray]) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    np.savez_compressed(path + ".tmp.npz", **arrays)
-    os.replace(path + ".tmp.npz", path + ".npz")
+    with files.atomic_open(path + ".npz", binary=True) as f:
+        np.savez_compressed(f, **arrays)
     _write_json(path + ".json", record)
 
 
@@ -658,6 +647,7 @@ def _clean(ax, title: str | None = None) -> None:
 
 def _plot_dm_samples(path: str, config: CNFConfig, records: dict[str, dict],
                      arrays: dict[str, dict]) -> str:
+    plt = plots.pyplot()
     widths = config.widths
     cols = 1 + 2 * len(widths)
     fig, axes = plt.subplots(len(config.targets), cols,
@@ -684,6 +674,7 @@ def _plot_dm_samples(path: str, config: CNFConfig, records: dict[str, dict],
 
 def _plot_dm_loss(path: str, config: CNFConfig, records: dict[str, dict]) -> str:
     """Fig. 4d: KL against K = M, NF and CNF, with 95% CI bars, per target."""
+    plt = plots.pyplot()
     n = len(config.targets)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
     for ax, target in zip(axes[0], config.targets, strict=True):
@@ -708,6 +699,7 @@ def _plot_dm_loss(path: str, config: CNFConfig, records: dict[str, dict]) -> str
 
 def _plot_ml(path: str, config: CNFConfig, records: dict[str, dict],
              arrays: dict[str, dict]) -> str:
+    plt = plots.pyplot()
     rows = [(d, kind) for d in config.ml_datasets for kind in ("nf", "cnf")]
     stages = 6
     cols = stages + 2

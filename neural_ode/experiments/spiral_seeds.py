@@ -1,8 +1,9 @@
 """Table 2 over seeds: pools finished `spirals` runs into one report.
 
-Each `spirals` run (`neural_ode.spiral_experiment`) trains every model at one seed
-and one noise level and keeps every RMSE in `results.json` (`extra["metrics"]`).
-This experiment reads several such runs and writes, per noise level:
+Each `spirals` run (`neural_ode.experiments.spiral_experiment`) trains every
+model at one seed and one noise level and keeps every RMSE in `results.json`
+(`extra["metrics"]`). This experiment reads several such runs and writes, per
+noise level:
 
 * the Table 2 cells (latent ODE and plain RNN, 30/50/100 observed points): the
   in-window RMSE (the run's `cell_target`), mean and 95% CI (1.96 std / sqrt(n),
@@ -22,7 +23,7 @@ import os
 
 from common import config as config_lib
 from common import results
-from neural_ode import spiral_experiment
+from neural_ode.experiments import spiral_experiment
 
 RESUMABLE_FIELDS = ("run_dirs",)
 

@@ -5,9 +5,10 @@ one radian per time unit, observed at `num_points` equally spaced times with
 Gaussian observation noise. Half of the spirals turn clockwise, half
 counter-clockwise; each starts at a random point along its curve. The noise-free
 spiral at the observed times (`true_trajectories`) is the target of Table 2 as
-this project reads it (all 100 window times, see `neural_ode.spiral_experiment`);
-its noise-free continuation at `num_extrapolate` further times (the same spacing,
-right after the window) is the target of the extra extrapolation table.
+this project reads it (all 100 window times, see
+`neural_ode.experiments.spiral_experiment`); its noise-free continuation at
+`num_extrapolate` further times (the same spacing, right after the
+window) is the target of the extra extrapolation table.
 
 The geometry follows torchdiffeq's `examples/latent_ode.py` (the paper's reference
 code): spirals with `a = 0`, `b = 0.3` on `theta` in `[0, 6 pi]` sampled on a

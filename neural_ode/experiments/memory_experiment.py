@@ -27,10 +27,11 @@ import time
 import tensorflow as tf
 
 from common import config as config_lib
-from common import memory, results, seeding
+from common import files, memory, plots, results, seeding, validation
 from common.data import mnist
-from neural_ode import mnist_experiment, mnist_models
-from neural_ode.block_workload import TrainedBlock, make_block_workload
+from neural_ode import mnist_models
+from neural_ode.experiments import mnist_experiment
+from neural_ode.experiments.block_workload import TrainedBlock, make_block_workload
 from neural_ode.solver import ADJOINT_NORMS, SolverConfig
 
 PARTIAL = "partial.json"
@@ -67,16 +68,13 @@ class MemoryConfig:
     source_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
-        if not self.integration_lengths or min(self.integration_lengths) <= 0:
-            raise ValueError("integration_lengths must be positive numbers")
-        if not self.rk_steps or min(self.rk_steps) < 1:
-            raise ValueError("rk_steps must be positive integers")
-        if not (self.rtol > 0 and self.atol > 0):
-            raise ValueError("rtol and atol must be positive")
-        if self.adjoint_norm not in ADJOINT_NORMS:
-            raise ValueError(f"adjoint_norm must be one of {ADJOINT_NORMS}")
+        validation.require_positive("batch_size", self.batch_size)
+        validation.require_all_positive("integration_lengths",
+                                        self.integration_lengths)
+        validation.require_all_positive("rk_steps", self.rk_steps)
+        validation.require_positive("rtol", self.rtol)
+        validation.require_positive("atol", self.atol)
+        validation.require_one_of("adjoint_norm", self.adjoint_norm, ADJOINT_NORMS)
 
 
 def check_inputs(config: MemoryConfig) -> None:
@@ -157,10 +155,7 @@ def _mib(value: float | None) -> str:
 
 
 def _plot(path: str, adjoint: list[dict], backprop: list[dict]) -> None:
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    plt = plots.pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for rows, label, marker in (
@@ -226,9 +221,7 @@ def run(config: MemoryConfig, output_dir: str) -> dict:
             f"NFE {row['forward_nfe']}/{row['backward_nfe']}, {row['seconds']:.2f} s",
             flush=True,
         )
-        with open(partial_path + ".tmp", "w") as f:
-            json.dump(done, f)
-        os.replace(partial_path + ".tmp", partial_path)
+        files.atomic_write_json(partial_path, done, indent=None)
     adjoint = [r for r in done.values() if r["kind"] == "adjoint"]
     backprop = [r for r in done.values() if r["kind"] == "backprop"]
     _plot(os.path.join(output_dir, "memory.png"), adjoint, backprop)

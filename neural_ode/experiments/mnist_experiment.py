@@ -47,12 +47,14 @@ import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
-from common import memory, results, seeding, training_loop
+from common import files, memory, results, seeding, training_loop, validation
 from common.data import mnist
+from common.stats import binomial_ci95
 from neural_ode import mnist_models
+from neural_ode.data import mnist_input
 from neural_ode.solver import ADJOINT_NORMS, SolverConfig
 
-TRAIN_EXAMPLES = 60_000
+TRAIN_EXAMPLES = mnist_input.TRAIN_EXAMPLES
 NFE_LOG = "nfe_log.json"
 RK_STEPS_FILE = "rk_steps.json"
 # The authors' decay epochs 60 / 100 / 140 as fractions of their 160 epochs.
@@ -138,33 +140,16 @@ class MNISTConfig:
             raise ValueError(
                 f"models must be among {mnist_models.MODELS}, got {self.models}"
             )
-        if not self.epochs > 0:
-            raise ValueError(f"epochs must be positive, got {self.epochs}")
-        if self.adjoint_norm not in ADJOINT_NORMS:
-            raise ValueError(
-                f"adjoint_norm must be one of {ADJOINT_NORMS}, "
-                f"got {self.adjoint_norm!r}"
-            )
-        if self.rk_steps is not None and self.rk_steps < 1:
-            raise ValueError(f"rk_steps must be positive or None, got {self.rk_steps}")
-        if any(not 0 < f < 1 for f in self.decay_fractions):
-            raise ValueError(
-                f"decay_fractions must lie in (0, 1), got {self.decay_fractions}"
-            )
-        for name in (
-            "batch_size",
-            "log_every",
-            "checkpoint_every",
-            "eval_batch_size",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(
-                    f"{name} must be a positive integer, got {getattr(self, name)}"
-                )
-        if not (self.rtol > 0 and self.atol > 0):
-            raise ValueError(
-                f"rtol and atol must be positive, got {self.rtol}, {self.atol}"
-            )
+        validation.require_positive("epochs", self.epochs)
+        validation.require_one_of("adjoint_norm", self.adjoint_norm, ADJOINT_NORMS)
+        if self.rk_steps is not None:
+            validation.require_positive("rk_steps", self.rk_steps)
+        for fraction in self.decay_fractions:
+            validation.require_fraction("decay_fractions", fraction, open_low=True,
+                                        open_high=True)
+        for name in ("batch_size", "log_every", "checkpoint_every", "eval_batch_size",
+                     "rtol", "atol"):
+            validation.require_positive(name, getattr(self, name))
 
     def steps_per_epoch(self, num_train: int = TRAIN_EXAMPLES) -> int:
         return max(1, num_train // self.batch_size)
@@ -182,29 +167,6 @@ class MNISTConfig:
         return SolverConfig(
             rtol=self.rtol, atol=self.atol, adjoint_norm=self.adjoint_norm
         )
-
-
-def random_crops(images: tf.Tensor, seed: tf.Tensor, pad: int = 4) -> tf.Tensor:
-    """Per-example random 28x28 crops of the zero-padded images (stateless)."""
-    size = images.shape[1]
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    offsets = tf.random.stateless_uniform(
-        [tf.shape(images)[0], 2], seed, 0, 2 * pad + 1, dtype=tf.int32
-    )
-    rows = offsets[:, :1] + tf.range(size)[None]
-    cols = offsets[:, 1:] + tf.range(size)[None]
-    out = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(out, cols, axis=2, batch_dims=1)
-
-
-def batch_indices(
-    seed: int, step: int, batch_size: int, num_examples: int = TRAIN_EXAMPLES
-) -> np.ndarray:
-    """Training indices of `step`: a seeded permutation per epoch, in order."""
-    per_epoch = max(1, num_examples // batch_size)
-    epoch, position = divmod(step, per_epoch)
-    perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
-    return perm[position * batch_size : (position + 1) * batch_size]
 
 
 def make_optimizer(
@@ -230,12 +192,6 @@ def test_error(
         pred = predict(images[start : start + batch_size]).numpy()
         wrong += int(np.sum(pred != labels[start : start + batch_size]))
     return 100.0 * wrong / len(images), wrong
-
-
-def binomial_ci95(errors: int, n: int) -> float:
-    """95% half-width (normal approximation) of an error rate in %."""
-    p = errors / n
-    return 100.0 * 1.96 * math.sqrt(max(p * (1 - p), 1.0 / n**2) / n)
 
 
 def params_cell(row: str, params: int) -> dict:
@@ -303,10 +259,7 @@ def resolve_rk_steps(config: MNISTConfig, run_dir: str, num_train: int) -> dict:
         with open(path) as f:
             return json.load(f)
     match = matched_rk_steps(run_dir, config.total_steps(num_train))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(match, f)
-    os.replace(path + ".tmp", path)
+    files.atomic_write_json(path, match, indent=None)
     return match
 
 
@@ -358,7 +311,7 @@ def _train_model(
     @tf.function
     def train_step(images, labels, step):
         if config.augment:
-            images = random_crops(
+            images = mnist_input.random_crops(
                 images, tf.stack([tf.constant(config.seed, tf.int64), step])
             )
         with tf.GradientTape() as tape:
@@ -387,7 +340,7 @@ def _train_model(
             nfe_log = json.load(f)
 
     def step_fn(step: int) -> dict:
-        idx = batch_indices(config.seed, step, config.batch_size, num_train)
+        idx = mnist_input.batch_indices(config.seed, step, config.batch_size, num_train)
         stats["steps_run"] += 1
         measure = stats["steps_run"] == 2
         if measure:
@@ -410,10 +363,7 @@ def _train_model(
                     [step + 1, metrics["forward_nfe"], metrics["backward_nfe"]]
                 )
                 if (step + 1) % config.log_every == 0:
-                    os.makedirs(os.path.dirname(nfe_path), exist_ok=True)
-                    with open(nfe_path + ".tmp", "w") as f:
-                        json.dump(nfe_log, f)
-                    os.replace(nfe_path + ".tmp", nfe_path)
+                    files.atomic_write_json(nfe_path, nfe_log, indent=None)
         return metrics
 
     trackables = {"model": model, "optimizer": optimizer}
@@ -431,9 +381,7 @@ def _train_model(
         max_seconds=max_seconds,
     )
     if os.path.exists(os.path.dirname(nfe_path)) or nfe_log:
-        os.makedirs(os.path.dirname(nfe_path), exist_ok=True)
-        with open(nfe_path, "w") as f:
-            json.dump(nfe_log, f)
+        files.atomic_write_json(nfe_path, nfe_log, indent=None)
     return model, loop, stats
 
 

@@ -1,7 +1,8 @@
 """Summarises the issue-11 Neural ODE runs in one Markdown file for the README.
 
-`python -m neural_ode.issue11_summary` reads the `results.json` files the queued
-issue-11 jobs copy into `results/` and writes `results/neural_ode_issue11_SUMMARY.md`:
+`python -m neural_ode.experiments.issue11_summary` reads the `results.json` files
+the queued issue-11 jobs copy into `results/` and writes
+`results/neural_ode_issue11_SUMMARY.md`:
 
 * Table 2 (spirals) over seeds, from `neural_ode_spiral_seeds`: every cell in raw and
   standardized units per noise level, beside the published value;

@@ -30,9 +30,10 @@ import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
-from common import published, results, seeding
+from common import plots, published, results, seeding, stats, validation
 from common.data import mnist
-from neural_ode import mnist_experiment, mnist_models
+from neural_ode import mnist_models
+from neural_ode.experiments import mnist_experiment
 from neural_ode.solver import ADJOINT_NORMS
 
 RESUMABLE_FIELDS = ("test_examples",)
@@ -64,14 +65,10 @@ class PrecisionConfig:
     norm_batch_size: int = 128
 
     def __post_init__(self) -> None:
-        if not self.tolerances or min(self.tolerances) <= 0:
-            raise ValueError(f"tolerances must be positive, got {self.tolerances}")
-        if self.test_examples < 1 or self.batch_size < 1 or self.norm_batch_size < 1:
-            raise ValueError(
-                "test_examples, batch_size and norm_batch_size must be positive"
-            )
-        if self.norm_batches < 0:
-            raise ValueError(f"norm_batches must be >= 0, got {self.norm_batches}")
+        validation.require_all_positive("tolerances", self.tolerances)
+        for name in ("test_examples", "batch_size", "norm_batch_size"):
+            validation.require_positive(name, getattr(self, name))
+        validation.require_non_negative("norm_batches", self.norm_batches)
 
 
 def check_inputs(config: PrecisionConfig) -> None:
@@ -143,10 +140,7 @@ def backward_nfe_by_norm(
 
 
 def _plot(path: str, evals: list[dict], nfe_log: list[list[int]], trained_tol: float):
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    plt = plots.pyplot()
 
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
     axes[0].plot([e["forward_nfe"] for e in evals], [e["error"] for e in evals], "o-")
@@ -236,7 +230,7 @@ def run(config: PrecisionConfig, output_dir: str) -> dict:
                 "error": error,
                 "forward_nfe": nfe,
                 "seconds_per_batch": seconds,
-                "ci95": mnist_experiment.binomial_ci95(wrong, len(x)),
+                "ci95": stats.binomial_ci95(wrong, len(x)),
             }
         )
         print(

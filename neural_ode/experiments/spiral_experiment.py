@@ -3,7 +3,7 @@
 Protocol (the paper leaves noise level, split, training length, time rule of the
 RNN and the scoring window open; every choice below is stated in the reports):
 
-- Data: `num_spirals` 2-D spirals (`neural_ode.spirals.generate_spirals`) on a
+- Data: `num_spirals` 2-D spirals (`neural_ode.data.spirals.generate_spirals`) on a
   regular 100-step window, half clockwise, Gaussian observation noise of std
   `noise_std`. The paper states no noise; 0.3 is the value of torchdiffeq's
   `examples/latent_ode.py`, whose author wrote when contributing it that the noise
@@ -39,7 +39,7 @@ RNN and the scoring window open; every choice below is stated in the reports):
   coordinates (`sqrt` of the mean squared error, as Rubanova's `compute_mse`
   pools), in raw units and standardized ones (divided by the training
   observations' standard deviation, `Standardizer.scale`). A run's cell carries a
-  bootstrap 95% CI over test spirals; `neural_ode.spiral_seeds` pools seeds.
+  bootstrap 95% CI over test spirals; `neural_ode.experiments.spiral_seeds` pools seeds.
 
 The RNNs see standardized coordinates (training mean per coordinate, one scale);
 the latent ODE standardizes internally (`obs_mean`, `obs_scale`), so its
@@ -58,9 +58,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import checkpoint, results, seeding, training_loop
+from common import checkpoint, plots, results, seeding, training_loop, validation
 from common import config as config_lib
-from neural_ode import latent_ode, rnn_baseline, spirals
+from neural_ode import latent_ode, rnn_baseline
+from neural_ode.data import spirals
+from neural_ode.data.standardizer import Standardizer
 from neural_ode.solver import METHODS, SolverConfig
 
 MODELS = ("latent_ode", "rnn", "rnn_time_gaps")
@@ -171,38 +173,24 @@ class SpiralConfig:
             raise ValueError(f"num_observed must not repeat, got {self.num_observed}")
         if self.num_spirals < 2:
             raise ValueError(f"num_spirals must be at least 2, got {self.num_spirals}")
-        if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction must be in (0, 1), got "
-                             f"{self.test_fraction}")
-        if self.noise_std < 0:
-            raise ValueError(f"noise_std must be non-negative, got {self.noise_std}")
+        validation.require_fraction("test_fraction", self.test_fraction,
+                                    open_low=True, open_high=True)
+        validation.require_non_negative("noise_std", self.noise_std)
         for name in ("latent_iterations", "rnn_iterations", "latent_dim",
                      "encoder_units", "dynamics_units", "decoder_units", "rnn_units",
-                     "log_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got "
-                                 f"{getattr(self, name)}")
-        if self.num_plot < 0:
-            raise ValueError(f"num_plot must be non-negative, got {self.num_plot}")
-        for name in ("learning_rate", "rnn_learning_rate", "rtol", "atol"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.grad_clip_norm is not None and not self.grad_clip_norm > 0:
-            raise ValueError(f"grad_clip_norm must be positive or None, got "
-                             f"{self.grad_clip_norm}")
-        if self.cell_target not in CELL_TARGETS:
-            raise ValueError(f"cell_target must be one of {CELL_TARGETS}, got "
-                             f"{self.cell_target!r}")
-        if self.max_train_minutes is not None and not self.max_train_minutes > 0:
-            raise ValueError(f"max_train_minutes must be positive or None, got "
-                             f"{self.max_train_minutes}")
+                     "log_every", "checkpoint_every", "learning_rate",
+                     "rnn_learning_rate", "rtol", "atol"):
+            validation.require_positive(name, getattr(self, name))
+        validation.require_non_negative("num_plot", self.num_plot)
+        for name in ("grad_clip_norm", "max_train_minutes"):  # None: no limit
+            if getattr(self, name) is not None:
+                validation.require_positive(name, getattr(self, name))
+        validation.require_one_of("cell_target", self.cell_target, CELL_TARGETS)
         if not self.effective_likelihood_std > 0:
             raise ValueError(f"likelihood_std must be positive, got "
                              f"{self.effective_likelihood_std} (noise_std 0 needs an "
                              "explicit likelihood_std)")
-        if self.solver_method not in METHODS:
-            raise ValueError(f"solver_method must be one of {METHODS}, got "
-                             f"{self.solver_method!r}")
+        validation.require_one_of("solver_method", self.solver_method, METHODS)
         self.solver()  # raises on an invalid method / gradient combination
 
     @property
@@ -217,34 +205,6 @@ class SpiralConfig:
                                 atol=self.atol, gradient=self.gradient)
         except ValueError as e:
             raise ValueError(f"invalid solver settings: {e}") from None
-
-
-@dataclasses.dataclass(frozen=True)
-class Standardizer:
-    """A fixed affine map of the coordinates: `(x - mean) / scale`.
-
-    Attributes:
-        mean: Per-coordinate mean of the training observations.
-        scale: One standard deviation over all training coordinates.
-    """
-
-    mean: tuple[float, ...]
-    scale: float
-
-    @classmethod
-    def fit(cls, observations: np.ndarray) -> Standardizer:
-        """From observations `[..., dims]`."""
-        observations = np.asarray(observations, np.float64)
-        mean = observations.reshape(-1, observations.shape[-1]).mean(0)
-        return cls(tuple(float(m) for m in mean), float(observations.std()))
-
-    def apply(self, x: Any) -> np.ndarray:
-        return ((np.asarray(x, np.float32) - np.float32(self.mean))
-                / np.float32(self.scale))
-
-    def invert(self, x: Any) -> np.ndarray:
-        return np.asarray(x, np.float32) * np.float32(self.scale) + np.float32(
-            self.mean)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -542,10 +502,7 @@ def plot_spirals(path: str, test: spirals.Spirals,
     Returns:
         `path`.
     """
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    plt = plots.pyplot()
 
     sizes = sorted(subsamples)
     fig, axes = plt.subplots(len(sizes), len(indices),
@@ -597,7 +554,7 @@ def _deviations(config: SpiralConfig, data: SpiralData) -> list[str]:
         "extra table",
         f"raw units, and standardized ones: divided by the training observations' "
         f"std {data.standardizer.scale:.4f}",
-        "spiral family of neural_ode/spirals.py: both directions Archimedean "
+        "spiral family of neural_ode/data/spirals.py: both directions Archimedean "
         "(r = 0.3 theta), clockwise ones centred at (-5, 0) running inwards",
     ]
     if "latent_ode" in config.models:
@@ -645,7 +602,7 @@ def run(config: SpiralConfig, output_dir: str) -> dict:
 
     Returns:
         The `results.json` record; `extra["metrics"]` holds every RMSE of every
-        (model, n) for `neural_ode.spiral_seeds`.
+        (model, n) for `neural_ode.experiments.spiral_seeds`.
     """
     config_lib.claim_output_dir(output_dir, config, RESUMABLE_FIELDS)
     seeding.seed_everything(config.seed)

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
-from common import results, seeding
+from common import results, seeding, validation
 from neural_ode.dynamics import ConvODEFunc
 from neural_ode.ode_block import ODEBlock
 from neural_ode.solver import SolverConfig
@@ -52,12 +52,12 @@ class MinibatchConfig:
     atol: float = 1e-3
 
     def __post_init__(self) -> None:
-        if not self.batch_sizes or min(self.batch_sizes) < 1:
-            raise ValueError(f"batch_sizes must be positive, got {self.batch_sizes}")
-        if not 0 < self.min_scale <= self.max_scale:
+        validation.require_all_positive("batch_sizes", self.batch_sizes)
+        validation.require_positive("min_scale", self.min_scale)
+        if not self.min_scale <= self.max_scale:
             raise ValueError("need 0 < min_scale <= max_scale")
-        if not (self.t1 > 0 and self.rtol > 0 and self.atol > 0):
-            raise ValueError("t1, rtol and atol must be positive")
+        for name in ("t1", "rtol", "atol"):
+            validation.require_positive(name, getattr(self, name))
 
 
 def measure(config: MinibatchConfig, batch_size: int) -> dict:
