@@ -123,6 +123,17 @@ class PlanarCNF(keras.layers.Layer):
         hyper_units: Hidden width H of the time hypernetwork.
         end_time: T, the flow maps z(0) ~ N(0, I) to x = z(T).
         solver: Integration method and tolerances (`neural_ode.solver`).
+
+    Example (the density of a sample, computed forwards from z(0) and again
+    backwards from x alone, agrees):
+        >>> import tensorflow as tf
+        >>> from neural_ode import SolverConfig
+        >>> flow = PlanarCNF(width=4, solver=SolverConfig(rtol=1e-6, atol=1e-6))
+        >>> z0 = tf.random.stateless_normal([5, 2], seed=[0, 1])
+        >>> x, log_q, _ = flow.sample_and_log_prob(z0)
+        >>> log_q_again, _ = flow.log_prob(x)
+        >>> bool(tf.reduce_max(tf.abs(log_q - log_q_again)) < 1e-3)
+        True
     """
 
     def __init__(self, width: int, dim: int = 2, hyper_units: int = 32,

@@ -143,6 +143,14 @@ class LatentODE(keras.Model):
             spiral coordinates of ~10).
         solver: How the latent ODE is solved and differentiated.
         **kwargs: Passed to `keras.Model`.
+
+    Example (3 sequences of 5 observed 2-D points, continued to 7 later times):
+        >>> import numpy as np
+        >>> model = LatentODE(latent_dim=4, obs_dim=2)
+        >>> observations = np.zeros([3, 5, 2], np.float32)
+        >>> times, later = np.linspace(0.1, 1.0, 5), np.linspace(1.0, 2.0, 7)
+        >>> model.extrapolate(observations, times, later).shape
+        TensorShape([3, 7, 2])
     """
 
     def __init__(self, latent_dim: int = 4, obs_dim: int = 2, encoder_units: int = 25,

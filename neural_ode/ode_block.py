@@ -27,6 +27,17 @@ class ODEBlock(keras.layers.Layer):
         t0: Initial time.
         t1: Final time (may be smaller than `t0`: integration backwards).
         solver: Method, tolerances and gradient mode (`neural_ode.solver`).
+
+    Example (an ODE block between two layers of a Keras model):
+        >>> import keras, tensorflow as tf
+        >>> from neural_ode import MLPODEFunc
+        >>> model = keras.Sequential([keras.Input((2,)),
+        ...                           ODEBlock(MLPODEFunc(2, (16,)), t1=1.0),
+        ...                           keras.layers.Dense(1)])
+        >>> model(tf.ones([4, 2])).shape
+        TensorShape([4, 1])
+        >>> int(model.layers[0].forward_nfe) > 0  # dopri5's evaluations
+        True
     """
 
     def __init__(

@@ -23,6 +23,12 @@ MODULES = [
     "magnet.experiments.experiment",
     "magnet.sampler",
     "magnet.trainer",
+    "neural_ode.cnf",
+    "neural_ode.data.mnist_input",
+    "neural_ode.data.standardizer",
+    "neural_ode.latent_ode",
+    "neural_ode.ode_block",
+    "neural_ode.solver",
 ]
 
 

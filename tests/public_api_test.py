@@ -7,9 +7,7 @@ import importlib
 
 import pytest
 
-# neural_ode gets its public names with the issue-13 layout: its module `odeint`
-# shares the name of the function it would export.
-PACKAGES = ("maml", "magnet")
+PACKAGES = ("maml", "magnet", "neural_ode")
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -22,8 +20,18 @@ def test_every_public_name_resolves(package):
         module.no_such_name  # noqa: B018
 
 
-@pytest.mark.parametrize("package", ("magnet",))
+@pytest.mark.parametrize("package", ("magnet", "neural_ode"))
 def test_package_docstring_example_runs(package):
     module = importlib.import_module(package)
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)[:2]
     assert tried > 0 and failures == 0
+
+
+def test_neural_ode_exports_the_solver_and_the_block():
+    from neural_ode import ODEBlock, SolverConfig, odeint  # noqa: PLC0415
+    from neural_ode.ode_block import ODEBlock as block_class  # noqa: PLC0415
+    from neural_ode.solver import odeint as solver_function  # noqa: PLC0415
+
+    assert odeint is solver_function and callable(odeint)
+    assert ODEBlock is block_class
+    assert SolverConfig().method == "dopri5"
