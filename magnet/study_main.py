@@ -41,7 +41,7 @@ from absl import app, flags, logging  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
 from common import results  # noqa: E402
-from magnet.experiments import experiment, study  # noqa: E402
+from magnet.experiments import experiment, study, verdicts  # noqa: E402
 
 STUDIES = study.STUDIES
 
@@ -153,7 +153,7 @@ def _est(values: list[float]) -> str:
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return "-"
-    mean, half = study.mean_t_ci(finite)
+    mean, half = verdicts.mean_t_ci(finite)
     if not math.isfinite(half):
         return f"{100 * mean:.2f} (1 seed)"
     return f"{100 * mean:.2f} ± {100 * half:.2f}"
@@ -228,14 +228,14 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
         if key == "speed":
             target_curve = study.mean_curve(curves.get("triplet", []), "error")
             magnet_curve = study.mean_curve(curves.get("magnet", []), "error")
-            ours, verdict, info = experiment.speed_verdict(
+            ours, verdict, info = verdicts.speed_verdict(
                 magnet_curve or None, target_curve or None, cfg.eval_every)
             details["speed"] = info
         else:
             baseline = "triplet" if "triplet" in key else "softmax"
             ours_m, ours_b = finals.get("magnet", {}), finals.get(baseline, {})
             paired = [s for s in cfg.seeds if s in ours_m and s in ours_b]
-            ours, verdict = study.seed_gain_verdict(
+            ours, verdict = verdicts.seed_gain_verdict(
                 [ours_m[s][primary] for s in paired],
                 [ours_b[s][primary] for s in paired], claim.low, claim.high)
         claim_rows.append([claim.statement, claim.source, ours, verdict])
@@ -295,7 +295,7 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
     else:
         tables.append({"title": "Tuned values", "header": ["source"],
                        "rows": [["no grid: every loss uses the base values of "
-                                 "magnet.experiment.MagnetConfig (learning rate "
+                                 "magnet.trainer.TrainSettings (learning rate "
                                  "1e-3; triplet margin 0.2; alpha 1, K 8, 12x4)"]]})
     deviations = [
         f"Dataset {cfg.dataset} instead of "

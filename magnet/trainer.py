@@ -317,12 +317,7 @@ def _seed_int(*parts: int) -> int:
 
 def embed_fn(model: keras.Model) -> Callable[[np.ndarray], tf.Tensor]:
     """A compiled inference-mode embedding of uint8 or float pixel batches."""
-
-    @tf.function(reduce_retracing=True)
-    def embed(images):
-        return model(tf.cast(images, tf.float32), training=False)
-
-    return embed
+    return embedding.as_embed_fn(model)
 
 
 def cluster_model(train_embeddings: np.ndarray, train_labels: np.ndarray,

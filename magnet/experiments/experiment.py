@@ -18,9 +18,9 @@ Two experiments, both `run(config, output_dir) -> record`:
 
 The paper's numbers are not in `common.published` (they could not be checked),
 so the report compares with the claims as the paper states them in its abstract
-(text in the table) and computes each verdict from our numbers. A difference of
-errors within its 95% interval (two independent binomial proportions) is
-"inconclusive".
+(text in the table) and computes each verdict from our numbers
+(`magnet.experiments.verdicts`). A difference of errors within its 95% interval
+(two independent binomial proportions) is "inconclusive".
 
 Substitutions (stated in every report): the paper's fine-grained datasets
 (Stanford Dogs, Oxford 102 Flowers, Oxford-IIIT Pet) and ImageNet-pretrained
@@ -33,8 +33,9 @@ evaluates on a validation split carved from the training set (for tuning).
 
 Outputs: results.json / report.md (`common.results`, cells=[] and extra tables),
 `error_curves.png`, `embeddings.png` (2-D PCA of test embeddings at several
-points of training, per loss), TensorBoard logs, per-loss curves and embedding
-snapshots; every loss resumes after kill -9 (`magnet.trainer`).
+points of training, per loss; `magnet.experiments.figures`), TensorBoard logs,
+per-loss curves and embedding snapshots; every loss resumes after kill -9
+(`magnet.trainer`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ import numpy as np
 from common import config as config_lib
 from common import plots, published, results, seeding, stats, validation
 from magnet import datasets, networks, trainer
-from magnet.experiments import validation_split
+from magnet.experiments import figures as figure_lib
+from magnet.experiments import validation_split, verdicts
 
 EXPERIMENTS = ("classification", "hierarchy")
 DATA_INFO = trainer.DATA_INFO
@@ -59,7 +61,6 @@ CURVES_FIGURE = "error_curves.png"
 EMBEDDINGS_FIGURE = "embeddings.png"
 RESUMABLE_FIELDS = ("steps", "max_train_minutes", "log_every", "losses",
                     "embed_batch_size")
-LABELS = {"magnet": "magnet", "softmax": "softmax", "triplet": "triplet"}
 PAPER_DATASETS = {
     "classification": "Stanford Dogs, Oxford 102 Flowers and Oxford-IIIT Pet "
                       "(fine-grained, ImageNet-pretrained GoogLeNet)",
@@ -196,109 +197,6 @@ def check_inputs(config: MagnetConfig) -> trainer.TrainData:
     return data
 
 
-def relative_gain_verdict(magnet: float | None, baseline: float | None, n: int,
-                          low: float, high: float | None
-                          ) -> tuple[str, str]:
-    """Our relative error reduction of magnet vs a baseline, and its verdict.
-
-    Args:
-        magnet: Magnet's error (fraction), or None if not measured.
-        baseline: The baseline's error.
-        n: Test examples behind each error.
-        low: Lower end of the claimed relative reduction (e.g. 0.3).
-        high: Upper end, or None for "matches or beats" (low = 0).
-
-    Returns:
-        `(ours, verdict)` as text.
-    """
-    if magnet is None or baseline is None:
-        return "-", "not measured (loss not trained)"
-    if not (math.isfinite(magnet) and math.isfinite(baseline)):
-        return "-", "not measured (diverged)"
-    diff = baseline - magnet
-    half = 1.96 * math.sqrt(magnet * (1 - magnet) / n + baseline * (1 - baseline) / n)
-    rel = diff / baseline if baseline > 0 else float("nan")
-    ours = (f"{100 * magnet:.2f}% vs {100 * baseline:.2f}% "
-            f"(difference {100 * diff:+.2f} ± {100 * half:.2f} pts"
-            + (f", relative {100 * rel:+.0f}%)" if math.isfinite(rel) else ")"))
-    if high is None:
-        if abs(diff) <= half:
-            return ours, "supported (matches within the 95% CI)"
-        return ours, ("supported (beats)" if diff > 0 else
-                      "not supported (magnet is worse)")
-    if abs(diff) <= half:
-        return ours, "inconclusive (difference within its 95% CI)"
-    if diff < 0:
-        return ours, "not supported (magnet is worse)"
-    if rel >= low:
-        return ours, ("supported (in the stated range)" if rel <= high else
-                      "supported (gain above the stated range)")
-    return ours, "partly supported (magnet better, gain below the stated range)"
-
-
-def first_step_reaching(curve: list[dict[str, float]], key: str, target: float
-                        ) -> dict[str, float] | None:
-    """The first evaluation with `curve[key] <= target`, or None."""
-    for entry in curve:
-        value = entry.get(key)
-        if value is not None and math.isfinite(value) and value <= target:
-            return entry
-    return None
-
-
-def speed_verdict(magnet_curve: list[dict[str, float]] | None,
-                  triplet_curve: list[dict[str, float]] | None, eval_every: int,
-                  ) -> tuple[str, str, dict[str, Any]]:
-    """Claim 2: iterations magnet needs to reach triplet's best error.
-
-    The target is triplet's lowest error (own rule: kNN) over its curve;
-    triplet's iterations are its first evaluation at that error, magnet's its
-    first evaluation at or below it (own rule: magnet rule). Both are known to
-    the resolution `eval_every`.
-
-    Returns:
-        `(ours, verdict, details)`.
-    """
-    if not magnet_curve or not triplet_curve:
-        return "-", "not measured (loss not trained)", {}
-    errors = [e["error"] for e in triplet_curve if math.isfinite(e["error"])]
-    if not errors:
-        return "-", "not measured (triplet diverged)", {}
-    target = min(errors)
-    t_entry = first_step_reaching(triplet_curve, "error", target)
-    m_entry = first_step_reaching(magnet_curve, "error", target)
-    details = {"target_error": target, "triplet_step": t_entry["step"],
-               "triplet_seconds": t_entry["train_seconds"],
-               "magnet_step": None if m_entry is None else m_entry["step"],
-               "magnet_seconds": None if m_entry is None else m_entry["train_seconds"]}
-    if t_entry["step"] == 0:
-        return (f"triplet's best error {100 * target:.2f}% is at step 0",
-                "inconclusive (triplet never improved on its initial error)",
-                details)
-    if m_entry is None:
-        last = magnet_curve[-1]["step"]
-        return (f"magnet never reached triplet's best {100 * target:.2f}% in "
-                f"{last} iterations (triplet: {t_entry['step']})",
-                "not supported", details)
-    if m_entry["step"] == 0:
-        return (f"magnet is at {100 * target:.2f}% or below from step 0 (its "
-                f"initialisation); triplet needs {t_entry['step']} iterations",
-                "inconclusive (the initialisation already reaches triplet's "
-                "best)", details)
-    ratio = t_entry["step"] / m_entry["step"]
-    details["speedup"] = ratio
-    ours = (f"triplet's best {100 * target:.2f}%: triplet {t_entry['step']} it, "
-            f"magnet {m_entry['step']} it ({ratio:.1f}x; evaluations every "
-            f"{eval_every} it)")
-    stated = published.claim("magnet", "speed")
-    if ratio >= stated.low:
-        return ours, ("supported (in the stated range)" if ratio <= stated.high else
-                      "supported (above the stated range)"), details
-    if ratio > 1:
-        return ours, f"partly supported (faster, but below {stated.low:g}x)", details
-    return ours, "not supported (magnet not faster)", details
-
-
 def _pct(value: float | None, n: int | None = None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
@@ -306,83 +204,6 @@ def _pct(value: float | None, n: int | None = None) -> str:
     if n:
         text += f" ± {100 * stats.proportion_ci95(value, n):.2f}"
     return text
-
-
-def pca_2d(x: np.ndarray) -> np.ndarray:
-    """Projection on the two leading principal components."""
-    centred = x - x.mean(axis=0, keepdims=True)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:2].T
-
-
-def plot_embeddings(path: str, run_dir: str, losses: tuple[str, ...],
-                    label_key: str, columns: int = 4) -> str | None:
-    """Grid of 2-D PCA test embeddings: losses x points of training.
-
-    Args:
-        path: Output PNG.
-        run_dir: Run directory (snapshots under `<loss>/embeddings/`).
-        losses: Rows.
-        label_key: Snapshot array to colour by ("labels" or "fine_labels").
-        columns: Snapshots per loss, evenly spaced over those saved.
-
-    Returns:
-        `path`, or None when no snapshot exists.
-    """
-    rows = []
-    for loss_name in losses:
-        folder = os.path.join(run_dir, loss_name, trainer.SNAPSHOT_DIR)
-        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-        if names:
-            picks = np.unique(np.linspace(0, len(names) - 1, min(columns, len(names)))
-                              .round().astype(int))
-            rows.append((loss_name, [names[i] for i in picks]))
-    if not rows:
-        return None
-    width = max(len(r[1]) for r in rows)
-    plt = plots.pyplot()
-    fig, axes = plt.subplots(len(rows), width, figsize=(2.8 * width, 2.8 * len(rows)),
-                             squeeze=False)
-    for r, (loss_name, names) in enumerate(rows):
-        for c in range(width):
-            ax = axes[r][c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c >= len(names):
-                ax.axis("off")
-                continue
-            with np.load(os.path.join(run_dir, loss_name, trainer.SNAPSHOT_DIR,
-                                      names[c])) as f:
-                emb, labels = f["embeddings"], f[label_key]
-            xy = pca_2d(emb.astype(np.float64))
-            ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10" if
-                       labels.max() < 10 else "nipy_spectral", s=4)
-            step = int(names[c].split("_")[1].split(".")[0])
-            ax.set_title(f"{LABELS[loss_name]}, step {step}", fontsize=9)
-    fig.suptitle(f"Test embeddings (2-D PCA), coloured by "
-                 f"{'fine class' if label_key == 'fine_labels' else 'class'}",
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def _curve_panels(curves: dict[str, list[dict[str, float]]], keys: dict[str, str],
-                  n: int) -> dict[str, dict[str, tuple]]:
-    panels: dict[str, dict[str, tuple]] = {}
-    for title, key in keys.items():
-        panel = {}
-        for loss_name, curve in curves.items():
-            points = [e for e in curve if key in e and math.isfinite(e[key])]
-            if points:
-                x = [e["step"] for e in points]
-                y = [100 * e[key] for e in points]
-                ci = [100 * stats.proportion_ci95(e[key], n) for e in points]
-                panel[LABELS[loss_name]] = (x, y, ci)
-        if panel:
-            panels[title] = panel
-    return panels
 
 
 def _deviations(config: MagnetConfig, data: trainer.TrainData, raw: Any,
@@ -459,7 +280,7 @@ def run(config: MagnetConfig, output_dir: str) -> dict:
     error_rows = []
     for name, r in trained.items():
         f = r.final
-        row = [LABELS[name]]
+        row = [figure_lib.LABELS[name]]
         if hierarchy:
             row.append(_pct(f.get("fine_knn_error"), n))
         row += [f"{_pct(f.get('error'), n)} ({rule[name]})",
@@ -486,22 +307,21 @@ def run(config: MagnetConfig, output_dir: str) -> dict:
         for key, baseline in (("hierarchy_softmax", "softmax"),
                               ("hierarchy_triplet", "triplet")):
             stated = published.claim("magnet", key)
-            ours, verdict = relative_gain_verdict(
+            ours, verdict = verdicts.relative_gain_verdict(
                 err("magnet", primary), err(baseline, primary), n, stated.low,
                 stated.high)
             claim_rows.append([CLAIMS[key], ours, verdict, deviation])
     else:
         stated = published.claim("magnet", "triplet_error")
-        ours, verdict = relative_gain_verdict(err("magnet"), err("triplet"), n,
-                                              stated.low, stated.high)
+        ours, verdict = verdicts.relative_gain_verdict(
+            err("magnet"), err("triplet"), n, stated.low, stated.high)
         claim_rows.append([CLAIMS["triplet_error"], ours, verdict, deviation])
         stated = published.claim("magnet", "softmax_error")
-        ours, verdict = relative_gain_verdict(err("magnet"), err("softmax"), n,
-                                              stated.low, stated.high)
+        ours, verdict = verdicts.relative_gain_verdict(
+            err("magnet"), err("softmax"), n, stated.low, stated.high)
         claim_rows.append([CLAIMS["softmax_error"], ours, verdict, deviation])
-        ours, verdict, details = speed_verdict(curves.get("magnet"),
-                                               curves.get("triplet"),
-                                               config.eval_every)
+        ours, verdict, details = verdicts.speed_verdict(
+            curves.get("magnet"), curves.get("triplet"), config.eval_every)
         claim_rows.append([CLAIMS["speed"], ours, verdict, deviation])
         claim_details["speed"] = details
 
@@ -510,14 +330,14 @@ def run(config: MagnetConfig, output_dir: str) -> dict:
              "coarse error, own rule": "error"} if hierarchy else
             {"error, own rule": "error", "kNN error": "knn_error",
              "magnet-rule error": "magnet_error"})
-    panels = _curve_panels(curves, keys, n)
+    panels = figure_lib.curve_panels(curves, keys, n)
     if panels:
         plots.plot_curve_panels(os.path.join(output_dir, CURVES_FIGURE), panels,
                                 "iteration", "test error (%)")
         figures.append(CURVES_FIGURE)
-    if plot_embeddings(os.path.join(output_dir, EMBEDDINGS_FIGURE), output_dir,
-                       tuple(config.losses),
-                       "fine_labels" if hierarchy else "labels"):
+    if figure_lib.plot_embeddings(os.path.join(output_dir, EMBEDDINGS_FIGURE),
+                                  output_dir, tuple(config.losses),
+                                  "fine_labels" if hierarchy else "labels"):
         figures.append(EMBEDDINGS_FIGURE)
 
     statuses = [r.loop.status for r in trained.values()]

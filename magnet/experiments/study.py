@@ -64,9 +64,6 @@ TUNED_FIELDS = ("learning_rate", "triplet_margin", "alpha", "clusters_per_class"
                 "num_clusters", "examples_per_cluster")
 CHOSEN_FILE = "chosen.json"
 CURVES_FIGURE = "error_curves.png"
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365,
-         8: 2.306, 9: 2.262, 10: 2.228}
-"""Student-t 97.5% quantiles by degrees of freedom (scipy is not installed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,53 +242,6 @@ def save_choices(study: StudyConfig) -> dict[str, Any]:
     files.atomic_write_json(os.path.join(study.root, "grid", CHOSEN_FILE), known,
                             indent=1)
     return known
-
-
-def mean_t_ci(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and 95% Student-t half-width over seeds (NaN width for one value)."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size < 2:
-        return float(arr.mean()) if arr.size else float("nan"), float("nan")
-    t = T_975.get(arr.size - 1, 1.96)
-    return float(arr.mean()), float(t * arr.std(ddof=1) / math.sqrt(arr.size))
-
-
-def seed_gain_verdict(magnet: Sequence[float], baseline: Sequence[float],
-                      low: float, high: float | None) -> tuple[str, str]:
-    """A claimed relative error reduction, decided on paired per-seed errors.
-
-    The difference baseline - magnet is paired by seed (same initialisation);
-    its 95% t-interval decides whether magnet differs at all, and the relative
-    reduction (mean difference / mean baseline error) is compared with the
-    claimed range `[low, high]` (`high` None: "matches or beats").
-
-    Returns:
-        `(ours, verdict)` as text.
-    """
-    pairs = [(m, b) for m, b in zip(magnet, baseline, strict=False)
-             if math.isfinite(m) and math.isfinite(b)]
-    if len(pairs) < 2:
-        return "-", f"not measured ({len(pairs)} paired seeds; 2 or more needed)"
-    m = np.array([p[0] for p in pairs])
-    b = np.array([p[1] for p in pairs])
-    diff, half = mean_t_ci(b - m)
-    rel = diff / b.mean() if b.mean() > 0 else float("nan")
-    ours = (f"{100 * m.mean():.2f}% vs {100 * b.mean():.2f}% over {len(pairs)} "
-            f"seeds (difference {100 * diff:+.2f} ± {100 * half:.2f} pts, "
-            f"relative {100 * rel:+.0f}%)")
-    if high is None:
-        if abs(diff) <= half:
-            return ours, "supported (matches within the 95% CI over seeds)"
-        return ours, ("supported (beats)" if diff > 0 else
-                      "not supported (magnet is worse)")
-    if abs(diff) <= half:
-        return ours, "inconclusive (difference within its 95% CI over seeds)"
-    if diff < 0:
-        return ours, "not supported (magnet is worse)"
-    if rel >= low:
-        return ours, ("supported (in the stated range)" if rel <= high else
-                      "supported (gain above the stated range)")
-    return ours, "partly supported (magnet better, gain below the stated range)"
 
 
 def mean_curve(curves: Sequence[list[dict[str, float]]], key: str
