@@ -324,8 +324,9 @@ def _header(*names: str) -> list[str]:
 # --- Renderers ---------------------------------------------------------------------
 
 
-def _line_cells(line: Line, root: str) -> tuple[list[str], str, str, str]:
-    ours, pubs, verdicts, report = [], [], [], ""
+def _line_cells(line: Line, root: str) -> tuple[list[str], str, str]:
+    """ours (one value per cell), published and verdict of a cells line."""
+    ours, pubs, verdicts = [], [], []
     for cell in line.cells:
         entry = published.lookup(cell.paper, cell.table, cell.row, cell.column)
         record = _load(root, cell.run)
@@ -337,14 +338,13 @@ def _line_cells(line: Line, root: str) -> tuple[list[str], str, str, str]:
         else:
             ours.append(format_ours(found, entry.unit, with_ci=len(line.cells) == 1))
             verdicts.append(short_verdict(found["verdict"]) + _status(record))
-            report = report or os.path.join(cell.run, results.REPORT_FILE)
     if len(set(verdicts)) == 1 and len(verdicts) > 1:
         verdict = verdicts[0]
         if verdict != line.missing:
             verdict += f" (all {len(verdicts)})"
     else:
         verdict = " / ".join(verdicts)
-    return ours, " / ".join(pubs), verdict, report
+    return ours, " / ".join(pubs), verdict
 
 
 def _claim_rows(record: dict[str, Any], claim_column: int
@@ -393,7 +393,7 @@ def render_summary(root: str) -> str:
     for line in SUMMARY:
         what = _link(line.page, line.what)
         if isinstance(line, Line):
-            ours, pub, verdict, _ = _line_cells(line, root)
+            ours, pub, verdict = _line_cells(line, root)
             lines.append(_row([what, " / ".join(ours), pub, verdict]))
             continue
         lines.append(_row([what, *_claim_summary(line, root)]))
