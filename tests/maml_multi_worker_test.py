@@ -1,7 +1,7 @@
 """MultiWorkerMirroredStrategy: two worker processes on localhost, one result.
 
-Two workers are started with `TF_CONFIG` (the way a cluster launches them, see the
-README's "Beyond one machine"); each meta-trains the same MLP for a few
+Two workers are started with `TF_CONFIG` (the way a cluster launches them, see
+docs/development.md, "Beyond one machine"); each meta-trains the same MLP for a few
 iterations with its share of every meta-batch, the shares' meta-gradients being
 all-reduced over gRPC. A third, single process trains without a strategy. All
 three must end with the same parameters (float64, so the all-reduce's summation
