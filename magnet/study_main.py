@@ -22,6 +22,9 @@ three losses of seed 0 first). `seeds` runs a loss only once its grid is
 complete (it reports the missing grid and skips the loss otherwise). The queue
 scripts (`magnet.experiments.queue_study`) are slices of `--phase=all`: each continues
 whatever the previous slices left. Exit status 0 unless an error occurred.
+
+The phases are `magnet.experiments.study_phases`, the report
+`magnet.experiments.study_report`; this main parses the flags.
 """
 
 from __future__ import annotations
@@ -31,17 +34,12 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import dataclasses  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
 import sys  # noqa: E402
-from typing import Any  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
-from common import results  # noqa: E402
-from magnet.experiments import experiment, study, verdicts  # noqa: E402
+from magnet.experiments import study, study_phases, study_report  # noqa: E402
 
 STUDIES = study.STUDIES
 
@@ -66,266 +64,6 @@ def _with_data_dir(cfg: study.StudyConfig, data_dir: str) -> study.StudyConfig:
     return dataclasses.replace(cfg, base=(*cfg.base, ("data_dir", data_dir)))
 
 
-def run_unit(cfg: experiment.MagnetConfig, run_dir: str, minutes: float
-             ) -> float:
-    """Trains one unit for at most `minutes`; returns the training minutes spent."""
-    before = _train_seconds(run_dir)
-    cfg = dataclasses.replace(cfg, max_train_minutes=max(minutes, 0.5))
-    config_lib.claim_output_dir(run_dir, cfg, experiment.RESUMABLE_FIELDS)
-    print(f"[study] unit {run_dir}", flush=True)
-    experiment.run(cfg, run_dir)
-    return (_train_seconds(run_dir) - before) / 60.0
-
-
-def _train_seconds(run_dir: str) -> float:
-    record = study.read_record(run_dir)
-    return 0.0 if record is None else float(record["budget"]["train_seconds"])
-
-
-def units(cfg: study.StudyConfig, phase: str, losses: list[str], seeds: list[int]
-          ) -> list[tuple[str, experiment.MagnetConfig | None, str]]:
-    """`(run_dir, config or None, note)` of a phase's units, in running order.
-
-    Grid: loss by loss, point by point. Seeds: seed by seed (all losses of seed
-    0 first, so the first complete comparison comes as early as possible).
-    """
-    out = []
-    if phase == "grid":
-        for loss in losses if cfg.tune else []:
-            for name, overrides in study.GRID[loss]:
-                out.append((cfg.grid_dir(loss, name),
-                            cfg.unit_config(loss, 0, overrides, grid=True), ""))
-        return out
-    chosen = {loss: study.chosen_overrides(cfg, loss) for loss in losses}
-    for seed in seeds:
-        for loss in losses:
-            if chosen[loss] is None:
-                out.append((cfg.seed_dir(loss, seed), None,
-                            f"{loss}: grid not complete, seed {seed} skipped"))
-            else:
-                out.append((cfg.seed_dir(loss, seed),
-                            cfg.unit_config(loss, seed, chosen[loss], grid=False),
-                            ""))
-    return out
-
-
-def run_phase(cfg: study.StudyConfig, phase: str, losses: list[str],
-              seeds: list[int], budget_minutes: float) -> float:
-    """Runs a phase's units in order until the budget is spent.
-
-    Phase "all" is "grid" then "seeds" with what is left of the budget.
-
-    Returns:
-        The training minutes spent.
-    """
-    if phase == "all":
-        spent = run_phase(cfg, "grid", losses, seeds, budget_minutes)
-        return spent + run_phase(cfg, "seeds", losses, seeds,
-                                 budget_minutes - spent)
-    spent = 0.0
-    for run_dir, unit_cfg, note in units(cfg, phase, losses, seeds):
-        if unit_cfg is None:
-            print(f"[study] {note}", flush=True)
-            continue
-        record = study.read_record(run_dir)
-        if record is not None and record["status"] in ("complete", "diverged"):
-            continue
-        left = budget_minutes - spent
-        if left < 1.0:
-            print(f"[study] budget of {budget_minutes:g} training minutes spent; "
-                  "rerun to continue", flush=True)
-            break
-        spent += run_unit(unit_cfg, run_dir, left)
-        if phase == "grid":
-            study.save_choices(cfg)
-    if phase == "grid":
-        study.save_choices(cfg)
-    print(f"[study] {phase}: {spent:.1f} training minutes this invocation",
-          flush=True)
-    return spent
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
-
-
-def _est(values: list[float]) -> str:
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return "-"
-    mean, half = verdicts.mean_t_ci(finite)
-    if not math.isfinite(half):
-        return f"{100 * mean:.2f} (1 seed)"
-    return f"{100 * mean:.2f} ± {100 * half:.2f}"
-
-
-def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
-    """Aggregates finished and partial runs into results.json + report.md."""
-    hierarchy = cfg.experiment == "hierarchy"
-    primary = "fine_knn_error" if hierarchy else "error"
-    rule = {"magnet": "magnet rule, running sigma^2 (paper)",
-            "softmax": "softmax argmax", "triplet": "kNN"}
-    finals: dict[str, dict[int, dict[str, float]]] = {}
-    curves: dict[str, list[list[dict[str, float]]]] = {}
-    statuses, budget_seconds, refresh = [], 0.0, []
-    error_rows = []
-    for loss in cfg.losses:
-        finals[loss], curves[loss] = {}, []
-        per_seed, seconds, iters, num_test = [], [], [], 1
-        for seed in cfg.seeds:
-            run_dir = cfg.seed_dir(loss, seed)
-            record = study.read_record(run_dir)
-            curve = study.unit_curve(run_dir, loss)
-            if record is None or not curve:
-                per_seed.append(f"s{seed}: not run")
-                statuses.append("not run")
-                continue
-            status = record["status"]
-            statuses.append(status)
-            num_test = int(record["extra"].get("test_examples", 1))
-            final = curve[-1]
-            finals[loss][seed] = final
-            curves[loss].append(curve)
-            budget_seconds += float(record["budget"]["train_seconds"])
-            seconds.append(float(record["budget"]["train_seconds"]))
-            iters.append(int(final["step"]))
-            mark = "" if status == "complete" else f" ({status})"
-            per_seed.append(f"s{seed}: {_pct(final.get(primary))}{mark}")
-            info = os.path.join(run_dir, "checkpoints", loss, "fit_state.json")
-            if loss == "magnet" and os.path.exists(info):
-                with open(info) as f:
-                    state = json.load(f)
-                if state["train_seconds"] > 0:
-                    refresh.append(state["refresh_seconds"] / state["train_seconds"])
-        got = finals[loss].values()
-
-        def values(key: str, got=got) -> list[float]:
-            return [e[key] for e in got if key in e]
-
-        row = [loss]
-        if hierarchy:
-            row.append(_est(values("fine_knn_error")))
-        flat = study.flat_last_quarter(study.mean_curve(curves[loss], primary),
-                                       cfg.steps, num_test)
-        row += [_est(values("error")) + f" ({rule[loss]})", "; ".join(per_seed),
-                _est(values("knn_error")), _est(values("magnet_error_running")),
-                _est(values("magnet_error_recomputed")),
-                _est(values("softmax_error")),
-                ", ".join(f"{i:,}" for i in iters) or "-",
-                ", ".join(f"{s / 60:.1f}" for s in seconds) or "-", flat]
-        error_rows.append(row)
-    header = (["loss"] + (["fine-label kNN error (%)"] if hierarchy else [])
-              + [("coarse " if hierarchy else "") + "error, own rule (%, mean ± "
-                 "95% t-CI over seeds)",
-                 "per seed (%)", "kNN (%)", "magnet rule, running sigma^2 (%)",
-                 "magnet rule, recomputed sigma^2 (%)", "softmax argmax (%)",
-                 "iterations per seed", "training minutes per seed",
-                 "mean curve flat over the last quarter"])
-
-    claim_rows, details = [], {}
-    for key in study.claims_for(cfg.experiment):
-        claim = study.stated(key)
-        if key == "speed":
-            target_curve = study.mean_curve(curves.get("triplet", []), "error")
-            magnet_curve = study.mean_curve(curves.get("magnet", []), "error")
-            ours, verdict, info = verdicts.speed_verdict(
-                magnet_curve or None, target_curve or None, cfg.eval_every)
-            details["speed"] = info
-        else:
-            baseline = "triplet" if "triplet" in key else "softmax"
-            ours_m, ours_b = finals.get("magnet", {}), finals.get(baseline, {})
-            paired = [s for s in cfg.seeds if s in ours_m and s in ours_b]
-            ours, verdict = verdicts.seed_gain_verdict(
-                [ours_m[s][primary] for s in paired],
-                [ours_b[s][primary] for s in paired], claim.low, claim.high)
-        claim_rows.append([claim.statement, claim.source, ours, verdict])
-    complete = sum(s == "complete" for s in statuses)
-    total = len(cfg.losses) * len(cfg.seeds)
-    status = "complete" if complete == total else "cut short"
-    for row in claim_rows:
-        if complete < total:
-            row[3] += f" [{complete} of {total} runs complete; not final]"
-
-    target = details.get("speed", {}).get("target_error")
-    figures = []
-    if any(curves.values()):
-        os.makedirs(output_dir, exist_ok=True)
-        study.plot_curves(os.path.join(output_dir, study.CURVES_FIGURE),
-                          {k: v for k, v in curves.items() if v},
-                          {k: primary for k in curves}, target,
-                          f"{cfg.experiment}, {cfg.dataset}: test error by loss "
-                          "(thin: seeds)")
-        figures.append(study.CURVES_FIGURE)
-    grid_rows = []
-    for loss in cfg.losses:
-        if not cfg.tune:
-            continue
-        _, rows = study.choose(cfg, loss)
-        grid_rows += [[loss, *r] for r in rows]
-    tables = [
-        {"title": "The abstract's claims, decided on the per-seed runs",
-         "header": ["claim (paper states)", "source", "ours", "verdict"],
-         "rows": claim_rows},
-        {"title": f"Test error by loss ({cfg.dataset}, seeds {list(cfg.seeds)})",
-         "header": header, "rows": error_rows},
-    ]
-    if details.get("speed"):
-        d = details["speed"]
-        tables.append({
-            "title": "Iterations to triplet's best error (mean curves over seeds)",
-            "header": ["loss", "target error (%)", "first evaluation at or below",
-                       "training seconds until then"],
-            "rows": [["triplet", _pct(d["target_error"]), d["triplet_step"],
-                      d["triplet_seconds"]],
-                     ["magnet", _pct(d["target_error"]),
-                      "not reached" if d["magnet_step"] is None else d["magnet_step"],
-                      "-" if d["magnet_seconds"] is None else d["magnet_seconds"]]]})
-    if grid_rows:
-        tables.append({
-            "title": (f"Tuning grid ({cfg.grid_steps:,} iterations, validation "
-                      f"split of {cfg.validation_per_class} training images per "
-                      "class, seed 0)"),
-            "header": ["loss", "point", "values", "validation error (%)", "status",
-                       ""], "rows": grid_rows})
-    elif cfg.tuned_from:
-        tables.append({"title": "Tuned values", "header": ["source"],
-                       "rows": [[f"the grid of {cfg.tuned_from} (K raised to at "
-                                 f"least {cfg.min_clusters_per_class} for the "
-                                 "coarse labels' impostors)"]]})
-    else:
-        tables.append({"title": "Tuned values", "header": ["source"],
-                       "rows": [["no grid: every loss uses the base values of "
-                                 "magnet.trainer.TrainSettings (learning rate "
-                                 "1e-3; triplet margin 0.2; alpha 1, K 8, 12x4)"]]})
-    deviations = [
-        f"Dataset {cfg.dataset} instead of "
-        f"{experiment.PAPER_DATASETS[cfg.experiment]}; a 0.1M-parameter CNN instead "
-        "of GoogLeNet.",
-        "Every loss of a seed starts from the same random initialisation (no "
-        "pretraining, no warm start on the target labels).",
-        f"Budget: {cfg.steps:,} iterations per run (batch 48), test evaluations "
-        f"every {cfg.eval_every:,} iterations and at {cfg.checkpoint_every}·2^j "
-        "before; 'convergence' is this budget, see the curves.",
-        f"Magnet cluster index re-clustered every {cfg.refresh_every:,} iterations "
-        "from the embeddings kept from training batches, the training set "
-        f"re-embedded every {cfg.reembed_every:,}" + (
-            f" (refresh time {100 * min(refresh):.1f}-{100 * max(refresh):.1f}% of "
-            "training time in these runs)" if refresh else "") + ".",
-        "Claims 1-2 and 4: 95% Student-t intervals over seeds of the paired "
-        "difference; claim 3 on the mean curves (evaluation resolution).",
-    ]
-    budget = {"train_seconds": round(budget_seconds, 1),
-              "runs_complete": complete, "runs_planned": total,
-              "iterations": cfg.steps, "machine": results.machine_description()}
-    return results.write_results(
-        output_dir, paper="magnet", experiment=f"{cfg.experiment}_{cfg.dataset}",
-        status=status, budget=budget, config=config_lib.to_dict(cfg), cells=[],
-        deviations=deviations, figures=figures,
-        extra={"tables": tables, "claims": details,
-               "finals": {k: {str(s): e for s, e in v.items()}
-                          for k, v in finals.items()}})
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -343,10 +81,10 @@ def main(argv: list[str]) -> None:
     if FLAGS.phase == "report":
         out = os.path.join(FLAGS.results_root,
                            f"magnet_{cfg.experiment}_{cfg.dataset}")
-        record = report(cfg, out)
+        record = study_report.report(cfg, out)
         print(f"[study] {record['status']}; report: {os.path.join(out, 'report.md')}")
         return
-    run_phase(cfg, FLAGS.phase, losses, seeds, FLAGS.max_train_minutes)
+    study_phases.run_phase(cfg, FLAGS.phase, losses, seeds, FLAGS.max_train_minutes)
 
 
 if __name__ == "__main__":

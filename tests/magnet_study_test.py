@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from magnet import study_main
-from magnet.experiments import experiment, study
+from magnet.experiments import experiment, study, study_phases, study_report
 from tests.magnet_fixtures import synthetic_dataset
 
 
@@ -31,9 +30,9 @@ def tiny(monkeypatch, tmp_path):
 
 def test_grid_then_seeds_then_report(tiny, tmp_path):
     # Seeds before the grid: skipped, nothing trained.
-    study_main.run_phase(tiny, "seeds", ["magnet"], [0], 5.0)
+    study_phases.run_phase(tiny, "seeds", ["magnet"], [0], 5.0)
     assert not os.path.exists(tiny.seed_dir("magnet", 0))
-    study_main.run_phase(tiny, "grid", ["magnet", "triplet"], [0], 5.0)
+    study_phases.run_phase(tiny, "grid", ["magnet", "triplet"], [0], 5.0)
     with open(os.path.join(tiny.root, "grid", study.CHOSEN_FILE)) as f:
         chosen = json.load(f)
     errors = {name: study.unit_curve(tiny.grid_dir("magnet", name), "magnet")[-1]
@@ -43,7 +42,7 @@ def test_grid_then_seeds_then_report(tiny, tmp_path):
     # Grid points are evaluated on the validation split (2 per class), not test.
     record = study.read_record(tiny.grid_dir("magnet", "a"))
     assert record["config"]["validation_per_class"] == 2
-    study_main.run_phase(tiny, "seeds", ["magnet", "triplet"], [0, 1], 5.0)
+    study_phases.run_phase(tiny, "seeds", ["magnet", "triplet"], [0, 1], 5.0)
     for loss in ("magnet", "triplet"):
         for seed in (0, 1):
             rec = study.read_record(tiny.seed_dir(loss, seed))
@@ -51,7 +50,7 @@ def test_grid_then_seeds_then_report(tiny, tmp_path):
             assert rec["config"]["warm_start_epochs"] == 0.0
             assert rec["config"]["validation_per_class"] is None
     out = str(tmp_path / "results")
-    report = study_main.report(tiny, out)
+    report = study_report.report(tiny, out)
     assert report["status"] == "complete"
     assert os.path.exists(os.path.join(out, "report.md"))
     claims = report["extra"]["tables"][0]["rows"]
