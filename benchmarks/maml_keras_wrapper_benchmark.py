@@ -28,14 +28,8 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks import timing  # noqa: E402
-from maml import (  # noqa: E402
-    MAML,
-    experiments,
-    meta_learner,
-    networks,
-    sinusoid_experiment,
-    tasks,
-)
+from maml import MAML, meta_learner, networks, tasks  # noqa: E402
+from maml.experiments import configs, sinusoid_experiment  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 2000, "Timed iterations per setting.")
 REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats; the best is reported.")
@@ -100,7 +94,7 @@ def main(argv: list[str]) -> None:
                       ("explicit weights, same loop", explicit)):
         rows.append((name, *_best_ms(run, ITERATIONS.value, REPEATS.value)))
     trainer = sinusoid_experiment.build_trainer(
-        experiments.SinusoidConfig(jit_compile=JIT.value), "maml")
+        configs.SinusoidConfig(jit_compile=JIT.value), "maml")
     first, per_it = timing.time_trainer(trainer, ITERATIONS.value, REPEATS.value)
     rows.append(("explicit weights, MetaTrainer", first, per_it * 1e3))
 

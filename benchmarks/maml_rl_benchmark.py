@@ -21,7 +21,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from maml import rl_config, rl_experiment, rl_policy  # noqa: E402
+from maml.experiments import rl_configs, rl_experiment  # noqa: E402
+from maml.rl import policy as rl_policy  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 5, "Timed iterations per setting.")
 EXPERIMENTS = flags.DEFINE_list("experiments", ["navigation_2d", "halfcheetah_dir"],
@@ -30,7 +31,7 @@ SUBSAMPLES = flags.DEFINE_list("hvp_subsamples", ["1.0", "0.2"],
                                "hvp_subsample values to time.")
 
 
-def time_config(cfg: rl_config.RLConfig, iterations: int) -> dict[str, float]:
+def time_config(cfg: rl_configs.RLConfig, iterations: int) -> dict[str, float]:
     """First-call seconds and mean seconds per iteration (total, roll-outs)."""
     sampler = rl_experiment.make_sampler(cfg)
     policy = rl_experiment.make_policy(cfg, sampler, "maml")
@@ -66,7 +67,7 @@ def main(argv: list[str]) -> None:
     print("|---|---|---|---|---|---|")
     for name in EXPERIMENTS.value:
         for sub in SUBSAMPLES.value:
-            cfg = dataclasses.replace(rl_config.RL_EXPERIMENTS[name],
+            cfg = dataclasses.replace(rl_configs.RL_EXPERIMENTS[name],
                                       hvp_subsample=float(sub))
             r = time_config(cfg, ITERATIONS.value)
             print(f"| {name} | {float(sub):g} | {r['first']:.1f} | {r['per_it']:.2f} | "

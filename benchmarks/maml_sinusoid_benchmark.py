@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 from benchmarks import timing  # noqa: E402
-from maml import experiments, sinusoid_experiment  # noqa: E402
+from maml.experiments import configs, sinusoid_experiment  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 5000, "Timed iterations per setting.")
 REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats; the best is reported.")
@@ -25,7 +25,7 @@ REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats; the best is reporte
 
 def time_setting(first_order: bool, jit_compile: bool) -> tuple[float, float]:
     """Returns (first-call seconds, best seconds per iteration)."""
-    cfg = experiments.SinusoidConfig(first_order=first_order, jit_compile=jit_compile)
+    cfg = configs.SinusoidConfig(first_order=first_order, jit_compile=jit_compile)
     trainer = sinusoid_experiment.build_trainer(cfg, "maml")
     return timing.time_trainer(trainer, ITERATIONS.value, REPEATS.value)
 

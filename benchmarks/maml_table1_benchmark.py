@@ -23,7 +23,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks import timing  # noqa: E402
-from maml import classification_experiment, experiments  # noqa: E402
+from maml.experiments import classification_experiment, configs  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 5, "Timed iterations per repeat.")
 REPEATS = flags.DEFINE_integer("repeats", 2, "Repeats; the best is reported.")
@@ -31,7 +31,7 @@ ONLY = flags.DEFINE_list("only", [], "Configurations to time (default: every "
                          "configuration except the _fo duplicates).")
 
 
-def time_config(cfg: experiments.ClassificationConfig) -> tuple[float, float]:
+def time_config(cfg: configs.ClassificationConfig) -> tuple[float, float]:
     """Returns (first-call seconds, best seconds per meta-iteration)."""
     shape = (100, 20, 28, 28) if cfg.dataset == "omniglot" else (64, 600, 84, 84, 3)
     rng = np.random.default_rng(0)
@@ -44,14 +44,14 @@ def time_config(cfg: experiments.ClassificationConfig) -> tuple[float, float]:
 
 def main(argv: list[str]) -> None:
     del argv
-    names = ONLY.value or [n for n in experiments.CLASSIFICATION_EXPERIMENTS
+    names = ONLY.value or [n for n in configs.CLASSIFICATION_EXPERIMENTS
                            if not n.endswith("_fo")]
     print("| configuration | queries / class | order | first call (s) | "
           "s / meta-iteration |")
     print("|---|---|---|---|---|")
     for name in names:
         for first_order in (False, True):
-            cfg = dataclasses.replace(experiments.CLASSIFICATION_EXPERIMENTS[name],
+            cfg = dataclasses.replace(configs.CLASSIFICATION_EXPERIMENTS[name],
                                       first_order=first_order)
             first, per_it = time_config(cfg)
             print(f"| {name} (meta-batch {cfg.meta_batch_size}, {cfg.num_inner_steps}"

@@ -15,6 +15,7 @@ from absl import app, flags
 
 from common import serving_checks
 from maml import serving
+from maml.experiments import export
 
 RUN_DIR = flags.DEFINE_string("run_dir", "runs/sinusoid",
                               "Run directory written by python -m maml.main.")
@@ -34,8 +35,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         limits = serving_checks.parse_limits(serving.FewShotLimits, LIMIT.value)
-        path = serving.export_run(RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value,
-                                  VERSION.value, limits)
+        path = export.export_run(RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value,
+                                 VERSION.value, limits)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -19,22 +19,22 @@ from absl import app, flags, logging  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
 from common.data.errors import DatasetError  # noqa: E402
-from maml import (  # noqa: E402
+from maml.experiments import (  # noqa: E402
     classification_experiment,
-    experiments,
+    configs,
+    export,
     rl_cli,
-    rl_config,
-    serving,
+    rl_configs,
     sinusoid_experiment,
 )
 
 EXPERIMENT = flags.DEFINE_string(
     "experiment", "sinusoid",
     "Which experiment to run: one of "
-    f"{', '.join([*experiments.all_experiments(), *rl_config.RL_EXPERIMENTS])}.")
+    f"{', '.join([*configs.all_experiments(), *rl_configs.RL_EXPERIMENTS])}.")
 RL_SET = flags.DEFINE_multi_string(
     "rl_set", [], "RL experiments (navigation_2d, halfcheetah_dir): override a "
-    "config field of maml/rl_config.py, key=value (repeatable).")
+    "config field of maml/experiments/rl_configs.py, key=value (repeatable).")
 NUM_ITERATIONS = flags.DEFINE_integer(
     "num_iterations", None, "Meta-training iterations (paper: 70000 for sinusoid).")
 PRETRAIN_ITERATIONS = flags.DEFINE_integer(
@@ -111,16 +111,16 @@ def config_from_flags():
         ValueError: unknown experiment or a bad value, naming the flag to fix.
     """
     name = EXPERIMENT.value
-    if name not in experiments.all_experiments():
+    if name not in configs.all_experiments():
         raise ValueError(f"unknown experiment {name!r}: pass --experiment= one of "
-                         f"{', '.join(experiments.all_experiments())}")
-    cls = (experiments.SinusoidConfig if name in experiments.SINUSOID_EXPERIMENTS
-           else experiments.ClassificationConfig)
+                         f"{', '.join(configs.all_experiments())}")
+    cls = (configs.SinusoidConfig if name in configs.SINUSOID_EXPERIMENTS
+           else configs.ClassificationConfig)
     fields = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: flag.value for k, flag in _OVERRIDES.items()
               if flag.value is not None and k in fields}
     kwargs["seed"] = common_flags.SEED.value
-    return experiments.make_config(name, **kwargs)
+    return configs.make_config(name, **kwargs)
 
 
 def _strategy(name: str):
@@ -138,24 +138,24 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
-    if EXPERIMENT.value in rl_config.RL_EXPERIMENTS:
+    if EXPERIMENT.value in rl_configs.RL_EXPERIMENTS:
         sys.exit(rl_cli.run(
             EXPERIMENT.value, {k: f.value for k, f in _OVERRIDES.items()},
             RL_SET.value, common_flags.SEED.value, common_flags.OUTPUT_DIR.value,
             common_flags.EXPORT_DIR.value))
     try:
         cfg = config_from_flags()
-        if not isinstance(cfg, experiments.SinusoidConfig):
+        if not isinstance(cfg, configs.SinusoidConfig):
             classification_experiment.check_data(cfg, common_flags.DATA_DIR.value)
         run_dir = common_flags.OUTPUT_DIR.value or os.path.join("runs", cfg.experiment)
         resumed = config_lib.claim_output_dir(run_dir, cfg,
-                                              experiments.RESUMABLE_FIELDS)
+                                              configs.RESUMABLE_FIELDS)
     except ValueError as e:  # includes OutputDirError and DatasetError
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(f"[{cfg.experiment}] run directory {run_dir}"
           + (" (resuming)" if resumed else ""), flush=True)
-    if isinstance(cfg, experiments.SinusoidConfig):
+    if isinstance(cfg, configs.SinusoidConfig):
         record = sinusoid_experiment.run(cfg, run_dir)
     else:
         try:
@@ -168,7 +168,7 @@ def main(argv: list[str]) -> None:
     print(f"[{cfg.experiment}] {record['status']}; report: "
           f"{os.path.join(run_dir, 'report.md')}", flush=True)
     if common_flags.EXPORT_DIR.value:
-        path = serving.export_run(run_dir, common_flags.EXPORT_DIR.value)
+        path = export.export_run(run_dir, common_flags.EXPORT_DIR.value)
         print(f"[{cfg.experiment}] exported SavedModel to {path}", flush=True)
 
 

@@ -24,7 +24,8 @@ message starts with the input's name and states the rule:
   on (`[0, 1]` for classification);
 - classification labels in `[0, N)` for an N-way model.
 
-The limits are `FewShotLimits`, fixed at export (`export_run(..., limits=...)`,
+The limits are `FewShotLimits`, fixed at export (`export_few_shot_model`; for a
+run directory `maml.experiments.export.export_run(..., limits=...)` or
 `python -m maml.export --limit max_num_steps=200`) and written to
 `assets.extra/serving_limits.json`.
 """
@@ -32,16 +33,14 @@ The limits are `FewShotLimits`, fixed at export (`export_run(..., limits=...)`,
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from common import config as config_lib
 from common import export, serving_checks
-from maml import experiments, meta_learner, networks, sinusoid_experiment
+from maml import meta_learner, networks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,48 +227,6 @@ def restore_meta_params(run_dir: str, net: networks.FunctionalNetwork,
     holder.params = {k: tf.Variable(v, name=k) for k, v in net.init_params(0).items()}
     tf.train.Checkpoint(trainer=holder).restore(latest).expect_partial()
     return {k: tf.identity(v) for k, v in holder.params.items()}
-
-
-def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
-               version: int | None = None,
-               limits: FewShotLimits = FewShotLimits()) -> str:
-    """Exports the meta-learned model of a finished run directory for serving.
-
-    The run's `config.json` says which experiment and network it holds.
-    `limits` are the per-request limits the signatures enforce.
-
-    Returns:
-        The SavedModel version directory.
-    """
-    with open(os.path.join(run_dir, config_lib.CONFIG_FILE)) as f:
-        name = json.load(f)["experiment"]
-    if name not in experiments.all_experiments():
-        raise ValueError(f"{run_dir} holds unknown experiment {name!r}")
-    model_name = model_name or f"maml_{name}"
-    if name in experiments.SINUSOID_EXPERIMENTS:
-        cfg = config_lib.load_config(experiments.SinusoidConfig, run_dir)
-        net = cfg.network()
-        params = restore_meta_params(run_dir, net)
-        module = FewShotModule(net, params, meta_learner.mse_per_task, cfg.alpha,
-                               example_shape=(1,), limits=limits)
-        warm = sinusoid_experiment.eval_batch(cfg, cfg.num_shots, "val", num_tasks=1)
-        return export_few_shot_model(
-            module, export_dir, model_name, warm.support_x.numpy()[0],
-            warm.support_y.numpy()[0], warm.query_x.numpy()[0],
-            cfg.num_inner_steps or 1, version)
-    cfg = config_lib.load_config(experiments.ClassificationConfig, run_dir)
-    net = cfg.network(impl="native")
-    best = os.path.join(run_dir, "checkpoints", "best")
-    params = restore_meta_params(run_dir, net,
-                                 "best" if tf.train.latest_checkpoint(best) else "maml")
-    module = classification_module(net, params, cfg.shots, cfg.alpha, limits)
-    size = (28, 28, 1) if cfg.dataset == "omniglot" else (84, 84, 3)
-    rng = np.random.default_rng(0)
-    support_x = rng.uniform(size=(cfg.ways * cfg.shots, *size))
-    support_y = np.repeat(np.arange(cfg.ways, dtype=np.int32), cfg.shots)
-    query_x = rng.uniform(size=(cfg.ways, *size))
-    return export_few_shot_model(module, export_dir, model_name, support_x, support_y,
-                                 query_x, cfg.test_inner_steps, version)
 
 
 def classification_module(net: networks.FunctionalNetwork,

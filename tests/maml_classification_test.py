@@ -8,15 +8,8 @@ import pytest
 import tensorflow as tf
 
 from common.data import omniglot
-from maml import (
-    classification_experiment,
-    evaluation,
-    experiments,
-    meta_learner,
-    networks,
-    serving,
-    tasks,
-)
+from maml import evaluation, meta_learner, networks, serving, tasks
+from maml.experiments import classification_experiment, configs
 
 DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
@@ -74,7 +67,7 @@ class EpisodeTest(tf.test.TestCase):
         self.assertNotAllClose(a.support_x, c.support_x)
 
     def test_every_config_has_consistent_shapes(self):
-        for name, cfg in experiments.CLASSIFICATION_EXPERIMENTS.items():
+        for name, cfg in configs.CLASSIFICATION_EXPERIMENTS.items():
             size = 28 if cfg.dataset == "omniglot" else 84
             net = cfg.network(impl="patches")
             params = net.init_params(0)
@@ -95,7 +88,7 @@ class Conv4Test(tf.test.TestCase):
         self.assertEqual(mini.feature_size(), 5 * 5 * 32)
         expected = (9 * 3 * 32 + 32) + 3 * (9 * 32 * 32 + 32) + 4 * 32 + 800 * 5 + 5
         self.assertEqual(mini.num_parameters(), expected)
-        mlp = experiments.CLASSIFICATION_EXPERIMENTS["omniglot_nonconv_5w1s"].network()
+        mlp = configs.CLASSIFICATION_EXPERIMENTS["omniglot_nonconv_5w1s"].network()
         self.assertEqual(mlp.layer_sizes, (784, 256, 128, 64, 64, 5))
 
     def test_implementations_compute_the_same_function(self):
@@ -178,7 +171,7 @@ class RealOmniglotTest(tf.test.TestCase):
 
     def test_tiny_meta_training_beats_chance_and_resumes_exactly(self):
         cfg = dataclasses.replace(
-            experiments.CLASSIFICATION_EXPERIMENTS["omniglot_5w1s"],
+            configs.CLASSIFICATION_EXPERIMENTS["omniglot_5w1s"],
             meta_batch_size=8, num_iterations=120, eval_tasks=100, val_tasks=20,
             eval_every=120, checkpoint_every=60, log_every=60)
         cache = os.environ.get("REPRO_CACHE_DIR") or self.get_temp_dir()

@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
-from maml import experiments
+from maml.experiments import configs
 
 
 def test_sinusoid_defaults_are_the_paper_protocol():
-    cfg = experiments.SinusoidConfig()
-    for field, value in experiments.SINUSOID_PAPER_PROTOCOL.items():
+    cfg = configs.SinusoidConfig()
+    for field, value in configs.SINUSOID_PAPER_PROTOCOL.items():
         assert getattr(cfg, field) == value, field
     assert cfg.eval_shots == (5, 10, 20) and cfg.eval_tasks == 600
     assert cfg.eval_max_steps == 10
@@ -25,11 +25,11 @@ def test_sinusoid_defaults_are_the_paper_protocol():
 ])
 def test_bad_values_name_the_flag(field, value, flag):
     with pytest.raises(ValueError, match=flag):
-        experiments.SinusoidConfig(**{field: value})
+        configs.SinusoidConfig(**{field: value})
 
 
 def test_deviations_are_labelled_per_row():
-    cfg = experiments.SinusoidConfig(num_iterations=1000, alpha=0.001,
+    cfg = configs.SinusoidConfig(num_iterations=1000, alpha=0.001,
                                      first_order=True)
     maml = cfg.deviations("maml")
     assert any("1,000 of the paper's 70,000 meta-iterations" in d for d in maml)
@@ -43,14 +43,14 @@ def test_deviations_are_labelled_per_row():
 def test_named_sinusoid_configs_paper_and_official_code():
     # Paper section 5.1: alpha = 0.01. Official code (cbfinn/maml main.py): the
     # sinusoid command leaves --update_lr at its default, 1e-3.
-    paper = experiments.make_config("sinusoid")
-    official = experiments.make_config("sinusoid_official")
+    paper = configs.make_config("sinusoid")
+    official = configs.make_config("sinusoid_official")
     assert paper.alpha == 0.01 and official.alpha == 0.001
     assert official.experiment == "sinusoid_official"
     differing = [f.name for f in dataclasses.fields(paper)
                  if getattr(paper, f.name) != getattr(official, f.name)]
     assert differing == ["experiment", "alpha"]
-    assert {"sinusoid", "sinusoid_official"} <= set(experiments.all_experiments())
+    assert {"sinusoid", "sinusoid_official"} <= set(configs.all_experiments())
     assert official.deviations("maml") == [
         "alpha = 0.001 (the official code's default); paper: 0.01"]
-    assert experiments.make_config("sinusoid_official", seed=3).alpha == 0.001
+    assert configs.make_config("sinusoid_official", seed=3).alpha == 0.001

@@ -26,9 +26,10 @@ _CHILD = """
 import hashlib, os
 import numpy as np
 from common import seeding
-from maml import evaluation, experiments, meta_learner, sinusoid_experiment
+from maml import evaluation, meta_learner
+from maml.experiments import configs, sinusoid_experiment
 jit = os.environ["REPEAT_JIT"] == "1"
-cfg = experiments.make_config("sinusoid", seed=3, jit_compile=jit)
+cfg = configs.make_config("sinusoid", seed=3, jit_compile=jit)
 seeding.seed_everything(cfg.seed)
 trainer = sinusoid_experiment.build_trainer(cfg, "maml")
 trainer.train(200)

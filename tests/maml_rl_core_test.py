@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from maml import rl_baseline, rl_learner, rl_policy, trpo
+from maml.rl import baseline as rl_baseline
+from maml.rl import learner as rl_learner
+from maml.rl import policy as rl_policy
+from maml.rl import trpo
 
 
 def _policy_params(seed=0, obs_dim=2, act_dim=2, hidden=(8, 8), context_dim=0,

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from maml import rl_envs, rl_policy, rl_sampling
+from maml.rl import envs as rl_envs
+from maml.rl import policy as rl_policy
+from maml.rl import sampling as rl_sampling
 
 
 def test_navigation_step_clips_velocity_and_rewards_minus_distance():
@@ -80,7 +82,7 @@ needs_mujoco = pytest.mark.skipif(importlib.util.find_spec("mujoco") is None,
 
 @needs_mujoco
 def test_cheetah_reward_is_direction_times_com_velocity_minus_control_cost():
-    from maml import rl_cheetah
+    from maml.rl import cheetah as rl_cheetah
 
     env = rl_cheetah.HalfCheetahDirection(horizon=5)
     rng = np.random.default_rng(0)
@@ -108,7 +110,7 @@ def test_cheetah_reward_is_direction_times_com_velocity_minus_control_cost():
 
 @needs_mujoco
 def test_cheetah_host_rollouts_shapes_and_directions():
-    from maml import rl_cheetah
+    from maml.rl import cheetah as rl_cheetah
 
     env = rl_cheetah.HalfCheetahDirection(horizon=3)
     dirs = env.sample_tasks(np.random.default_rng(0), 1000)
@@ -123,10 +125,10 @@ def test_cheetah_host_rollouts_shapes_and_directions():
 
 
 def test_missing_mujoco_gives_a_one_line_install_hint(monkeypatch):
-    from maml import rl_config, rl_experiment
+    from maml.experiments import rl_configs, rl_experiment
 
     monkeypatch.setitem(sys.modules, "mujoco", None)  # import mujoco -> ImportError
-    cfg = rl_config.make_rl_config("halfcheetah_dir")
+    cfg = rl_configs.make_rl_config("halfcheetah_dir")
     with pytest.raises(ValueError) as info:
         rl_experiment.check_environment(cfg)
     message = str(info.value)

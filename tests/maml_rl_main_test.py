@@ -59,7 +59,8 @@ def test_navigation_smoke_run_writes_every_output(nav_run):
 
 
 def test_exported_policy_acts_like_the_best_checkpoint(nav_run):
-    from maml import rl_export, rl_policy
+    from maml.experiments import rl_export
+    from maml.rl import policy as rl_policy
 
     d, run_dir, _, _ = nav_run
     loaded = tf.saved_model.load(os.path.join(d, "export", "maml_navigation_2d", "1"))
@@ -126,7 +127,7 @@ def test_halfcheetah_smoke_run():
 
 
 def test_seed_summary_lists_each_seed_beside_the_published_value(nav_run):
-    from maml import rl_seed_summary
+    from maml.experiments import rl_seed_summary
 
     _, run_dir, _, _ = nav_run
     text = rl_seed_summary.summary_markdown([run_dir, run_dir])

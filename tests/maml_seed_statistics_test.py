@@ -7,7 +7,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from maml import seed_statistics
+from maml.experiments import seed_statistics
 
 THRESHOLD = 1000.0
 

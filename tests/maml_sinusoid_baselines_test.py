@@ -6,32 +6,32 @@ import numpy as np
 import pytest
 
 from common import published, results
-from maml import experiments, seed_statistics, sinusoid_baselines_experiment
+from maml.experiments import configs, seed_statistics, sinusoid_baselines_experiment
 
 
 def test_defaults_are_the_papers_protocol():
-    cfg = experiments.SinusoidBaselinesConfig()
+    cfg = configs.SinusoidBaselinesConfig()
     assert cfg.num_regressors == 500 and cfg.target_mse == 0.02  # App. C.1
     assert cfg.oracle_iterations == 70_000  # cbfinn/maml: pretrain += metatrain
     assert (cfg.meta_batch_size, cfg.num_shots) == (25, 10)
     assert cfg.network().layer_sizes == (1, 40, 40, 1)
     assert cfg.oracle_network().layer_sizes == (3, 40, 40, 1)
     assert cfg.deviations("multitask") == [] and cfg.deviations("oracle") == []
-    assert (cfg.eval_seed, cfg.eval_tasks) == (experiments.SinusoidConfig().eval_seed,
+    assert (cfg.eval_seed, cfg.eval_tasks) == (configs.SinusoidConfig().eval_seed,
                                                600)  # the MAML runs' test tasks
-    small = experiments.SinusoidBaselinesConfig(num_regressors=50,
+    small = configs.SinusoidBaselinesConfig(num_regressors=50,
                                                 oracle_iterations=100)
     assert small.deviations("multitask") == [
         "50 of the paper's 500 regressors per multi-task variant"]
     assert "100 of the official 70,000" in small.deviations("oracle")[0]
     with pytest.raises(ValueError, match="num_regressors"):
-        experiments.SinusoidBaselinesConfig(num_regressors=0)
+        configs.SinusoidBaselinesConfig(num_regressors=0)
     with pytest.raises(ValueError):
-        experiments.SinusoidBaselinesConfig(weight_candidates=(0.1, -1.0))
+        configs.SinusoidBaselinesConfig(weight_candidates=(0.1, -1.0))
 
 
 def test_tiny_run_writes_every_row_and_resumes(tmp_path):
-    cfg = experiments.SinusoidBaselinesConfig(
+    cfg = configs.SinusoidBaselinesConfig(
         num_regressors=2, pilot_tasks=2, weight_candidates=(0.01,), jit_compile=False,
         regressor_max_steps=100, check_every=100, oracle_iterations=20,
         checkpoint_every=10, log_every=10, eval_tasks=8, eval_shots=(5,),

@@ -7,16 +7,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from maml import (
-    classification_experiment,
-    evaluation,
-    experiments,
-    meta_learner,
-    networks,
-    table1_summary,
-    tasks,
-    training,
-)
+from maml import evaluation, meta_learner, networks, tasks, training
+from maml.experiments import classification_experiment, configs, table1_summary
 
 
 def _images(classes=12, per_class=20, size=28, channels=None, seed=0):
@@ -31,7 +23,7 @@ class QueryCountTest(tf.test.TestCase):
     at meta-training."""
 
     def test_training_queries_per_configuration(self):
-        for name, cfg in experiments.CLASSIFICATION_EXPERIMENTS.items():
+        for name, cfg in configs.CLASSIFICATION_EXPERIMENTS.items():
             expected = cfg.shots if cfg.dataset == "omniglot" else 15
             cfg = dataclasses.replace(cfg, meta_batch_size=2)
             if cfg.dataset == "omniglot":
@@ -47,13 +39,13 @@ class QueryCountTest(tf.test.TestCase):
             self.assertNotIn("train_queries", " ".join(cfg.deviations()), name)
 
     def test_overriding_queries_is_a_labelled_deviation(self):
-        cfg = experiments.make_config("omniglot_20w1s", train_queries=15)
+        cfg = configs.make_config("omniglot_20w1s", train_queries=15)
         self.assertEqual(cfg.queries_at_training, 15)
         self.assertIn("train_queries = 15; paper: 0", cfg.deviations())
-        grey = experiments.make_config("omniglot_5w1s", omniglot_pixels="antialiased")
+        grey = configs.make_config("omniglot_5w1s", omniglot_pixels="antialiased")
         self.assertTrue(any("binary" in d for d in grey.deviations()))
         with self.assertRaisesRegex(ValueError, "--omniglot_pixels"):
-            experiments.make_config("omniglot_5w1s", omniglot_pixels="grey")
+            configs.make_config("omniglot_5w1s", omniglot_pixels="grey")
 
 
 class FinalCheckpointCellTest(tf.test.TestCase):
@@ -61,7 +53,7 @@ class FinalCheckpointCellTest(tf.test.TestCase):
 
     def test_cell_is_final_parameters_and_best_is_an_extra_column(self):
         cfg = dataclasses.replace(
-            experiments.CLASSIFICATION_EXPERIMENTS["omniglot_5w1s"], eval_tasks=6,
+            configs.CLASSIFICATION_EXPERIMENTS["omniglot_5w1s"], eval_tasks=6,
             val_tasks=4, eval_max_steps=3)
         net = classification_experiment.support_network(cfg)
         final = net.init_params(1)
@@ -128,7 +120,7 @@ class ContextVectorTest(tf.test.TestCase):
 
     def test_configs_and_registry_cells(self):
         for shots in (1, 5):
-            cfg = experiments.CLASSIFICATION_EXPERIMENTS[f"omniglot_context_5w{shots}s"]
+            cfg = configs.CLASSIFICATION_EXPERIMENTS[f"omniglot_context_5w{shots}s"]
             self.assertEqual((cfg.table, cfg.table_row, cfg.table_column),
                              ("Appendix C Table 3", "context vector", f"{shots}-shot"))
             net = cfg.network()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common import published, results
-from maml import seed_statistics, table2_report
+from maml.experiments import seed_statistics, table2_report
 
 STEPS = 11
 

@@ -6,13 +6,14 @@ import tempfile
 
 import tensorflow as tf
 
-from maml import experiments, sinusoid_experiment, training
+from maml import training
+from maml.experiments import configs, sinusoid_experiment
 
 
 def _cfg(**kw):
     base = dict(hidden_sizes=(8,), meta_batch_size=4, num_shots=5, jit_compile=False)
     base.update(kw)
-    return experiments.SinusoidConfig(**base)
+    return configs.SinusoidConfig(**base)
 
 
 class TrainPhaseTest(tf.test.TestCase):

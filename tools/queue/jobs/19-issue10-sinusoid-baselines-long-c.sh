@@ -10,6 +10,6 @@
 set -u
 cd /work/main
 status=0
-timeout 40m .venv/bin/python -m maml.sinusoid_seeds --part=baselines --seeds=2 --baselines_dir=baselines_long --regressor_min_steps=10000 --oracle_iterations=0 || status=$?
-.venv/bin/python -m maml.sinusoid_seeds --part=report || status=$?
+timeout 40m .venv/bin/python -m maml.experiments.sinusoid_seeds --part=baselines --seeds=2 --baselines_dir=baselines_long --regressor_min_steps=10000 --oracle_iterations=0 || status=$?
+.venv/bin/python -m maml.experiments.sinusoid_seeds --part=report || status=$?
 exit $status

@@ -10,5 +10,5 @@ RUN=runs/maml_rl_nav2d_seed2
 OUT=results/maml_rl_nav2d_seed2
 mkdir -p $OUT
 cp $RUN/results.json $RUN/report.md $RUN/config.json $RUN/*.png $RUN/history_*.json $OUT/
-.venv/bin/python -m maml.rl_seed_summary results/maml_rl_nav2d/summary.md \
+.venv/bin/python -m maml.experiments.rl_seed_summary results/maml_rl_nav2d/summary.md \
   runs/maml_rl_nav2d_seed0 runs/maml_rl_nav2d_seed1 runs/maml_rl_nav2d_seed2

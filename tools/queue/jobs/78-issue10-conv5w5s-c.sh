@@ -15,5 +15,5 @@ mkdir -p $out
 cp $run/results.json $run/report.md $run/config.json $out/
 cp $run/evaluations.json $out/ 2>/dev/null || true
 cp $run/*.png $out/ 2>/dev/null || true
-.venv/bin/python -m maml.table1_summary --results_dir=results/maml_table1 || true
+.venv/bin/python -m maml.experiments.table1_summary --results_dir=results/maml_table1 || true
 echo "copied $run -> $out"

@@ -1,4 +1,4 @@
-"""App. C Table 2 over seeds: `python -m maml.sinusoid_seeds --part=...`.
+"""App. C Table 2 over seeds: `python -m maml.experiments.sinusoid_seeds --part=...`.
 
 Parts:
 - `--part=baselines --seeds=0,1`: the multi-task rows and the oracle for each seed,
@@ -22,7 +22,7 @@ import sys  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from common import config as config_lib  # noqa: E402
-from maml import experiments, table2_report  # noqa: E402
+from maml.experiments import configs, table2_report  # noqa: E402
 
 PART = flags.DEFINE_enum("part", "report", ["baselines", "report"],
                          "What to do: train the baseline seeds, or aggregate.")
@@ -56,15 +56,17 @@ _OVERRIDES = {"num_regressors": NUM_REGRESSORS,
               "regressor_min_steps": REGRESSOR_MIN_STEPS}
 
 
-def baselines_config(seed: int) -> experiments.SinusoidBaselinesConfig:
+def baselines_config(seed: int) -> configs.SinusoidBaselinesConfig:
     """The baselines config of one seed, with the given flags applied."""
     overrides = {k: f.value for k, f in _OVERRIDES.items() if f.value is not None}
-    return experiments.SinusoidBaselinesConfig(seed=seed, **overrides)
+    return configs.SinusoidBaselinesConfig(seed=seed, **overrides)
 
 
 def run_baselines(seeds: list[int], runs_dir: str, subdir: str) -> None:
     """Trains and evaluates the baselines of every seed (resuming)."""
-    from maml import sinusoid_baselines_experiment  # noqa: PLC0415 (loads TF)
+    from maml.experiments import (  # noqa: PLC0415 (loads TF)
+        sinusoid_baselines_experiment,
+    )
 
     for seed in seeds:
         cfg = baselines_config(seed)

@@ -1,4 +1,6 @@
-"""Table 4/5 over seeds: `python -m maml.rl_seed_summary OUT.md RUN_DIR [RUN_DIR ...]`.
+"""Table 4/5 over seeds.
+
+`python -m maml.experiments.rl_seed_summary OUT.md RUN_DIR [RUN_DIR ...]`
 
 Reads the `results.json` of runs of one RL experiment that differ only in the seed
 and writes a Markdown table: the published value, each seed's mean return over the
@@ -45,8 +47,8 @@ def summary_markdown(run_dirs: list[str]) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3:
-        print("usage: python -m maml.rl_seed_summary OUT.md RUN_DIR [RUN_DIR ...]",
-              file=sys.stderr)
+        print("usage: python -m maml.experiments.rl_seed_summary OUT.md RUN_DIR "
+              "[RUN_DIR ...]", file=sys.stderr)
         return 2
     out, dirs = argv[1], [d for d in argv[2:]
                           if os.path.exists(os.path.join(d, results.RESULTS_FILE))]

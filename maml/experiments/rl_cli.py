@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from common import config as config_lib
-from maml import rl_config
+from maml.experiments import rl_configs
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     Raises:
         ValueError: unknown field or unparsable value.
     """
-    hints = typing.get_type_hints(rl_config.RLConfig)
+    hints = typing.get_type_hints(rl_configs.RLConfig)
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -53,18 +53,18 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 def run(name: str, overrides: Mapping[str, Any], rl_set: Sequence[str], seed: int,
         output_dir: str | None, export_dir: str | None) -> int:
     """Runs one RL experiment; returns the process exit code."""
-    fields = {f.name for f in dataclasses.fields(rl_config.RLConfig)}
+    fields = {f.name for f in dataclasses.fields(rl_configs.RLConfig)}
     try:
         kwargs = {k: v for k, v in overrides.items() if k in fields and v is not None}
         kwargs.update(parse_overrides(rl_set))
         kwargs["seed"] = seed
-        cfg = rl_config.make_rl_config(name, **kwargs)
-        from maml import rl_experiment  # noqa: PLC0415 - imports TensorFlow
+        cfg = rl_configs.make_rl_config(name, **kwargs)
+        from maml.experiments import rl_experiment  # noqa: PLC0415 - imports TensorFlow
 
         rl_experiment.check_environment(cfg)
         run_dir = output_dir or os.path.join("runs", cfg.experiment)
         resumed = config_lib.claim_output_dir(run_dir, cfg,
-                                              rl_config.RESUMABLE_FIELDS)
+                                              rl_configs.RESUMABLE_FIELDS)
     except (ValueError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -74,7 +74,7 @@ def run(name: str, overrides: Mapping[str, Any], rl_set: Sequence[str], seed: in
     print(f"[{cfg.experiment}] {record['status']}; report: "
           f"{os.path.join(run_dir, 'report.md')}", flush=True)
     if export_dir:
-        from maml import rl_export  # noqa: PLC0415
+        from maml.experiments import rl_export  # noqa: PLC0415
 
         path = rl_export.export_run(run_dir, export_dir)
         print(f"[{cfg.experiment}] exported SavedModel to {path}", flush=True)

@@ -2,7 +2,7 @@
 
 Every environment of every task advances together, with one policy evaluation per
 time step for all of them: the 2D navigation tasks as a `tf.while_loop` inside the
-traced graph, the cheetah as a batch of MuJoCo `MjData` (see `maml.rl_cheetah`).
+traced graph, the cheetah as a batch of MuJoCo `MjData` (see `maml.rl.cheetah`).
 Action noise comes from stateless random ops seeded by the caller, so a resumed
 run draws exactly the same roll-outs.
 
@@ -20,7 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from maml import rl_envs, rl_policy
+from maml.rl import envs as rl_envs
+from maml.rl import policy as rl_policy
 
 
 class Batch(NamedTuple):
@@ -160,7 +161,7 @@ class HostSampler:
     """Roll-outs of a host-stepped batch environment (the cheetah).
 
     Args:
-        env: E.g. `maml.rl_cheetah.HalfCheetahDirection`.
+        env: E.g. `maml.rl.cheetah.HalfCheetahDirection`.
         num_layers: Dense layers of the policy.
     """
 

@@ -25,8 +25,11 @@ from common import plots, results
 from common.checkpoint import Checkpointer
 from common.progress import Progress, format_duration
 from common.summaries import Summaries
-from maml import rl_envs, rl_learner, rl_policy, rl_sampling
-from maml.rl_config import PHASES, RLConfig
+from maml.experiments.rl_configs import PHASES, RLConfig
+from maml.rl import envs as rl_envs
+from maml.rl import learner as rl_learner
+from maml.rl import policy as rl_policy
+from maml.rl import sampling as rl_sampling
 
 TABLES = {"navigation_2d": "Appendix C Table 4",
           "halfcheetah_dir": "Appendix C Table 5"}
@@ -42,7 +45,7 @@ def make_sampler(cfg: RLConfig, oracle: bool = False):
         env = rl_envs.Navigation2D(horizon=cfg.horizon, reward=cfg.reward,
                                    oracle=oracle)
         return rl_sampling.NavigationSampler(env, len(cfg.hidden) + 1)
-    from maml import rl_cheetah  # noqa: PLC0415 - needs MuJoCo
+    from maml.rl import cheetah as rl_cheetah  # noqa: PLC0415 - needs MuJoCo
 
     return rl_sampling.HostSampler(rl_cheetah.HalfCheetahDirection(cfg.horizon),
                                    len(cfg.hidden) + 1)
@@ -51,7 +54,7 @@ def make_sampler(cfg: RLConfig, oracle: bool = False):
 def check_environment(cfg: RLConfig) -> None:
     """Raises ValueError with a one-line hint when the environment cannot be made."""
     if cfg.env == "halfcheetah_dir":
-        from maml import rl_cheetah  # noqa: PLC0415
+        from maml.rl import cheetah as rl_cheetah  # noqa: PLC0415
 
         try:
             rl_cheetah.HalfCheetahDirection(cfg.horizon)

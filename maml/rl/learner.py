@@ -15,7 +15,7 @@ One meta-iteration (`maml_iteration`):
    `mean_i -mean_t [pi_{phi_i(theta)}(a|s) / pi_{phi_i(theta_old)}(a|s)] A_t`
    subject to `mean KL(pi_{phi_i(theta_old)} || pi_{phi_i(theta)}) <= 0.01` over
    the post-update samples (`kl_constrain_step = -1` in the official code), with
-   exact Hessian-vector products (`maml.trpo`).
+   exact Hessian-vector products (`maml.rl.trpo`).
 
 Gradient terms this estimator drops, as the official one does: the post-update
 samples and their advantages are constants, so the dependence of the post-update
@@ -36,13 +36,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from maml import rl_baseline, rl_policy, trpo
-from maml.rl_sampling import Batch
+from maml.rl import baseline as rl_baseline
+from maml.rl import policy as rl_policy
+from maml.rl import trpo
+from maml.rl.sampling import Batch
 
 
 @dataclasses.dataclass(frozen=True)
 class RLHyperparameters:
-    """Learning settings (defaults: official code, see `maml.rl_experiment`)."""
+    """Learning settings (defaults: official code; see maml.experiments.rl_configs)."""
 
     alpha: float = 0.1
     discount: float = 0.99

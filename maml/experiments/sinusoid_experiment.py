@@ -19,16 +19,8 @@ import tensorflow as tf
 
 from common import config as config_lib
 from common import published, results, seeding
-from maml import (
-    evaluation,
-    experiments,
-    figures,
-    meta_learner,
-    meta_trainer,
-    seed_statistics,
-    tasks,
-    training,
-)
+from maml import evaluation, meta_learner, meta_trainer, tasks, training
+from maml.experiments import configs, figures, seed_statistics
 
 TABLE = "Appendix C Table 2"
 TABLE2_STEPS = {1: "1 step", 5: "5 steps", 10: "10 steps"}
@@ -39,7 +31,7 @@ BLOWN_UP_MSE = 1000.0
 PER_TASK_FILE = "per_task_mse.npz"
 
 
-def build_trainer(cfg: experiments.SinusoidConfig, objective: str,
+def build_trainer(cfg: configs.SinusoidConfig, objective: str,
                   ) -> meta_trainer.MetaTrainer:
     """A trainer for MAML ("maml") or the pretrained baseline ("pretrain")."""
     net = cfg.network()
@@ -54,7 +46,7 @@ def build_trainer(cfg: experiments.SinusoidConfig, objective: str,
         jit_compile=cfg.jit_compile)
 
 
-def eval_batch(cfg: experiments.SinusoidConfig, shots: int, split: str,
+def eval_batch(cfg: configs.SinusoidConfig, shots: int, split: str,
                num_tasks: int | None = None) -> tasks.RegressionBatch:
     """Held-out tasks: split "test" for reported numbers, "val" for tuning."""
     stream = {"test": 0, "val": 1}[split]
@@ -62,7 +54,7 @@ def eval_batch(cfg: experiments.SinusoidConfig, shots: int, split: str,
     return tasks.sample_sinusoid_tasks(seed, num_tasks or cfg.eval_tasks, shots, shots)
 
 
-def evaluate(cfg: experiments.SinusoidConfig, maml_params, pretrain_params,
+def evaluate(cfg: configs.SinusoidConfig, maml_params, pretrain_params,
              ) -> dict[str, Any]:
     """Adaptation curves of both methods for every K in `cfg.eval_shots`."""
     net = cfg.network()
@@ -83,7 +75,7 @@ def evaluate(cfg: experiments.SinusoidConfig, maml_params, pretrain_params,
     return out
 
 
-def figure2_panels(cfg: experiments.SinusoidConfig, maml_params, pretrain_params,
+def figure2_panels(cfg: configs.SinusoidConfig, maml_params, pretrain_params,
                    step_sizes: dict[int, float]) -> tuple[np.ndarray, np.ndarray, dict]:
     """Fig. 2 data: one held-out task, K = 5 and 10, MAML and pretrained."""
     net = cfg.network()
@@ -108,7 +100,7 @@ def figure2_panels(cfg: experiments.SinusoidConfig, maml_params, pretrain_params
     return x_grid, truth, panels
 
 
-def run(cfg: experiments.SinusoidConfig, run_dir: str) -> dict[str, Any]:
+def run(cfg: configs.SinusoidConfig, run_dir: str) -> dict[str, Any]:
     """Runs the whole reproduction into `run_dir` (resuming if it holds one).
 
     Returns:
@@ -219,14 +211,15 @@ def run(cfg: experiments.SinusoidConfig, run_dir: str) -> dict[str, Any]:
     return record
 
 
-def save_per_task_curves(run_dir: str, cfg: experiments.SinusoidConfig,
+def save_per_task_curves(run_dir: str, cfg: configs.SinusoidConfig,
                          curves: dict[str, Any]) -> str:
     """Writes every method's per-task query MSE to `PER_TASK_FILE` (atomically).
 
     Keys: `<method>_k<K>` (`[eval_tasks, eval_max_steps + 1]`, column s = MSE
     after s steps), `test_amplitude_k<K>` and `test_phase_k<K>` (the held-out
     tasks, the same for every seed) and `pretrain_step_size_k<K>`. Statistics
-    over tasks and seeds (`maml.seed_statistics`) are recomputed from this file.
+    over tasks and seeds (`maml.experiments.seed_statistics`) are recomputed from
+    this file.
 
     Returns:
         The path written.

@@ -1,7 +1,7 @@
 """Summarises the Table 1 / App. C Table 3 Omniglot runs in one Markdown file.
 
-`python -m maml.table1_summary --results_dir=results/maml_table1` reads every
-`<results_dir>/<experiment>/results.json` written by the classification main and
+`python -m maml.experiments.table1_summary --results_dir=results/maml_table1` reads
+every `<results_dir>/<experiment>/results.json` written by the classification main and
 writes `<results_dir>/SUMMARY.md`: one row per cell (published value, ours with the
 final parameters, best-on-validation, budget, status, verdict) and, per run, the
 test accuracy at every budget checkpoint. The queued issue-10 job scripts run it

@@ -22,16 +22,14 @@ from common import config as config_lib
 from common import results, seeding
 from maml import (
     evaluation,
-    experiments,
     meta_learner,
     meta_trainer,
     multitask_baseline,
     oracle_baseline,
-    seed_statistics,
-    sinusoid_experiment,
     tasks,
     training,
 )
+from maml.experiments import configs, seed_statistics, sinusoid_experiment
 
 TABLE = sinusoid_experiment.TABLE
 TABLE2_SHOTS = sinusoid_experiment.TABLE2_SHOTS
@@ -41,7 +39,7 @@ ORACLE_ROW = "oracle (amplitude and phase as inputs)"
 TASK_STREAM, PILOT_STREAM = 7001, 7002
 
 
-def _task_parameters(cfg: experiments.SinusoidBaselinesConfig, stream: int,
+def _task_parameters(cfg: configs.SinusoidBaselinesConfig, stream: int,
                      num: int) -> tuple[np.ndarray, np.ndarray]:
     batch = tasks.sample_sinusoid_tasks(tf.constant([cfg.seed, stream], tf.int64),
                                         num, 1, 0)
@@ -56,7 +54,7 @@ def _regressor_training(cfg) -> multitask_baseline.RegressorTraining:
         min_steps=cfg.regressor_min_steps, jit_compile=cfg.jit_compile)
 
 
-def train_variant(cfg: experiments.SinusoidBaselinesConfig, kind: str,
+def train_variant(cfg: configs.SinusoidBaselinesConfig, kind: str,
                   run_dir: str) -> dict[str, Any]:
     """Trains (or reads back) one multi-task variant; returns its summary.
 
@@ -102,7 +100,7 @@ def train_variant(cfg: experiments.SinusoidBaselinesConfig, kind: str,
     return summary
 
 
-def build_oracle_trainer(cfg: experiments.SinusoidBaselinesConfig,
+def build_oracle_trainer(cfg: configs.SinusoidBaselinesConfig,
                          ) -> meta_trainer.MetaTrainer:
     """The oracle's trainer: plain regression ("pretrain") on oracle inputs."""
     net = cfg.oracle_network()
@@ -133,7 +131,7 @@ def _fine_tune_curves(cfg, net, params, oracle: bool) -> dict[str, Any]:
     return out
 
 
-def run(cfg: experiments.SinusoidBaselinesConfig, run_dir: str) -> dict[str, Any]:
+def run(cfg: configs.SinusoidBaselinesConfig, run_dir: str) -> dict[str, Any]:
     """Trains and evaluates every baseline of one seed into `run_dir`.
 
     Returns:

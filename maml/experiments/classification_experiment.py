@@ -28,20 +28,13 @@ from common import checkpoint, results, seeding, summaries
 from common import config as config_lib
 from common.data import miniimagenet, omniglot
 from common.data.errors import DatasetError
-from maml import (
-    evaluation,
-    experiments,
-    meta_learner,
-    meta_trainer,
-    networks,
-    tasks,
-    training,
-)
+from maml import evaluation, meta_learner, meta_trainer, networks, tasks, training
+from maml.experiments import configs
 
 HISTORY_FILE = "evaluations.json"
 
 
-def load_splits(cfg: experiments.ClassificationConfig, data_dir: str,
+def load_splits(cfg: configs.ClassificationConfig, data_dir: str,
                 cache_dir: str | None) -> dict[str, np.ndarray]:
     """uint8 class-indexed image arrays of the train / val / test classes."""
     if cfg.dataset == "omniglot":
@@ -54,7 +47,7 @@ def load_splits(cfg: experiments.ClassificationConfig, data_dir: str,
             for s in miniimagenet.SPLITS}
 
 
-def check_data(cfg: experiments.ClassificationConfig, data_dir: str) -> None:
+def check_data(cfg: configs.ClassificationConfig, data_dir: str) -> None:
     """Fails fast, before anything is written, when the dataset files are absent.
 
     Raises:
@@ -77,7 +70,7 @@ def check_data(cfg: experiments.ClassificationConfig, data_dir: str) -> None:
             "--data_dir")
 
 
-def loss_fn(cfg: experiments.ClassificationConfig) -> meta_learner.LossFn:
+def loss_fn(cfg: configs.ClassificationConfig) -> meta_learner.LossFn:
     return _loss(cfg.shots)
 
 
@@ -86,7 +79,7 @@ def _loss(shots: int) -> meta_learner.LossFn:
     return meta_learner.softmax_cross_entropy_per_task(shots)
 
 
-def support_network(cfg: experiments.ClassificationConfig,
+def support_network(cfg: configs.ClassificationConfig,
                     ) -> networks.FunctionalNetwork:
     """The network with all tasks batched (inner loops, evaluation).
 
@@ -102,7 +95,7 @@ def support_network(cfg: experiments.ClassificationConfig,
     return net
 
 
-def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variable,
+def build_trainer(cfg: configs.ClassificationConfig, train_images: tf.Variable,
                   strategy: tf.distribute.Strategy | None = None,
                   ) -> meta_trainer.MetaTrainer:
     """The meta-trainer: batched inner loop, per-task query gradients for conv.
@@ -126,7 +119,7 @@ def build_trainer(cfg: experiments.ClassificationConfig, train_images: tf.Variab
         strategy=strategy)
 
 
-def eval_episodes(cfg: experiments.ClassificationConfig, images, split: str,
+def eval_episodes(cfg: configs.ClassificationConfig, images, split: str,
                   num_tasks: int) -> tasks.EpisodeBatch:
     """Fixed evaluation episodes of a split (K query images per class by default)."""
     stream = {"val": 1, "test": 0}[split]
@@ -135,7 +128,7 @@ def eval_episodes(cfg: experiments.ClassificationConfig, images, split: str,
                                  cfg.queries_at_test, rotate=cfg.rotate)
 
 
-def accuracy_curve(cfg: experiments.ClassificationConfig, params,
+def accuracy_curve(cfg: configs.ClassificationConfig, params,
                    batch: tasks.EpisodeBatch) -> np.ndarray:
     """Per-task query accuracy after 0..eval_max_steps steps (see evaluation)."""
     return evaluation.classification_curve(
@@ -151,7 +144,7 @@ def _history(run_dir: str) -> list[dict[str, Any]]:
     return []
 
 
-def run(cfg: experiments.ClassificationConfig, run_dir: str, data_dir: str,
+def run(cfg: configs.ClassificationConfig, run_dir: str, data_dir: str,
         cache_dir: str | None = None,
         strategy: tf.distribute.Strategy | None = None,
         evaluate_only: bool = False) -> dict[str, Any]:
@@ -263,7 +256,7 @@ def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0,
     final_est = results.mean_ci95(100.0 * final_curve[:, step])
     best_est = results.mean_ci95(100.0 * best_curve[:, step])
     deviations = cfg.deviations()
-    paper = experiments.CLASSIFICATION_PAPER_ITERATIONS
+    paper = configs.CLASSIFICATION_PAPER_ITERATIONS
     if phase.iterations < min(cfg.num_iterations, paper):
         deviations.insert(0, f"trained {phase.iterations:,} of the paper's "
                              f"{paper:,} meta-iterations ({status})")
@@ -273,11 +266,11 @@ def _finish(cfg, run_dir, trainer, best_holder, history, phase, test, t0,
                "best_on_validation": f"{_fmt(best_est)} (iteration {best_iteration})"}
     cells = [results.cell("maml", cfg.table, cfg.table_row, cfg.table_column,
                           final_est, deviations, None, details)]
-    if (cfg.table == experiments.TABLE1 and cfg.dataset == "omniglot"
+    if (cfg.table == configs.TABLE1 and cfg.dataset == "omniglot"
             and cfg.model == "conv4" and cfg.ways == 5):
         # Table 3 of App. C repeats the 5-way conv MAML cells beside the context
         # vector.
-        cells.append(results.cell("maml", experiments.CONTEXT_TABLE, "MAML",
+        cells.append(results.cell("maml", configs.CONTEXT_TABLE, "MAML",
                                   f"{cfg.shots}-shot", final_est, deviations, None,
                                   details))
     figs = _figures(cfg, run_dir, best_curve, final_curve, history)
