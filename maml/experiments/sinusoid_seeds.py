@@ -5,7 +5,8 @@ Parts:
   into `<runs_dir>/baselines/seed_<s>/` (resumable).
 - `--part=report`: aggregates every seed run under `--runs_dir` into
   `--results_dir` (`results.json`, `report.md`, `per_task_mse_k5.npz`) and
-  refreshes the README's generated Table 2 block (`--readme=` to skip).
+  regenerates the results tables of README.md and docs/ (`python -m common.docs`;
+  `--nodocs` to skip).
 
 The MAML rows come from `python -m maml.main --experiment=sinusoid --seed=<s>
 --output_dir=<runs_dir>/sinusoid/seed_<s>` (and `sinusoid_official`).
@@ -32,9 +33,8 @@ RUNS_DIR = flags.DEFINE_string("runs_dir", "runs/maml_sinusoid_seeds",
                                "Directory of the per-seed runs.")
 RESULTS_DIR = flags.DEFINE_string("results_dir", "results/maml_sinusoid_seeds",
                                   "Where --part=report writes the aggregate.")
-README = flags.DEFINE_string("readme", "README.md",
-                             "README whose generated Table 2 block is refreshed "
-                             "('' to skip).")
+DOCS = flags.DEFINE_bool("docs", True, "Regenerate the results tables of README.md "
+                         "and docs/ from results/ (python -m common.docs).")
 NUM_REGRESSORS = flags.DEFINE_integer("num_regressors", None,
                                       "Regressors per multi-task variant (500).")
 ORACLE_ITERATIONS = flags.DEFINE_integer("oracle_iterations", None,
@@ -78,17 +78,17 @@ def run_baselines(seeds: list[int], runs_dir: str, subdir: str) -> None:
         print(f"[baselines] seed {seed}: {record['status']}", flush=True)
 
 
-def report(runs_dir: str, results_dir: str, readme: str) -> None:
-    """Aggregates the seeds and refreshes the README block."""
+def report(runs_dir: str, results_dir: str, refresh_docs: bool) -> None:
+    """Aggregates the seeds and regenerates the docs' results tables."""
     record = table2_report.write_aggregate(runs_dir, results_dir)
     print(f"[report] {record['status']}: "
           f"{os.path.join(results_dir, 'report.md')}", flush=True)
-    if readme:
-        if table2_report.update_readme(readme, record):
-            print(f"[report] refreshed the Table 2 block of {readme}", flush=True)
-        else:
-            print(f"[report] {readme} has no generated Table 2 block; not changed",
-                  flush=True)
+    if refresh_docs:
+        from common import docs  # noqa: PLC0415 (only this part needs it)
+
+        changed = docs.update(".")
+        print(f"[report] regenerated the tables of {', '.join(changed) or 'nothing'}",
+              flush=True)
 
 
 def main(argv: list[str]) -> None:
@@ -106,7 +106,7 @@ def main(argv: list[str]) -> None:
     if PART.value == "baselines":
         run_baselines(seeds, RUNS_DIR.value, BASELINES_DIR.value)
     else:
-        report(RUNS_DIR.value, RESULTS_DIR.value, README.value)
+        report(RUNS_DIR.value, RESULTS_DIR.value, DOCS.value)
 
 
 if __name__ == "__main__":
