@@ -6,6 +6,14 @@ iterations a checkpoint plus a small `phase_state.json` with the training second
 spent so far, so a resumed run reports its total compute honestly. A rerun restores
 the latest checkpoint and continues; because tasks are drawn from
 `(seed, iteration)`, it ends exactly where an uninterrupted run would.
+
+This is not `common.training_loop.run_training`, whose unit is one `step_fn` call
+per step with a separate step variable and `loop_state.json`: a `MetaTrainer`
+runs a whole chunk of iterations in one traced call and counts them in its own
+checkpointed `iteration` variable. Moving to the common loop would change the
+checkpoint layout and state file of runs already on disk (the queued sinusoid
+seeds resume from them) and the progress lines; the atomic state write is shared
+(`common.files`).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import os
 import time
 from collections.abc import Callable
 
-from common import checkpoint, progress, summaries
+from common import checkpoint, files, progress, summaries
 from maml import meta_trainer
 
 PHASE_STATE = "phase_state.json"
@@ -59,10 +67,7 @@ def _read_state(directory: str) -> dict:
 
 
 def _write_state(directory: str, state: dict) -> None:
-    path = os.path.join(directory, PHASE_STATE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(state, f)
-    os.replace(path + ".tmp", path)
+    files.atomic_write_json(os.path.join(directory, PHASE_STATE), state, indent=None)
 
 
 def restore_phase(name: str, trainer: meta_trainer.MetaTrainer, target: int,

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from common import checkpoint, results, seeding, summaries
+from common import checkpoint, files, results, seeding, summaries
 from common import config as config_lib
 from common.data import miniimagenet, omniglot
 from common.data.errors import DatasetError
@@ -196,10 +196,8 @@ def run(cfg: configs.ClassificationConfig, run_dir: str, data_dir: str,
                 best_holder.params[k].assign(v)
             best_ckpt.save(done)
         history.append(entry)
-        with open(os.path.join(run_dir, HISTORY_FILE) + ".tmp", "w") as f:
-            json.dump(history, f, indent=1)
-        os.replace(os.path.join(run_dir, HISTORY_FILE) + ".tmp",
-                   os.path.join(run_dir, HISTORY_FILE))
+        files.atomic_write_json(os.path.join(run_dir, HISTORY_FILE), history,
+                                indent=1)
         writer.scalars(done, {"val_accuracy": val_acc,
                               "test_accuracy": test_est.mean})
         print(f"[eval] iteration {done}: val {100 * val_acc:.2f}%  test "

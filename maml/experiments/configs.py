@@ -8,8 +8,8 @@ one-line message naming the flag to fix, before anything is written.
 from __future__ import annotations
 
 import dataclasses
-import math
 
+from common import validation
 from maml import networks
 
 # Protocol facts of the sinusoid experiment (Finn et al. 2017, section 5.1 and the
@@ -49,9 +49,16 @@ def _check_ints(config, positive: tuple[str, ...], nonnegative: tuple[str, ...],
             raise ValueError(f"{name} must be {bound}, got {value}: fix --{flag}")
 
 
+def _checked(check, name: str, flag: str | None, value) -> None:
+    """Runs a `common.validation` check; its message also names the flag to fix."""
+    try:
+        check(name, value)
+    except ValueError as e:
+        raise ValueError(f"{e}: fix --{flag}" if flag else str(e)) from None
+
+
 def _positive(name: str, flag: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be > 0, got {value}: fix --{flag}")
+    _checked(validation.require_positive, name, flag, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,13 +121,12 @@ class SinusoidConfig:
                      "eval_max_steps"))
         _positive("alpha (inner step size)", "alpha", self.alpha)
         _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)
-        if any(k <= 0 for k in self.eval_shots):
-            raise ValueError(f"eval_shots must be positive, got {self.eval_shots}: "
-                             "fix --eval_shots")
-        if self.max_train_minutes < 0:
-            raise ValueError("max_train_minutes must be >= 0: fix --max_train_minutes")
-        if any(s <= 0 for s in self.baseline_step_sizes):
-            raise ValueError("baseline_step_sizes must be > 0")
+        _checked(validation.require_all_positive, "eval_shots", "eval_shots",
+                 self.eval_shots)
+        _checked(validation.require_non_negative, "max_train_minutes",
+                 "max_train_minutes", self.max_train_minutes)
+        _checked(validation.require_all_positive, "baseline_step_sizes", None,
+                 self.baseline_step_sizes)
 
     def network(self) -> networks.MLP:
         """The regressor: 1 input, the hidden ReLU layers, 1 output."""
@@ -272,12 +278,12 @@ class SinusoidBaselinesConfig:
         _positive("regressor_learning_rate", "regressor_learning_rate",
                   self.regressor_learning_rate)
         _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)
-        if not self.weight_candidates or any(w <= 0 for w in self.weight_candidates):
-            raise ValueError("weight_candidates must be positive weights")
-        if any(s <= 0 for s in self.baseline_step_sizes):
-            raise ValueError("baseline_step_sizes must be > 0")
-        if self.max_train_minutes < 0:
-            raise ValueError("max_train_minutes must be >= 0: fix --max_train_minutes")
+        _checked(validation.require_all_positive, "weight_candidates", None,
+                 self.weight_candidates)
+        _checked(validation.require_all_positive, "baseline_step_sizes", None,
+                 self.baseline_step_sizes)
+        _checked(validation.require_non_negative, "max_train_minutes",
+                 "max_train_minutes", self.max_train_minutes)
 
     def network(self) -> networks.MLP:
         """A regressor of the multi-task variants: 1 input, 40-40 ReLU, 1 output."""
@@ -423,8 +429,8 @@ class ClassificationConfig:
                              f"{self.batch_norm!r}: fix --batch_norm")
         if self.test_inner_steps > self.eval_max_steps:
             raise ValueError("test_inner_steps must be <= eval_max_steps")
-        if self.max_train_minutes < 0:
-            raise ValueError("max_train_minutes must be >= 0: fix --max_train_minutes")
+        _checked(validation.require_non_negative, "max_train_minutes",
+                 "max_train_minutes", self.max_train_minutes)
 
     @property
     def queries_at_training(self) -> int:

@@ -5,13 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from common import plots  # noqa: E402
+from common import plots
 
 
 def plot_adapted_curves(path: str, x_grid: np.ndarray, truth: np.ndarray,
@@ -29,6 +25,7 @@ def plot_adapted_curves(path: str, x_grid: np.ndarray, truth: np.ndarray,
         `path`.
     """
     n = len(panels)
+    plt = plots.pyplot()
     cols = 2
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.5 * rows),

@@ -50,6 +50,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from common import validation
+
 ENVS = ("navigation_2d", "halfcheetah_dir")
 PHASES = ("maml", "context", "pretrained", "oracle")
 
@@ -123,17 +125,14 @@ class RLConfig:
             raise ValueError(f"env must be one of {ENVS}, got {self.env!r}")
         if self.hvp not in ("factored", "nested"):
             raise ValueError(f"hvp must be 'factored' or 'nested', got {self.hvp!r}")
-        if not 0.0 < self.hvp_subsample <= 1.0:
-            raise ValueError("hvp_subsample must be in (0, 1], got "
-                             f"{self.hvp_subsample}")
+        validation.require_fraction("hvp_subsample", self.hvp_subsample,
+                                    open_low=True)
         for name in ("horizon", "meta_batch_size", "num_traj", "eval_tasks",
                      "eval_traj", "checkpoint_every", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            validation.require_positive(name, getattr(self, name))
         for name in ("num_iterations", "pretrain_iterations", "oracle_iterations",
                      "context_dim"):
-            if int(getattr(self, name)) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            validation.require_non_negative(name, getattr(self, name))
 
     def phase_iterations(self) -> dict[str, int]:
         """Training phases of the run and their target iterations."""

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
-from common import plots, results
+from common import files, plots, results
 from common.checkpoint import Checkpointer
 from common.progress import Progress, format_duration
 from common.summaries import Summaries
@@ -118,10 +118,7 @@ class Phase:
 
     def save(self) -> None:
         self.ckpt.save(int(self.iteration.numpy()))
-        tmp = self.history_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.history, f)
-        os.replace(tmp, self.history_path)
+        files.atomic_write_json(self.history_path, self.history, indent=None)
 
     def step(self, it: int) -> dict[str, float]:
         cfg = self.cfg

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from common import results
+from common import files, results
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,12 +155,8 @@ def save_per_task(path: str, arrays: Mapping[str, np.ndarray]) -> str:
     Returns:
         `path`.
     """
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    tmp = path + ".tmp.npz"
-    np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
-    os.replace(tmp, path)
+    with files.atomic_open(path, binary=True) as f:
+        np.savez_compressed(f, **{k: np.asarray(v) for k, v in arrays.items()})
     return path
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from absl import app, flags
 
-from common import results
+from common import files, results
 
 
 def _define_flags() -> None:
@@ -68,9 +68,7 @@ def main(argv: list[str]) -> None:
     paths = sorted(glob.glob(os.path.join(results_dir, "*", "results.json")))
     records = [results.load_results(os.path.dirname(p)) for p in paths]
     path = os.path.join(flags.FLAGS.results_dir, "SUMMARY.md")
-    with open(path + ".tmp", "w") as f:
-        f.write(summary(records))
-    os.replace(path + ".tmp", path)
+    files.atomic_write_text(path, summary(records))
     print(f"wrote {path} ({len(records)} runs)")
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from common import published, results
+from common import files, published, results
 from maml.experiments import seed_statistics
 
 TABLE = "Appendix C Table 2"
@@ -335,8 +335,5 @@ def update_readme(readme_path: str, record: dict[str, Any]) -> bool:
     if start < 0 or end < start:
         return False
     new = text[:start] + readme_block(record) + text[end + len(README_END):]
-    tmp = readme_path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(new)
-    os.replace(tmp, readme_path)
+    files.atomic_write_text(readme_path, new)
     return True
