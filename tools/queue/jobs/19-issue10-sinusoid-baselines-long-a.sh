@@ -5,7 +5,7 @@
 # Seed 0. The oracle is not retrained here (its row comes from baselines/).
 # Writes runs/maml_sinusoid_seeds/baselines_long/seed_0/ (resumable per variant),
 # then aggregates every seed run into results/maml_sinusoid_seeds/ and refreshes
-# the README's Table 2 block (the variant appears as extra 'long training' rows).
+# the Table 2 tables of docs/maml.md (the variant appears as extra 'long training' rows).
 # Budget: at most 40 minutes of training (timeout); about 20-30 min expected.
 set -u
 cd /work/main

@@ -8,8 +8,8 @@
 # Budget: at most 25 minutes of training (--max_train_minutes;
 # evaluations not counted), 40 minutes wall (timeout). Ends by
 # regenerating results/magnet_<experiment>_<dataset>/ (results.json, report.md,
-# error_curves.png) from every unit finished so far. Refresh the README table
-# afterwards with: python -m magnet.experiments.readme_table
+# error_curves.png) from every unit finished so far. Refresh the docs tables
+# afterwards with: python -m common.docs
 set -u
 cd /work/main
 export OPENBLAS_NUM_THREADS=1  # k-means: threaded BLAS thrashes on a busy machine
