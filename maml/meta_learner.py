@@ -12,6 +12,25 @@ Tasks are batched: the meta-parameters are tiled to `[T, ...]`, and the gradient
 the *sum* of per-task support losses with respect to the tiled copy is, row by row,
 each task's own gradient. The outer gradient flows back through the tile, summing
 the per-task contributions.
+
+Example:
+    >>> import tensorflow as tf
+    >>> from maml import networks, tasks
+    >>> net = networks.MLP((1, 40, 40, 1))
+    >>> theta = net.init_params(seed=0)
+    >>> batch = tasks.sample_sinusoid_tasks(tf.constant([0, 0]), 4, 10, 10)
+    >>> fast = adapt(net, theta, batch.support_x, batch.support_y, mse_per_task,
+    ...              alpha=0.01, num_steps=1)
+    >>> fast["w0"].shape  # one adapted copy per task
+    TensorShape([4, 1, 40])
+    >>> objective, grads = meta_gradient(net, theta, batch, mse_per_task,
+    ...                                  alpha=0.01, num_steps=1)
+    >>> all(grads[k].shape == theta[k].shape for k in theta)
+    True
+    >>> # With no inner step, MAML's objective is the query loss at theta.
+    >>> objective, _ = meta_gradient(net, theta, batch, mse_per_task, 0.01, 0)
+    >>> bool(objective.loss == objective.pre_update_query_loss)
+    True
 """
 
 from __future__ import annotations

@@ -57,6 +57,21 @@ class MetaTrainer(tf.Module):
         strategy: If given, the tasks of every meta-batch are split across the
             strategy's replicas (`maml.distributed`); the result is the same
             meta-gradient.
+
+    Example:
+        >>> import functools
+        >>> from maml import meta_learner, networks, tasks
+        >>> net = networks.MLP((1, 40, 40, 1))
+        >>> sample = functools.partial(tasks.sample_sinusoid_tasks, num_tasks=5,
+        ...                            num_support=10, num_query=10)
+        >>> trainer = MetaTrainer(net, net.init_params(0), sample,
+        ...                       meta_learner.mse_per_task, alpha=0.01,
+        ...                       num_inner_steps=1, meta_learning_rate=1e-3,
+        ...                       seed=0, jit_compile=False)
+        >>> trainer.train(3).iteration  # three meta-iterations in one traced call
+        3
+        >>> sorted(trainer.current_params()) == sorted(net.init_params(0))
+        True
     """
 
     def __init__(self, net: networks.FunctionalNetwork,

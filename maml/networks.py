@@ -114,6 +114,18 @@ class MLP(FunctionalNetwork):
         batch_norm: Batch norm after each hidden layer.
         bn_epsilon: Batch-norm epsilon.
         low_rank_first_layer: Keep the first layer's inner-loop updates factored.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> net = MLP((1, 40, 40, 1))
+        >>> params = net.init_params(seed=0)  # explicit weights, no task axis
+        >>> sorted(params)
+        ['b0', 'b1', 'b2', 'w0', 'w1', 'w2']
+        >>> net.num_parameters() == (1 * 40 + 40) + (40 * 40 + 40) + (40 * 1 + 1)
+        True
+        >>> x = tf.zeros([3, 5, 1])  # 3 tasks of 5 points each
+        >>> net.apply(tile_params(params, 3), x).shape  # one weight copy per task
+        TensorShape([3, 5, 1])
     """
 
     def __init__(self, layer_sizes: Sequence[int] = (1, 40, 40, 1),

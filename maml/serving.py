@@ -79,6 +79,18 @@ class FewShotModule(tf.Module):
         num_classes: For integer labels: they must lie in `[0, num_classes)`.
         input_range: If set, every input value must lie in this closed interval
             (the pixel range of image models).
+
+    Example:
+        >>> from maml import tasks
+        >>> net = networks.MLP((1, 40, 40, 1))
+        >>> module = FewShotModule(net, net.init_params(0),
+        ...                        meta_learner.mse_per_task, alpha=0.01,
+        ...                        example_shape=(1,))
+        >>> task = tasks.sample_sinusoid_tasks(tf.constant([0, 0]), 1, 5, 7)
+        >>> out = module.adapt_and_predict(task.support_x[0], task.support_y[0],
+        ...                                task.query_x[0], tf.constant(2))
+        >>> out["outputs"].shape  # the query predictions after two inner steps
+        TensorShape([7, 1])
     """
 
     def __init__(self, net: networks.FunctionalNetwork,

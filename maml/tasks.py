@@ -71,6 +71,19 @@ def sample_sinusoid_tasks(seed: tf.Tensor, num_tasks: int, num_support: int,
 
     Returns:
         A `RegressionBatch`.
+
+    Example:
+        >>> batch = sample_sinusoid_tasks(tf.constant([0, 1]), num_tasks=25,
+        ...                               num_support=10, num_query=10)
+        >>> batch.support_x.shape, batch.query_y.shape
+        (TensorShape([25, 10, 1]), TensorShape([25, 10, 1]))
+        >>> truth = SinusoidDistribution()(batch.query_x, batch.amplitude,
+        ...                                batch.phase)
+        >>> float(tf.reduce_max(tf.abs(batch.query_y - truth))) < 1e-5  # A sin(x - p)
+        True
+        >>> again = sample_sinusoid_tasks(tf.constant([0, 1]), 25, 10, 10)
+        >>> bool(tf.reduce_all(again.support_x == batch.support_x))  # seeded
+        True
     """
     u = tf.random.stateless_uniform([num_tasks, 2 + num_support + num_query],
                                     seed=seed, dtype=dtype)
