@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from common import config as config_lib
 from common import export, serving_checks
-from magnet import networks, trainer
+from magnet import networks, run_files
 
 MODEL_NAME = "magnet"
 PIXEL_RANGE = (0.0, 255.0)
@@ -165,15 +165,15 @@ def load_magnet_run(run_dir: str, limits: MagnetLimits = MagnetLimits(),
         config = json.load(f)  # The run's config, whichever harness wrote it.
     ckpt_dir = os.path.join(run_dir, "checkpoints", "magnet")
     latest = tf.train.latest_checkpoint(ckpt_dir)
-    cluster_path = os.path.join(run_dir, "magnet", trainer.CLUSTER_MODEL_FILE)
+    cluster_path = os.path.join(run_dir, "magnet", run_files.CLUSTER_MODEL_FILE)
     if latest is None or not os.path.exists(cluster_path):
         raise ValueError(f"no trained magnet model in {run_dir} (losses "
                          f"{tuple(config.get('losses', ()))}): train with magnet "
                          "among the losses")
-    info = trainer.load_data_info(run_dir)
+    info = run_files.load_data_info(run_dir)
     embedder = networks.build_embedder(info["input_shape"], config["embedding_dim"])
     tf.train.Checkpoint(model=embedder).restore(latest).expect_partial()
-    cluster = trainer.load_cluster_model(cluster_path)
+    cluster = run_files.load_cluster_model(cluster_path)
     step = int(latest.rsplit("-", 1)[1])
     if int(cluster["step"]) != step:
         raise ValueError(f"{cluster_path} is from step {int(cluster['step'])} but "

@@ -46,7 +46,8 @@ What `fit` cannot do, and is done here around it:
 
 A run killed at any point resumes from its last checkpoint (at most
 `checkpoint_every` steps lost); training seconds (refreshes included,
-evaluations excluded) and sessions are kept in `fit_state.json`.
+evaluations excluded) and sessions are kept in `fit_state.json`. The run
+directory's files and their readers are `magnet.run_files`.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from magnet import (
     evaluation,
     kmeans_callback,
     networks,
+    run_files,
     sampler,
     triplet,
 )
@@ -78,9 +80,6 @@ from magnet import cluster_index as cluster_index_lib
 from magnet import loss as loss_lib
 
 LOSSES = ("magnet", "softmax", "triplet")
-CURVE_FILE = "curve.json"
-CLUSTER_MODEL_FILE = "cluster_model.npz"
-SNAPSHOT_DIR = "embeddings"
 PRIMARY_RULE = {"magnet": "magnet_error", "softmax": "softmax_error",
                 "triplet": "knn_error"}
 SIGMA2_RULES = ("running", "recomputed")
@@ -89,9 +88,6 @@ SNAPSHOT_EXAMPLES = 500
 labels, for embedding plots (`train(..., snapshot_examples=...)`)."""
 AUGMENT_PAD = augmentation.DEFAULT_PAD
 """Padding of the random crop of `augment` (4: the standard CIFAR-10 augmentation)."""
-STATE_FILE = "fit_state.json"
-DATA_INFO = "data_info.json"
-"""`<run_dir>/data_info.json`: input shape and class names (`save_data_info`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,59 +392,6 @@ def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
     return metrics, index, test_emb, used
 
 
-def _write_json(path: str, value: Any) -> None:
-    files.atomic_write_json(path, value, indent=1)
-
-
-def load_curve(loss_dir: str) -> list[dict[str, float]]:
-    """The evaluations saved so far for one loss (empty if none)."""
-    path = os.path.join(loss_dir, CURVE_FILE)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return json.load(f)
-
-
-def save_cluster_model(path: str, index: cluster_index_lib.ClusterIndex,
-                       num_neighbours: int, class_names: tuple[str, ...],
-                       step: int, sigma2: float | None = None) -> None:
-    """Writes the magnet rule's clustering (for serving) atomically.
-
-    `sigma2` is the rule's variance (default: the index's recomputed one).
-    """
-    sigma2 = index.sigma2 if sigma2 is None else sigma2
-    files.atomic_write_npz(
-        path, centres=index.centres.astype(np.float32),
-        cluster_classes=index.cluster_classes.astype(np.int64),
-        sigma2=np.float64(max(sigma2, 1e-12)),
-        num_neighbours=np.int64(min(num_neighbours, index.num_clusters)),
-        class_names=np.asarray(class_names, dtype=str), step=np.int64(step))
-
-
-def save_data_info(run_dir: str, data: TrainData, embedding_dim: int) -> str:
-    """Writes `<run_dir>/data_info.json` (what serving needs to rebuild the
-    network: input shape, class names, embedding size); returns its path."""
-    info = {"input_shape": list(data.input_shape),
-            "class_names": list(data.class_names),
-            "num_train": len(data.train_labels), "num_test": len(data.test_labels),
-            "embedding_dim": embedding_dim}
-    path = os.path.join(run_dir, DATA_INFO)
-    files.atomic_write_json(path, info, indent=1)
-    return path
-
-
-def load_data_info(run_dir: str) -> dict[str, Any]:
-    """Reads the file written by `save_data_info`."""
-    with open(os.path.join(run_dir, DATA_INFO)) as f:
-        return json.load(f)
-
-
-def load_cluster_model(path: str) -> dict[str, np.ndarray]:
-    """Reads a file written by `save_cluster_model`."""
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
-
-
 def check_data(data: TrainData, settings: TrainSettings) -> None:
     """Raises ValueError when the data cannot feed these settings.
 
@@ -600,7 +543,7 @@ class _Run(keras.callbacks.Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.status == "diverged":
             self._account()
-            _write_json(self.state_path, self.state)
+            run_files.write_json(self.state_path, self.state)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.status == "diverged":
@@ -609,7 +552,7 @@ class _Run(keras.callbacks.Callback):
         self.step_var.assign(self.step)
         self.before_save()
         self.ckpt.save(self.step)
-        _write_json(self.state_path, self.state)
+        run_files.write_json(self.state_path, self.state)
         if self.settings.evaluates_at(self.step):
             t = time.perf_counter()
             errors = self.evaluate_fn(self.step)
@@ -723,8 +666,8 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
     ckpt.restore_latest()
     start = int(step_var.numpy())
     loss_dir = os.path.join(run_dir, loss_name)
-    curve = {int(e["step"]): e for e in load_curve(loss_dir)}
-    state_path = os.path.join(ckpt_dir, STATE_FILE)
+    curve = {int(e["step"]): e for e in run_files.load_curve(loss_dir)}
+    state_path = os.path.join(ckpt_dir, run_files.STATE_FILE)
 
     if loss_name == "magnet":
         refresh_seed = _seed_int(settings.seed, 0)
@@ -787,18 +730,18 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
         entry = {"step": int(step),
                  "train_seconds": round(float(state["train_seconds"]), 2), **metrics}
         curve[int(step)] = entry
-        _write_json(os.path.join(loss_dir, CURVE_FILE),
+        run_files.write_json(os.path.join(loss_dir, run_files.CURVE_FILE),
                     [curve[s] for s in sorted(curve)])
-        snap = os.path.join(loss_dir, SNAPSHOT_DIR, f"step_{step:08d}.npz")
+        snap = os.path.join(loss_dir, run_files.SNAPSHOT_DIR, f"step_{step:08d}.npz")
         labelled = {f"{name}_labels": np.asarray(test)[snapshot]
                     for name, (_, test) in data.extra_labels.items()}
         files.atomic_write_npz(snap, embeddings=test_emb[snapshot].astype(np.float32),
                                labels=np.asarray(data.test_labels)[snapshot],
                                **labelled)
         if clustering is not None:
-            save_cluster_model(os.path.join(loss_dir, CLUSTER_MODEL_FILE),
-                               clustering, settings.num_neighbours,
-                               data.class_names, step, sigma2)
+            run_files.save_cluster_model(
+                os.path.join(loss_dir, run_files.CLUSTER_MODEL_FILE), clustering,
+                settings.num_neighbours, data.class_names, step, sigma2)
         return {k: v for k, v in metrics.items() if k.endswith("error")}
 
     if 0 not in curve and start == 0:

@@ -8,6 +8,7 @@ import pytest
 
 from common import results
 from common.data.errors import DatasetError
+from magnet import run_files
 from magnet.experiments import experiment
 from tests.magnet_fixtures import synthetic_dataset
 
@@ -37,7 +38,7 @@ def classification_run(tmp_path_factory):
 
 def test_classification_writes_results_report_and_figures(classification_run):
     _, run_dir, record = classification_run
-    for name in ("config.json", "results.json", "report.md", experiment.DATA_INFO,
+    for name in ("config.json", "results.json", "report.md", run_files.DATA_INFO,
                  experiment.CURVES_FIGURE, experiment.EMBEDDINGS_FIGURE):
         assert os.path.exists(os.path.join(run_dir, name)), name
     for loss in ("magnet", "softmax", "triplet", "warm_start"):
@@ -86,7 +87,7 @@ def test_hierarchy_trains_on_coarse_and_scores_fine_labels(tmp_path):
                                      **{**TINY, "num_clusters": 2,
                                         "clusters_per_class": 3})
     record = experiment.run(config, str(tmp_path))
-    with open(tmp_path / experiment.DATA_INFO) as f:
+    with open(tmp_path / run_files.DATA_INFO) as f:
         assert json.load(f)["class_names"] == ["group0", "group1"]
     final = record["extra"]["curves"]["magnet"][-1]
     assert 0.0 <= final["fine_knn_error"] <= 1.0

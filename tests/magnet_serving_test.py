@@ -15,6 +15,7 @@ from magnet import (
     embedding,
     evaluation,
     networks,
+    run_files,
     serving,
     trainer,
 )
@@ -40,12 +41,12 @@ def fake_run(tmp_path_factory):
     emb = embedding.embed_all(trainer.embed_fn(embedder), train)
     index = cluster_index.ClusterIndex.build(emb, labels, 2, seed=0)
     names = ("zero", "one", "two", "three")
-    trainer.save_cluster_model(os.path.join(run_dir, "magnet",
-                                            trainer.CLUSTER_MODEL_FILE),
+    run_files.save_cluster_model(os.path.join(run_dir, "magnet",
+                                            run_files.CLUSTER_MODEL_FILE),
                                index, 5, names, 6)
     checkpoint.Checkpointer(os.path.join(run_dir, "checkpoints", "magnet"),
                             model=embedder).save(6)
-    with open(os.path.join(run_dir, trainer.DATA_INFO), "w") as f:
+    with open(os.path.join(run_dir, run_files.DATA_INFO), "w") as f:
         json.dump({"input_shape": list(SHAPE), "class_names": list(names)}, f)
     export_dir = str(tmp_path_factory.mktemp("export"))
     path = serving.export_run(run_dir, export_dir, limits=LIMITS)
@@ -71,8 +72,8 @@ def test_classify_equals_magnet_predict_on_the_same_embeddings(fake_run):
     np.testing.assert_allclose(emb, embedder(queries, training=False), rtol=1e-5,
                                atol=1e-6)
     out = loaded.signatures["classify"](images=tf.constant(queries))
-    model = trainer.load_cluster_model(os.path.join(
-        fake_run[0], "magnet", trainer.CLUSTER_MODEL_FILE))
+    model = run_files.load_cluster_model(os.path.join(
+        fake_run[0], "magnet", run_files.CLUSTER_MODEL_FILE))
     want = evaluation.magnet_predict(out["embeddings"].numpy(), model["centres"],
                                      model["cluster_classes"], float(model["sigma2"]),
                                      int(model["num_neighbours"]))
@@ -184,8 +185,8 @@ def test_export_refuses_runs_without_a_finished_magnet_model(fake_run, tmp_path)
     with pytest.raises(ValueError, match="no trained magnet model"):
         serving.export_run(run_dir, str(tmp_path / "export"))
     stale = fake_run[0]
-    model_path = os.path.join(stale, "magnet", trainer.CLUSTER_MODEL_FILE)
-    model = trainer.load_cluster_model(model_path)
+    model_path = os.path.join(stale, "magnet", run_files.CLUSTER_MODEL_FILE)
+    model = run_files.load_cluster_model(model_path)
     np.savez(model_path, **{**model, "step": np.int64(3)})
     try:
         with pytest.raises(ValueError, match="from step 3"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from magnet import networks, trainer
+from magnet import networks, run_files, trainer
 from tests.magnet_fixtures import synthetic_dataset
 
 SETTINGS = trainer.TrainSettings(
@@ -63,15 +63,15 @@ def test_each_loss_trains_and_evaluates_every_eval_every(loss_name, data, runs):
     assert result.curve[-1]["train_seconds"] > 0.0
     assert f"[{loss_name}] 6/6" in output
     loss_dir = tmp_path / loss_name
-    with open(loss_dir / trainer.CURVE_FILE) as f:
+    with open(loss_dir / run_files.CURVE_FILE) as f:
         assert json.load(f) == result.curve
-    snaps = sorted(os.listdir(loss_dir / trainer.SNAPSHOT_DIR))
+    snaps = sorted(os.listdir(loss_dir / run_files.SNAPSHOT_DIR))
     assert snaps == [f"step_{s:08d}.npz" for s in (0, 3, 6)]
-    with np.load(loss_dir / trainer.SNAPSHOT_DIR / snaps[-1]) as f:
+    with np.load(loss_dir / run_files.SNAPSHOT_DIR / snaps[-1]) as f:
         assert f["embeddings"].shape == (SNAPSHOTS, 8)
         assert f["labels"].shape == f["coarse_labels"].shape == (SNAPSHOTS,)
         assert len(np.unique(f["labels"])) > 1  # A random subset, not one class.
-    model = trainer.load_cluster_model(str(loss_dir / trainer.CLUSTER_MODEL_FILE))
+    model = run_files.load_cluster_model(str(loss_dir / run_files.CLUSTER_MODEL_FILE))
     assert model["centres"].shape == (8, 8)
     assert int(model["num_neighbours"]) == 4 and int(model["step"]) == 6
     assert list(model["class_names"]) == list(data.class_names)

@@ -51,12 +51,11 @@ import numpy as np
 
 from common import config as config_lib
 from common import plots, published, results, seeding, stats, validation
-from magnet import datasets, networks, trainer
+from magnet import datasets, networks, run_files, trainer
 from magnet.experiments import figures as figure_lib
 from magnet.experiments import validation_split, verdicts
 
 EXPERIMENTS = ("classification", "hierarchy")
-DATA_INFO = trainer.DATA_INFO
 CURVES_FIGURE = "error_curves.png"
 EMBEDDINGS_FIGURE = "embeddings.png"
 RESUMABLE_FIELDS = ("steps", "max_train_minutes", "log_every", "losses",
@@ -253,7 +252,10 @@ def run(config: MagnetConfig, output_dir: str) -> dict:
     raw = load_labelled_images(config)
     config_lib.claim_output_dir(output_dir, config, RESUMABLE_FIELDS)
     seeding.seed_everything(config.seed)
-    trainer.save_data_info(output_dir, data, config.embedding_dim)
+    run_files.save_data_info(
+        output_dir, input_shape=data.input_shape, class_names=data.class_names,
+        num_train=len(data.train_labels), num_test=len(data.test_labels),
+        embedding_dim=config.embedding_dim)
 
     keras.utils.set_random_seed(config.seed)
     base = networks.build_embedder(data.input_shape, config.embedding_dim)

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from common import plots, stats
-from magnet import trainer
+from magnet import run_files
 
 LABELS = {"magnet": "magnet", "softmax": "softmax", "triplet": "triplet"}
 """Legend and title names of the losses."""
@@ -44,7 +44,7 @@ def plot_embeddings(path: str, run_dir: str, losses: tuple[str, ...],
     """
     rows = []
     for loss_name in losses:
-        folder = os.path.join(run_dir, loss_name, trainer.SNAPSHOT_DIR)
+        folder = os.path.join(run_dir, loss_name, run_files.SNAPSHOT_DIR)
         names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
         if names:
             picks = np.unique(np.linspace(0, len(names) - 1, min(columns, len(names)))
@@ -64,7 +64,7 @@ def plot_embeddings(path: str, run_dir: str, losses: tuple[str, ...],
             if c >= len(names):
                 ax.axis("off")
                 continue
-            with np.load(os.path.join(run_dir, loss_name, trainer.SNAPSHOT_DIR,
+            with np.load(os.path.join(run_dir, loss_name, run_files.SNAPSHOT_DIR,
                                       names[c])) as f:
                 emb, labels = f["embeddings"], f[label_key]
             xy = pca_2d(emb.astype(np.float64))

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from common import files, plots, published, stats
-from magnet import trainer
+from magnet import run_files
 from magnet.experiments import experiment
 
 GRID: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
@@ -190,7 +190,7 @@ def read_record(run_dir: str) -> dict[str, Any] | None:
 
 def unit_curve(run_dir: str, loss: str) -> list[dict[str, float]]:
     """The unit's evaluation curve so far (also for runs cut short)."""
-    return trainer.load_curve(os.path.join(run_dir, loss))
+    return run_files.load_curve(os.path.join(run_dir, loss))
 
 
 def choose(study: StudyConfig, loss: str) -> tuple[dict[str, Any] | None,

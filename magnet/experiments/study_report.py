@@ -17,6 +17,7 @@ from typing import Any
 
 from common import config as config_lib
 from common import results
+from magnet import run_files
 from magnet.experiments import experiment, study, verdicts
 
 
@@ -66,7 +67,7 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
             iters.append(int(final["step"]))
             mark = "" if status == "complete" else f" ({status})"
             per_seed.append(f"s{seed}: {_pct(final.get(primary))}{mark}")
-            info = os.path.join(run_dir, "checkpoints", loss, "fit_state.json")
+            info = os.path.join(run_dir, "checkpoints", loss, run_files.STATE_FILE)
             if loss == "magnet" and os.path.exists(info):
                 with open(info) as f:
                     state = json.load(f)
