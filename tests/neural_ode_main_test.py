@@ -75,7 +75,7 @@ def test_bad_overrides_raise_naming_the_flag(overrides, message):
     "args,message",
     [
         (["--experiment=mnist", "--data_dir=/nonexistent"], "not found"),
-        (["--experiment=mnist", "--set", "epochs=-1"], "epochs must be positive"),
+        (["--experiment=mnist", "--set", "epochs=-1"], "epochs must be > 0"),
         (
             ["--experiment=precision", "--set", "source_dir=/nonexistent"],
             "no ODE-Net checkpoint",
