@@ -31,6 +31,9 @@ network is a plain `tanh(W [x, h] + b)` RNN with 25 units, so the baseline uses
 `keras.layers.SimpleRNNCell` (same update). The inputs are used as given: callers
 that want them in the tanh's sensitive range should standardize the observations
 (and predictions come back in the same units).
+
+`make_grid_train_step` and `make_time_gap_train_step` build the full-batch
+training steps of the two rules.
 """
 
 from __future__ import annotations
@@ -401,6 +404,66 @@ class RNNBaseline(keras.Model):
         config.update(units=self.units, obs_dim=self.obs_dim,
                       time_gaps=self.time_gaps)
         return config
+
+
+def make_time_gap_train_step(model: RNNBaseline,
+                             optimizer: keras.optimizers.Optimizer,
+                             inputs: np.ndarray, targets: np.ndarray):
+    """A full-batch step of one-step-ahead squared error (teacher forcing).
+
+    Args:
+        model: The RNN (with `time_gaps=True` for the time-gap rule).
+        optimizer: Applied to all trainable weights.
+        inputs: `[batch, n, input_dim]` from `one_step_data`.
+        targets: `[batch, n, obs_dim]` from `one_step_data`.
+
+    Returns:
+        `step_fn(step) -> {"loss"}` (the step number is not used).
+    """
+    inputs = tf.constant(inputs, tf.float32)
+    targets = tf.constant(targets, tf.float32)
+    variables = model.trainable_variables
+
+    @tf.function(jit_compile=False)
+    def train():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(inputs, training=True) - targets))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return {"loss": loss}
+
+    return lambda step: train()
+
+
+def make_grid_train_step(model: RNNBaseline, optimizer: keras.optimizers.Optimizer,
+                         grid: GridData):
+    """A full-batch step of the plain RNN under the regular-grid rule (`grid_loss`).
+
+    Steps after every sequence's last observation carry no loss and are not run.
+
+    Args:
+        model: The RNN (`time_gaps=False`).
+        optimizer: Applied to all trainable weights.
+        grid: The observations on the regular grid (`on_grid`).
+
+    Returns:
+        `step_fn(step) -> {"loss"}` (the step number is not used).
+    """
+    steps = int(np.max(np.flatnonzero(grid.mask.any(axis=0)))) + 1
+    values = tf.constant(grid.values[:, :steps], tf.float32)
+    mask = tf.constant(grid.mask[:, :steps])
+    variables = model.trainable_variables
+
+    @tf.function(jit_compile=False)
+    def train():
+        with tf.GradientTape() as tape:
+            predictions = model.grid_predictions(values, mask, steps)
+            loss = grid_loss(predictions, (values, mask))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return {"loss": loss}
+
+    return lambda step: train()
 
 
 def rmse(prediction: Any, target: Any) -> float:

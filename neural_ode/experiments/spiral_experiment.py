@@ -267,46 +267,6 @@ def loop_name(model: str, n: int) -> str:
     return f"{model}_n{n}"
 
 
-def _rnn_step_fn(model: rnn_baseline.RNNBaseline, optimizer: keras.optimizers.Optimizer,
-                 inputs: np.ndarray, targets: np.ndarray):
-    """Full-batch one-step-ahead MSE training step of the time-gap RNN."""
-    inputs = tf.constant(inputs, tf.float32)
-    targets = tf.constant(targets, tf.float32)
-    variables = model.trainable_variables
-
-    @tf.function(jit_compile=False)
-    def train():
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(inputs, training=True) - targets))
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return {"loss": loss}
-
-    return lambda step: train()
-
-
-def _grid_rnn_step_fn(model: rnn_baseline.RNNBaseline,
-                      optimizer: keras.optimizers.Optimizer,
-                      grid: rnn_baseline.GridData):
-    """Full-batch training step of the plain RNN under the regular-grid rule."""
-    # Steps after every sequence's last observation carry no loss: not run.
-    steps = int(np.max(np.flatnonzero(grid.mask.any(axis=0)))) + 1
-    values = tf.constant(grid.values[:, :steps], tf.float32)
-    mask = tf.constant(grid.mask[:, :steps])
-    variables = model.trainable_variables
-
-    @tf.function(jit_compile=False)
-    def train():
-        with tf.GradientTape() as tape:
-            predictions = model.grid_predictions(values, mask, steps)
-            loss = rnn_baseline.grid_loss(predictions, (values, mask))
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return {"loss": loss}
-
-    return lambda step: train()
-
-
 def _build(model_name: str, config: SpiralConfig, data: SpiralData, n: int,
            ) -> tuple[keras.Model, keras.optimizers.Optimizer, Any, int]:
     """Model, optimizer, step function and step budget of one training loop."""
@@ -331,10 +291,11 @@ def _build(model_name: str, config: SpiralConfig, data: SpiralData, n: int,
     observations = data.standardizer.apply(sub.observations)
     if time_gaps:
         inputs, targets = rnn_baseline.one_step_data(observations, sub.times, True)
-        step_fn = _rnn_step_fn(model, optimizer, inputs, targets)
+        step_fn = rnn_baseline.make_time_gap_train_step(model, optimizer, inputs,
+                                                        targets)
     else:
         grid = rnn_baseline.on_grid(observations, sub.indices, TOTAL_POINTS)
-        step_fn = _grid_rnn_step_fn(model, optimizer, grid)
+        step_fn = rnn_baseline.make_grid_train_step(model, optimizer, grid)
     return model, optimizer, step_fn, config.rnn_iterations
 
 
