@@ -17,10 +17,10 @@ inverse. We report the NLL of held-out samples next to the NLL of the true data
 density (the floor).
 
 Verdicts compare the two means with the 95% CI of their difference (see
-`cnf_report.compare`, which also draws the figures and builds the tables). Every reported number is computed at `eval_tolerance` from
-`eval_samples` fresh samples; the CNF NFE columns give the mean forward and
-adjoint (backward) NFE of the last logged training steps and the forward NFE of
-the evaluation solve.
+`cnf_report.compare`, which also draws the figures and builds the tables). Every
+reported number is computed at `eval_tolerance` from `eval_samples` fresh
+samples; the CNF NFE columns give the mean forward and adjoint (backward) NFE of
+the last logged training steps and the forward NFE of the evaluation solve.
 
 Every model trains through `common.training_loop.run_training` (resumable). Models
 of the same architecture share one compiled training step: before each model
