@@ -23,6 +23,7 @@ MODULES = [
     "magnet.experiments.experiment",
     "magnet.sampler",
     "magnet.trainer",
+    "maml.evaluation",
     "maml.keras_maml",
     "maml.meta_learner",
     "maml.meta_trainer",
@@ -32,9 +33,11 @@ MODULES = [
     "maml.tasks",
     "neural_ode.cnf",
     "neural_ode.data.mnist_input",
+    "neural_ode.data.spirals",
     "neural_ode.data.standardizer",
     "neural_ode.latent_ode",
     "neural_ode.ode_block",
+    "neural_ode.planar_flow",
     "neural_ode.solver",
 ]
 

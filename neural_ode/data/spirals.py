@@ -150,6 +150,14 @@ def generate_spirals(num_spirals: int = 1000, num_points: int = 100,
     Raises:
         ValueError: non-positive sizes or step, negative noise, or an angle range
             too short for the windows.
+
+    Example (4 spirals of 10 observed points and 5 more to extrapolate, half of
+    them clockwise):
+        >>> data = generate_spirals(num_spirals=4, num_points=10, num_extrapolate=5)
+        >>> data.observations.shape, data.extrapolation_trajectories.shape
+        ((4, 10, 2), (4, 5, 2))
+        >>> int(data.clockwise.sum())
+        2
     """
     if num_spirals < 1 or num_points < 1 or num_extrapolate < 0:
         raise ValueError(f"need num_spirals >= 1, num_points >= 1 and "
