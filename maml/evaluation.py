@@ -3,7 +3,7 @@
 The meta-test protocol: from the meta-learned (or pretrained) parameters, take
 0, 1, ..., N SGD steps of size alpha on each held-out task's K support points, and
 score the query points after every step. Per-task losses are returned so callers
-can form the mean and 95% CI (`common.results.mean_ci95`).
+can form the mean and 95% CI (`common.stats.mean_ci95`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from common import results
+from common import stats
 from maml import meta_learner, networks
 
 
@@ -35,6 +35,20 @@ def adaptation_curve(net: networks.FunctionalNetwork,
 
     Returns:
         `[num_tasks, max_steps + 1]` array; column s is the loss after s steps.
+
+    Example:
+        >>> from maml import tasks
+        >>> net = networks.MLP((1, 40, 40, 1))
+        >>> theta = net.init_params(seed=0)
+        >>> test = tasks.sample_sinusoid_tasks(tf.constant([7, 5]), 6, 5, 5)
+        >>> curve = adaptation_curve(net, theta, test, meta_learner.mse_per_task,
+        ...                          alpha=0.01, max_steps=3)
+        >>> curve.shape  # 6 tasks, after 0..3 steps
+        (6, 4)
+        >>> before = meta_learner.mse_per_task(
+        ...     net.apply(networks.tile_params(theta, 6), test.query_x), test.query_y)
+        >>> bool(np.allclose(curve[:, 0], before, rtol=1e-5))  # 0 steps: theta
+        True
     """
     curve = _curve_function(net, loss_fn, max_steps)
     dtype = next(iter(meta_params.values())).dtype
@@ -60,9 +74,9 @@ def _curve_function(net: networks.FunctionalNetwork, loss_fn: meta_learner.LossF
     return curve
 
 
-def curve_estimates(curve: np.ndarray) -> list[results.Estimate]:
+def curve_estimates(curve: np.ndarray) -> list[stats.Estimate]:
     """Mean and 95% CI over tasks for every column of an adaptation curve."""
-    return [results.mean_ci95(curve[:, s]) for s in range(curve.shape[1])]
+    return [stats.mean_ci95(curve[:, s]) for s in range(curve.shape[1])]
 
 
 def adapted_predictions(net: networks.FunctionalNetwork,
