@@ -47,6 +47,17 @@ def adam_update(params: Mapping[str, tf.Tensor], grads: Mapping[str, tf.Tensor],
 
     Returns:
         `(new_params, new_state)`.
+
+    Example:
+        >>> params = {"w": tf.constant([1.0, -2.0])}
+        >>> grads = {"w": tf.constant([0.5, -3.0])}
+        >>> new, state = adam_update(params, grads, adam_init(params), 0.1)
+        >>> # Adam's first step moves each weight by the step size against the sign
+        >>> # of its gradient, whatever the gradient's size.
+        >>> [round(float(v), 4) for v in new["w"]]
+        [0.9, -1.9]
+        >>> float(state.count)
+        1.0
     """
     count = state.count + 1.0
     dtype = next(iter(params.values())).dtype

@@ -28,6 +28,8 @@ MODULES = [
     "maml.meta_learner",
     "maml.meta_trainer",
     "maml.networks",
+    "maml.optimizer",
+    "maml.rl.policy",
     "maml.rl.serving",
     "maml.serving",
     "maml.tasks",

@@ -38,6 +38,17 @@ class GaussianMLPPolicy(tf.Module):
         init_std: Initial standard deviation of the Gaussian.
         seed: Seed of the weight initialisation.
         name: Module name.
+
+    Example:
+        >>> policy = GaussianMLPPolicy(obs_dim=2, act_dim=2, hidden=(8, 8))
+        >>> policy.names
+        ('w0', 'b0', 'w1', 'b1', 'w2', 'b2', 'log_std')
+        >>> mean, log_std = distribution(tile(policy.params(), 3), tf.zeros([3, 5, 2]),
+        ...                              policy.num_layers)
+        >>> mean.shape  # 3 tasks, 5 observations each, 2 action dimensions
+        TensorShape([3, 5, 2])
+        >>> bool(tf.reduce_all(tf.exp(log_std) == 1.0))  # init_std = 1
+        True
     """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (100, 100),
