@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
 import re
 import sys
@@ -91,10 +92,14 @@ def parse_value(text: str, annotation: Any) -> Any:
         try:
             return int(text)
         except ValueError:
+            pass
+        try:
             value = float(text)  # accepts 1e5
-            if not value.is_integer():
-                raise ValueError(f"expected an integer, got {text!r}") from None
-            return int(value)
+        except ValueError:
+            value = math.nan
+        if not value.is_integer():
+            raise ValueError(f"expected an integer, got {text!r}")
+        return int(value)
     if annotation is float:
         return float(text)
     if annotation is str or annotation is Any:
@@ -109,8 +114,18 @@ def field_types(cls: type) -> dict[str, Any]:
 
 
 def field_descriptions(cls: type) -> dict[str, str]:
-    """Field descriptions from the `Attributes:` section of `cls`'s docstring."""
-    doc = inspect.getdoc(cls) or ""
+    """Field descriptions from the `Attributes:` sections of `cls` and its bases.
+
+    A subclass's description of a field wins over its base class's.
+    """
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is not object and klass.__doc__:
+            out.update(_attributes_section(inspect.cleandoc(klass.__doc__)))
+    return out
+
+
+def _attributes_section(doc: str) -> dict[str, str]:
     lines = doc.splitlines()
     try:
         start = next(i for i, line in enumerate(lines)

@@ -7,9 +7,10 @@ Experiments (both `magnet.experiments.experiment.MagnetConfig` +
   iterations to reach triplet's error (claim 2);
 * `hierarchy`: training on coarse labels, kNN error on fine labels (claim 3).
 
-Any config field can be set with `--set field=value` (repeatable; tuples as
+Every config field is a flag of the same name (`common.cli`; tuples as
 comma-separated values, `none` for optional fields), e.g.
-`--set dataset=cifar10 --set steps=1500 --set losses=magnet,triplet`.
+`--dataset=cifar10 --steps=1500 --losses=magnet,triplet`; `--helpfull` lists them
+with their descriptions and defaults. `--set field=value` (repeatable) is the same.
 `--data_dir` is the data root (`cifar10/`, `fashion_mnist/`, `omniglot/`) and
 `--seed` the seed. Writes into `--output_dir` (default `runs/magnet_<experiment>`):
 config.json, checkpoints, TensorBoard logs, results.json, report.md, figures.
@@ -27,13 +28,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import dataclasses  # noqa: E402
-import sys  # noqa: E402
-import types  # noqa: E402
-import typing  # noqa: E402
-
 from absl import app, flags, logging  # noqa: E402
 
+from common import cli  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
 from common.data.errors import DatasetError  # noqa: E402
@@ -42,63 +39,24 @@ from magnet.experiments import experiment  # noqa: E402
 
 EXPERIMENT = flags.DEFINE_enum("experiment", "classification",
                                list(experiment.EXPERIMENTS), "Which experiment.")
+CONFIG_FLAGS = cli.define_config_flags({"magnet": experiment.MagnetConfig})
 SET = flags.DEFINE_multi_string(
-    "set", [], "Config override field=value (repeatable), e.g. --set steps=1500.")
-
-
-def parse_value(text: str, annotation: typing.Any) -> typing.Any:
-    """Parses `text` into the type of a config field's annotation.
-
-    Handles int, float, str, bool, `X | None` ("none") and `tuple[X, ...]`
-    (comma-separated).
-
-    Raises:
-        ValueError: the text is not a value of that type.
-    """
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if text.strip().lower() == "none" and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return parse_value(text, inner[0])
-    if origin is tuple:
-        item = args[0] if args else str
-        return tuple(parse_value(v.strip(), item) for v in text.split(",")
-                     if v.strip())
-    if annotation is bool:
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"expected true or false, got {text!r}")
-        return text.lower() in ("true", "1")
-    if annotation is int:
-        return int(text)
-    if annotation is float:
-        return float(text)
-    return str(text)
+    "set", [], "Config override field=value (repeatable), e.g. --set steps=1500; "
+    "the same as --steps=1500.")
 
 
 def config_from_flags(name: str, overrides: list[str], data_dir: str,
                       seed: int) -> experiment.MagnetConfig:
-    """The experiment's config with `field=value` overrides applied.
+    """The experiment's config from the config-field flags and `--set` items.
 
     Raises:
         ValueError: an unknown field, a value of the wrong type or an invalid
             config, naming the offending flag.
     """
-    cls = experiment.MagnetConfig
-    hints = typing.get_type_hints(cls)
-    fields = [f.name for f in dataclasses.fields(cls) if f.name != "experiment"]
-    kwargs: dict[str, typing.Any] = {"experiment": name, "seed": seed,
-                                     "data_dir": data_dir}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise ValueError(f"--set {item!r}: expected field=value with field one "
-                             f"of {', '.join(fields)}")
-        try:
-            kwargs[key] = parse_value(value, hints[key])
-        except ValueError as e:
-            raise ValueError(f"--set {item!r}: {e}") from None
-    return cls(**kwargs)
+    raw = cli.overrides_from_flags(CONFIG_FLAGS, overrides)
+    return cli.config_from_overrides(
+        experiment.MagnetConfig, raw,
+        base={"experiment": name, "seed": seed, "data_dir": data_dir})
 
 
 def main(argv: list[str]) -> None:
@@ -107,7 +65,8 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)
     name = EXPERIMENT.value
     export_dir = common_flags.EXPORT_DIR.value
-    try:
+
+    def build():
         cfg = config_from_flags(name, SET.value, common_flags.DATA_DIR.value,
                                 common_flags.SEED.value)
         if export_dir and "magnet" not in cfg.losses:
@@ -116,23 +75,13 @@ def main(argv: list[str]) -> None:
         experiment.check_inputs(cfg)
         run_dir = common_flags.OUTPUT_DIR.value or os.path.join("runs",
                                                                 f"magnet_{name}")
-        resumed = config_lib.claim_output_dir(run_dir, cfg,
-                                              experiment.RESUMABLE_FIELDS)
-    except ValueError as e:  # includes OutputDirError and DatasetError
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(f"[{name}] run directory {run_dir}" + (" (resuming)" if resumed else ""),
-          flush=True)
-    try:
-        record = experiment.run(cfg, run_dir)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(f"[{name}] {record['status']}; report: "
-          f"{os.path.join(run_dir, 'report.md')}", flush=True)
-    if export_dir:
-        path = serving.export_run(run_dir, export_dir)
-        print(f"[{name}] exported SavedModel to {path}", flush=True)
+        return cfg, run_dir, experiment.RESUMABLE_FIELDS
+
+    cli.run_experiment(
+        name, build, experiment.run, claim=config_lib.claim_output_dir,
+        export=(lambda run_dir: serving.export_run(run_dir, export_dir))
+        if export_dir else None,
+        expected_errors=(DatasetError,))
 
 
 def run() -> None:

@@ -128,3 +128,21 @@ def test_run_experiment_exits_2_on_bad_input_and_runs_otherwise(tmp_path, capsys
     assert record["status"] == "complete"
     out = capsys.readouterr().out
     assert "(resuming)" in out and "exported SavedModel" in out
+
+
+@dataclasses.dataclass(frozen=True)
+class Child(Second):
+    """A config extending another.
+
+    Attributes:
+        extra: An extra field.
+        mode: The child's own words.
+    """
+
+    extra: int = 1
+
+
+def test_descriptions_of_inherited_fields_come_from_the_base_class():
+    desc = cli.field_descriptions(Child)
+    assert desc == {"steps": "Training steps.", "mode": "The child's own words.",
+                    "extra": "An extra field."}
