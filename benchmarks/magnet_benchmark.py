@@ -53,19 +53,25 @@ from magnet import (  # noqa: E402
 )
 from magnet import loss as loss_lib  # noqa: E402
 
-IMAGE_SHAPE = flags.DEFINE_list("image_shape", ["32", "32", "3"],
-                                "Input height, width, channels.")
+IMAGE_SHAPE = flags.DEFINE_list(
+    "image_shape", ["32", "32", "3"], "Input height, width, channels."
+)
 NUM_CLUSTERS = flags.DEFINE_integer("num_clusters", 12, "M, clusters per batch.")
 EXAMPLES = flags.DEFINE_integer("examples_per_cluster", 4, "D, examples per cluster.")
 CLUSTERS_PER_CLASS = flags.DEFINE_integer("clusters_per_class", 8, "K.")
 NUM_CLASSES = flags.DEFINE_integer("num_classes", 10, "Classes of the training set.")
-NUM_TRAIN = flags.DEFINE_integer("num_train", 50_000,
-                                 "Training images embedded by a refresh.")
-REFRESH_EVERY = flags.DEFINE_integer("refresh_every", 2_500,
-                                     "Magnet steps between refreshes.")
+NUM_TRAIN = flags.DEFINE_integer(
+    "num_train", 50_000, "Training images embedded by a refresh."
+)
+REFRESH_EVERY = flags.DEFINE_integer(
+    "refresh_every", 2_500, "Magnet steps between refreshes."
+)
 REEMBED_EVERY = flags.DEFINE_integer(
-    "reembed_every", 10_000, "Steps between refreshes that re-embed the training "
-    "set (others re-cluster the kept embeddings); 0: every refresh re-embeds.")
+    "reembed_every",
+    10_000,
+    "Steps between refreshes that re-embed the training "
+    "set (others re-cluster the kept embeddings); 0: every refresh re-embeds.",
+)
 STEPS = flags.DEFINE_integer("steps", 20_000, "Training steps of a run.")
 EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", 64, "Embedding size.")
 REPEATS = flags.DEFINE_integer("repeats", 100, "Timed steps per loss (median).")
@@ -90,16 +96,34 @@ class _BatchTimes(keras.callbacks.Callback):
 
 def time_fit(model: keras.Model, dataset, callbacks: list, repeats: int) -> float:
     """Median seconds per `fit` step (after a warm-up fit of 5 steps)."""
-    model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0, shuffle=False,
-              callbacks=callbacks)
+    model.fit(
+        dataset,
+        steps_per_epoch=5,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=callbacks,
+    )
     timer = _BatchTimes()
-    model.fit(dataset, steps_per_epoch=repeats + 1, epochs=1, verbose=0,
-              shuffle=False, callbacks=[*callbacks, timer])
+    model.fit(
+        dataset,
+        steps_per_epoch=repeats + 1,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=[*callbacks, timer],
+    )
     return float(np.median(timer.times))
 
 
-def refresh_share(steps: int, refresh_every: int, reembed_every: int,
-                  step_s: float, embed_s: float, kmeans_s: float) -> float:
+def refresh_share(
+    steps: int,
+    refresh_every: int,
+    reembed_every: int,
+    step_s: float,
+    embed_s: float,
+    kmeans_s: float,
+) -> float:
     """Share of a run's training time spent refreshing, for a schedule.
 
     Full refreshes (embed + k-means): at step 0 and every `reembed_every`
@@ -113,17 +137,33 @@ def refresh_share(steps: int, refresh_every: int, reembed_every: int,
     return spent / (spent + steps * step_s)
 
 
-def benchmark(image_shape: tuple[int, int, int], m: int, d: int, k: int,
-              num_classes: int, num_train: int, refresh_every: int,
-              reembed_every: int, steps: int, embedding_dim: int, repeats: int,
-              augment: bool) -> tuple[list[list[str]], dict[str, float]]:
+def benchmark(
+    image_shape: tuple[int, int, int],
+    m: int,
+    d: int,
+    k: int,
+    num_classes: int,
+    num_train: int,
+    refresh_every: int,
+    reembed_every: int,
+    steps: int,
+    embedding_dim: int,
+    repeats: int,
+    augment: bool,
+) -> tuple[list[list[str]], dict[str, float]]:
     """Times the steps and the refresh; returns Markdown rows and the figures."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     batch = m * d
-    settings = trainer.TrainSettings(steps=1, num_clusters=m, examples_per_cluster=d,
-                                     clusters_per_class=k, eval_every=1,
-                                     embedding_dim=embedding_dim, augment=augment)
+    settings = trainer.TrainSettings(
+        steps=1,
+        num_clusters=m,
+        examples_per_cluster=d,
+        clusters_per_class=k,
+        eval_every=1,
+        embedding_dim=embedding_dim,
+        augment=augment,
+    )
     images = rng.integers(0, 256, (num_train, *image_shape), dtype=np.uint8)
     labels = np.arange(num_train, dtype=np.int64) % num_classes
 
@@ -133,30 +173,39 @@ def benchmark(image_shape: tuple[int, int, int], m: int, d: int, k: int,
 
     def stream(batch_fn, size):
         return trainer.batch_dataset(
-            trainer.step_keyed(batch_fn, images, labels, 0), images, size,
-            settings, 0)
+            trainer.step_keyed(batch_fn, images, labels, 0), images, size, settings, 0
+        )
 
     classifier = networks.build_classifier(fresh(), num_classes)
-    classifier.compile(optimizer=keras.optimizers.Adam(1e-3),
-                       loss=keras.losses.SparseCategoricalCrossentropy(
-                           from_logits=True), metrics=["accuracy"])
-    softmax_s = time_fit(classifier, stream(
-        lambda s: networks.epoch_batch(0, s, batch, num_train), batch), [], repeats)
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    softmax_s = time_fit(
+        classifier,
+        stream(lambda s: networks.epoch_batch(0, s, batch, num_train), batch),
+        [],
+        repeats,
+    )
 
-    balanced = triplet.ClassBalancedBatches(labels, m, max(2, batch // min(
-        m, num_classes)))
+    balanced = triplet.ClassBalancedBatches(
+        labels, m, max(2, batch // min(m, num_classes))
+    )
     normalized = networks.with_l2_normalization(fresh())
-    normalized.compile(optimizer=keras.optimizers.Adam(1e-3),
-                       loss=triplet.TripletSemiHardLoss())
-    triplet_s = time_fit(normalized, stream(balanced.indices, balanced.batch_size),
-                         [], repeats)
+    normalized.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=triplet.TripletSemiHardLoss()
+    )
+    triplet_s = time_fit(
+        normalized, stream(balanced.indices, balanced.batch_size), [], repeats
+    )
 
     model = fresh()
     magnet_loss = loss_lib.MagnetLoss(m, d)
-    stats = batch_stats.MagnetBatchStats.like(magnet_loss,
-                                              embedding_dim=embedding_dim)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=magnet_loss,
-                  metrics=[stats])
+    stats = batch_stats.MagnetBatchStats.like(magnet_loss, embedding_dim=embedding_dim)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=magnet_loss, metrics=[stats]
+    )
     embed = trainer.embed_fn(model)
     embedding.embed_all(embed, images[:1000], 500)  # Trace once.
     start = time.perf_counter()
@@ -167,35 +216,68 @@ def benchmark(image_shape: tuple[int, int, int], m: int, d: int, k: int,
     kmeans_s = time.perf_counter() - start
     batches = sampler.MagnetSampler(images, labels, index, m, d, seed=0)
     batches.embedding_cache = embeddings.astype(np.float32)
-    magnet_ds = trainer.batch_dataset(lambda: batches.generator(0), images, batch,
-                                      settings, 0)
-    magnet_s = time_fit(model, magnet_ds, [
-        sampler.LossRecorderCallback(batches, magnet_loss, stats=stats),
-        batch_stats.Sigma2RunningAverage(stats)], repeats)
+    magnet_ds = trainer.batch_dataset(
+        lambda: batches.generator(0), images, batch, settings, 0
+    )
+    magnet_s = time_fit(
+        model,
+        magnet_ds,
+        [
+            sampler.LossRecorderCallback(batches, magnet_loss, stats=stats),
+            batch_stats.Sigma2RunningAverage(stats),
+        ],
+        repeats,
+    )
     ms = 1000.0
     rows = [
         ["softmax fit step", f"{softmax_s * ms:.1f} ms", "1.00x"],
-        ["triplet fit step (semi-hard)", f"{triplet_s * ms:.1f} ms",
-         f"{triplet_s / softmax_s:.2f}x"],
-        ["magnet fit step (sampler, loss recording, sigma^2 average)",
-         f"{magnet_s * ms:.1f} ms", f"{magnet_s / softmax_s:.2f}x"],
-        [f"refresh: embed {num_train:,} images", f"{embed_s:.2f} s",
-         f"{embed_s / magnet_s:.0f} magnet steps"],
-        [f"refresh: k-means, K={k} x {num_classes} classes", f"{kmeans_s:.2f} s",
-         f"{kmeans_s / magnet_s:.0f} magnet steps"],
+        [
+            "triplet fit step (semi-hard)",
+            f"{triplet_s * ms:.1f} ms",
+            f"{triplet_s / softmax_s:.2f}x",
+        ],
+        [
+            "magnet fit step (sampler, loss recording, sigma^2 average)",
+            f"{magnet_s * ms:.1f} ms",
+            f"{magnet_s / softmax_s:.2f}x",
+        ],
+        [
+            f"refresh: embed {num_train:,} images",
+            f"{embed_s:.2f} s",
+            f"{embed_s / magnet_s:.0f} magnet steps",
+        ],
+        [
+            f"refresh: k-means, K={k} x {num_classes} classes",
+            f"{kmeans_s:.2f} s",
+            f"{kmeans_s / magnet_s:.0f} magnet steps",
+        ],
     ]
-    figures = {"softmax_step_s": softmax_s, "triplet_step_s": triplet_s,
-               "magnet_step_s": magnet_s, "embed_s": embed_s, "kmeans_s": kmeans_s}
-    share = refresh_share(steps, refresh_every, reembed_every, magnet_s, embed_s,
-                          kmeans_s)
+    figures = {
+        "softmax_step_s": softmax_s,
+        "triplet_step_s": triplet_s,
+        "magnet_step_s": magnet_s,
+        "embed_s": embed_s,
+        "kmeans_s": kmeans_s,
+    }
+    share = refresh_share(
+        steps, refresh_every, reembed_every, magnet_s, embed_s, kmeans_s
+    )
     all_full = refresh_share(steps, refresh_every, 0, magnet_s, embed_s, kmeans_s)
-    rows.append([f"refresh share of a {steps:,}-step run: k-means every "
-                 f"{refresh_every:,}, re-embedding every {reembed_every:,}",
-                 f"{100 * share:.1f}%", "under 5%" if share < 0.05 else
-                 "5% or more"])
-    rows.append([f"same, re-embedding at every refresh (every {refresh_every:,})",
-                 f"{100 * all_full:.1f}%", "under 5%" if all_full < 0.05 else
-                 "5% or more"])
+    rows.append(
+        [
+            f"refresh share of a {steps:,}-step run: k-means every "
+            f"{refresh_every:,}, re-embedding every {reembed_every:,}",
+            f"{100 * share:.1f}%",
+            "under 5%" if share < 0.05 else "5% or more",
+        ]
+    )
+    rows.append(
+        [
+            f"same, re-embedding at every refresh (every {refresh_every:,})",
+            f"{100 * all_full:.1f}%",
+            "under 5%" if all_full < 0.05 else "5% or more",
+        ]
+    )
     figures.update(refresh_share=share, refresh_share_all_full=all_full)
     return rows, figures
 
@@ -206,24 +288,34 @@ def main(argv: list[str]) -> None:
     shape = tuple(int(s) for s in IMAGE_SHAPE.value)
     if len(shape) != 3:
         raise app.UsageError("--image_shape takes height,width,channels")
-    rows, figures = benchmark(shape, NUM_CLUSTERS.value, EXAMPLES.value,
-                              CLUSTERS_PER_CLASS.value, NUM_CLASSES.value,
-                              NUM_TRAIN.value, REFRESH_EVERY.value,
-                              REEMBED_EVERY.value, STEPS.value, EMBEDDING_DIM.value,
-                              REPEATS.value, AUGMENT.value)
+    rows, figures = benchmark(
+        shape,
+        NUM_CLUSTERS.value,
+        EXAMPLES.value,
+        CLUSTERS_PER_CLASS.value,
+        NUM_CLASSES.value,
+        NUM_TRAIN.value,
+        REFRESH_EVERY.value,
+        REEMBED_EVERY.value,
+        STEPS.value,
+        EMBEDDING_DIM.value,
+        REPEATS.value,
+        AUGMENT.value,
+    )
     batch = NUM_CLUSTERS.value * EXAMPLES.value
-    title = (f"Magnet benchmark: {'x'.join(map(str, shape))} images, batch "
-             f"M*D = {NUM_CLUSTERS.value}x{EXAMPLES.value} = {batch}, embedding "
-             f"{EMBEDDING_DIM.value}, augmentation {'on' if AUGMENT.value else 'off'}"
-             f", {os.cpu_count()} CPU cores (medians of {REPEATS.value} steps).")
+    title = (
+        f"Magnet benchmark: {'x'.join(map(str, shape))} images, batch "
+        f"M*D = {NUM_CLUSTERS.value}x{EXAMPLES.value} = {batch}, embedding "
+        f"{EMBEDDING_DIM.value}, augmentation {'on' if AUGMENT.value else 'off'}"
+        f", {os.cpu_count()} CPU cores (medians of {REPEATS.value} steps)."
+    )
     lines = [title, "", "| what | time | relative |", "|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     print("\n".join(lines))
     if OUTPUT.value:
         os.makedirs(os.path.dirname(OUTPUT.value) or ".", exist_ok=True)
         with open(OUTPUT.value, "w") as f:
-            json.dump({"title": title, "rows": rows, "figures": figures}, f,
-                      indent=1)
+            json.dump({"title": title, "rows": rows, "figures": figures}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ JIT = flags.DEFINE_boolean("jit_compile", True, "Compile the loops with XLA.")
 
 def _sample(i: tf.Tensor) -> tasks.RegressionBatch:
     return tasks.sample_sinusoid_tasks(
-        tf.stack([tf.constant(0, tf.int64), tf.cast(i, tf.int64)]), 25, 10, 10)
+        tf.stack([tf.constant(0, tf.int64), tf.cast(i, tf.int64)]), 25, 10, 10
+    )
 
 
 def _loop(step_fn, jit: bool):
@@ -47,8 +48,9 @@ def _loop(step_fn, jit: bool):
         def body(i, loss):
             return i + 1, step_fn(_sample(i))
 
-        return tf.while_loop(lambda i, _: i < n, body,
-                             (tf.constant(0), tf.constant(0.0)))[1]
+        return tf.while_loop(
+            lambda i, _: i < n, body, (tf.constant(0), tf.constant(0.0))
+        )[1]
 
     return run
 
@@ -68,8 +70,14 @@ def _best_ms(run, iterations: int, repeats: int) -> tuple[float, float]:
 def main(argv: list[str]) -> None:
     del argv
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, "relu"),
-                              keras.layers.Dense(40, "relu"), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(40, "relu"),
+            keras.layers.Dense(40, "relu"),
+            keras.layers.Dense(1),
+        ]
+    )
     maml = MAML(model, meta_learner.mse_per_task, inner_lr=0.01)
     wrapper_opt = keras.optimizers.Adam(1e-3)
     wrapper = _loop(lambda batch: maml.train_step(batch, wrapper_opt), JIT.value)
@@ -80,26 +88,34 @@ def main(argv: list[str]) -> None:
     explicit_opt = keras.optimizers.Adam(1e-3)
 
     def explicit_step(batch):
-        params = {k: tf.convert_to_tensor(v) for k, v in zip(keys, variables,
-                                                             strict=True)}
-        obj, grads = meta_learner.meta_gradient(mlp, params, batch,
-                                                meta_learner.mse_per_task, 0.01, 1)
-        explicit_opt.apply_gradients(zip([grads[k] for k in keys], variables,
-                                         strict=True))
+        params = {
+            k: tf.convert_to_tensor(v) for k, v in zip(keys, variables, strict=True)
+        }
+        obj, grads = meta_learner.meta_gradient(
+            mlp, params, batch, meta_learner.mse_per_task, 0.01, 1
+        )
+        explicit_opt.apply_gradients(
+            zip([grads[k] for k in keys], variables, strict=True)
+        )
         return obj.loss
 
     explicit = _loop(explicit_step, JIT.value)
     rows = []
-    for name, run in (("keras wrapper", wrapper),
-                      ("explicit weights, same loop", explicit)):
+    for name, run in (
+        ("keras wrapper", wrapper),
+        ("explicit weights, same loop", explicit),
+    ):
         rows.append((name, *_best_ms(run, ITERATIONS.value, REPEATS.value)))
     trainer = sinusoid_experiment.build_trainer(
-        configs.SinusoidConfig(jit_compile=JIT.value), "maml")
+        configs.SinusoidConfig(jit_compile=JIT.value), "maml"
+    )
     first, per_it = timing.time_trainer(trainer, ITERATIONS.value, REPEATS.value)
     rows.append(("explicit weights, MetaTrainer", first, per_it * 1e3))
 
-    print(f"| path (second order, XLA {'on' if JIT.value else 'off'}) | first call (s) "
-          "| ms / meta-iteration |")
+    print(
+        f"| path (second order, XLA {'on' if JIT.value else 'off'}) | first call (s) "
+        "| ms / meta-iteration |"
+    )
     print("|---|---|---|")
     for name, first, ms in rows:
         print(f"| {name} | {first:.1f} | {ms:.3f} |")

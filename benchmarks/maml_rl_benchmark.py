@@ -25,10 +25,12 @@ from maml.experiments import rl_configs, rl_experiment  # noqa: E402
 from maml.rl import policy as rl_policy  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 5, "Timed iterations per setting.")
-EXPERIMENTS = flags.DEFINE_list("experiments", ["navigation_2d", "halfcheetah_dir"],
-                                "Configs to time.")
-SUBSAMPLES = flags.DEFINE_list("hvp_subsamples", ["1.0", "0.2"],
-                               "hvp_subsample values to time.")
+EXPERIMENTS = flags.DEFINE_list(
+    "experiments", ["navigation_2d", "halfcheetah_dir"], "Configs to time."
+)
+SUBSAMPLES = flags.DEFINE_list(
+    "hvp_subsamples", ["1.0", "0.2"], "hvp_subsample values to time."
+)
 
 
 def time_config(cfg: rl_configs.RLConfig, iterations: int) -> dict[str, float]:
@@ -39,8 +41,9 @@ def time_config(cfg: rl_configs.RLConfig, iterations: int) -> dict[str, float]:
     rng = np.random.default_rng(0)
 
     def one(it):
-        return learner.maml_iteration(sampler, sampler.sample_tasks(
-            rng, cfg.meta_batch_size), cfg.num_traj, 0, it)
+        return learner.maml_iteration(
+            sampler, sampler.sample_tasks(rng, cfg.meta_batch_size), cfg.num_traj, 0, it
+        )
 
     t = time.perf_counter()
     one(0)
@@ -62,17 +65,22 @@ def time_config(cfg: rl_configs.RLConfig, iterations: int) -> dict[str, float]:
 
 def main(argv: list[str]) -> None:
     del argv
-    print("| experiment | hvp_subsample | first call (s) | s / meta-iteration "
-          "| of which roll-outs (s) | 500 iterations |")
+    print(
+        "| experiment | hvp_subsample | first call (s) | s / meta-iteration "
+        "| of which roll-outs (s) | 500 iterations |"
+    )
     print("|---|---|---|---|---|---|")
     for name in EXPERIMENTS.value:
         for sub in SUBSAMPLES.value:
-            cfg = dataclasses.replace(rl_configs.RL_EXPERIMENTS[name],
-                                      hvp_subsample=float(sub))
+            cfg = dataclasses.replace(
+                rl_configs.RL_EXPERIMENTS[name], hvp_subsample=float(sub)
+            )
             r = time_config(cfg, ITERATIONS.value)
-            print(f"| {name} | {float(sub):g} | {r['first']:.1f} | {r['per_it']:.2f} | "
-                  f"{r['rollouts']:.2f} | {r['per_it'] * 500 / 60:.1f} min |",
-                  flush=True)
+            print(
+                f"| {name} | {float(sub):g} | {r['first']:.1f} | {r['per_it']:.2f} | "
+                f"{r['rollouts']:.2f} | {r['per_it'] * 500 / 60:.1f} min |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

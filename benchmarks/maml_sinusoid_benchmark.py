@@ -37,9 +37,12 @@ def main(argv: list[str]) -> None:
     for first_order in (False, True):
         for jit in (True, False):
             first, per_it = time_setting(first_order, jit)
-            print(f"| {'first' if first_order else 'second'} | {'yes' if jit else 'no'}"
-                  f" | {first:.1f} | {per_it * 1e3:.3f} | "
-                  f"{per_it * 70_000 / 60:.1f} min |", flush=True)
+            print(
+                f"| {'first' if first_order else 'second'} | {'yes' if jit else 'no'}"
+                f" | {first:.1f} | {per_it * 1e3:.3f} | "
+                f"{per_it * 70_000 / 60:.1f} min |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,11 @@ from maml.experiments import classification_experiment, configs  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 5, "Timed iterations per repeat.")
 REPEATS = flags.DEFINE_integer("repeats", 2, "Repeats; the best is reported.")
-ONLY = flags.DEFINE_list("only", [], "Configurations to time (default: every "
-                         "configuration except the _fo duplicates).")
+ONLY = flags.DEFINE_list(
+    "only",
+    [],
+    "Configurations to time (default: every configuration except the _fo duplicates).",
+)
 
 
 def time_config(cfg: configs.ClassificationConfig) -> tuple[float, float]:
@@ -44,20 +47,27 @@ def time_config(cfg: configs.ClassificationConfig) -> tuple[float, float]:
 
 def main(argv: list[str]) -> None:
     del argv
-    names = ONLY.value or [n for n in configs.CLASSIFICATION_EXPERIMENTS
-                           if not n.endswith("_fo")]
-    print("| configuration | queries / class | order | first call (s) | "
-          "s / meta-iteration |")
+    names = ONLY.value or [
+        n for n in configs.CLASSIFICATION_EXPERIMENTS if not n.endswith("_fo")
+    ]
+    print(
+        "| configuration | queries / class | order | first call (s) | "
+        "s / meta-iteration |"
+    )
     print("|---|---|---|---|---|")
     for name in names:
         for first_order in (False, True):
-            cfg = dataclasses.replace(configs.CLASSIFICATION_EXPERIMENTS[name],
-                                      first_order=first_order)
+            cfg = dataclasses.replace(
+                configs.CLASSIFICATION_EXPERIMENTS[name], first_order=first_order
+            )
             first, per_it = time_config(cfg)
-            print(f"| {name} (meta-batch {cfg.meta_batch_size}, {cfg.num_inner_steps}"
-                  f" steps) | {cfg.queries_at_training} | "
-                  f"{'first' if first_order else 'second'} | {first:.1f} | "
-                  f"{per_it:.3f} |", flush=True)
+            print(
+                f"| {name} (meta-batch {cfg.meta_batch_size}, {cfg.num_inner_steps}"
+                f" steps) | {cfg.queries_at_training} | "
+                f"{'first' if first_order else 'second'} | {first:.1f} | "
+                f"{per_it:.3f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ import time
 from maml import meta_trainer
 
 
-def time_trainer(trainer: meta_trainer.MetaTrainer, iterations: int,
-                 repeats: int) -> tuple[float, float]:
+def time_trainer(
+    trainer: meta_trainer.MetaTrainer, iterations: int, repeats: int
+) -> tuple[float, float]:
     """Returns (first-call seconds, best seconds per iteration over `repeats`)."""
     t = time.perf_counter()
     trainer.train(1)

@@ -20,8 +20,9 @@ class Checkpointer:
 
     def __init__(self, directory: str, max_to_keep: int = 2, **trackables):
         self.checkpoint = tf.train.Checkpoint(**trackables)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
-                                                  max_to_keep=max_to_keep)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, directory, max_to_keep=max_to_keep
+        )
 
     def restore_latest(self) -> str | None:
         """Restores the latest checkpoint if there is one; returns its path."""

@@ -71,12 +71,14 @@ def parse_value(text: str, annotation: Any) -> Any:
     if origin is tuple:
         item = args[0] if args else str
         if len(args) == 2 and args[1] is Ellipsis or len(args) <= 1:
-            return tuple(parse_value(v.strip(), item) for v in text.split(",")
-                         if v.strip())
+            return tuple(
+                parse_value(v.strip(), item) for v in text.split(",") if v.strip()
+            )
         parts = [v.strip() for v in text.split(",")]
         if len(parts) != len(args):
-            raise ValueError(f"expected {len(args)} comma-separated values, got "
-                             f"{text!r}")
+            raise ValueError(
+                f"expected {len(args)} comma-separated values, got {text!r}"
+            )
         return tuple(parse_value(p, a) for p, a in zip(parts, args, strict=True))
     if origin is typing.Literal:
         for choice in args:
@@ -128,14 +130,13 @@ def field_descriptions(cls: type) -> dict[str, str]:
 def _attributes_section(doc: str) -> dict[str, str]:
     lines = doc.splitlines()
     try:
-        start = next(i for i, line in enumerate(lines)
-                     if line.strip() == "Attributes:")
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Attributes:")
     except StopIteration:
         return {}
     out: dict[str, str] = {}
     current = None
     indent = None
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             continue
         width = len(line) - len(line.lstrip())
@@ -157,10 +158,12 @@ def _type_name(annotation: Any) -> str:
     return text.replace("typing.", "")
 
 
-def define_config_flags(configs: Mapping[str, type], *,
-                        skip: Iterable[str] = ("experiment",),
-                        flag_values: flags.FlagValues = flags.FLAGS,
-                        ) -> dict[str, flags.FlagHolder]:
+def define_config_flags(
+    configs: Mapping[str, type],
+    *,
+    skip: Iterable[str] = ("experiment",),
+    flag_values: flags.FlagValues = flags.FLAGS,
+) -> dict[str, flags.FlagHolder]:
     """Defines a flag for every field of the given config classes.
 
     A field that several configs share becomes one flag. Boolean fields are absl
@@ -194,27 +197,33 @@ def define_config_flags(configs: Mapping[str, type], *,
         cls = uses[0][1]
         desc = field_descriptions(cls).get(name, "")
         field = next(f for f in dataclasses.fields(cls) if f.name == name)
-        default = (field.default if field.default is not dataclasses.MISSING
-                   else "required")
-        scope = ("all experiments" if len(labels) == len(configs)
-                 else ", ".join(labels))
-        help_text = (f"{desc} [config field; type {_type_name(uses[0][2])}; "
-                     f"default {default!r} unless the experiment sets its own; "
-                     f"applies to {scope}]").strip()
+        default = (
+            field.default if field.default is not dataclasses.MISSING else "required"
+        )
+        scope = "all experiments" if len(labels) == len(configs) else ", ".join(labels)
+        help_text = (
+            f"{desc} [config field; type {_type_name(uses[0][2])}; "
+            f"default {default!r} unless the experiment sets its own; "
+            f"applies to {scope}]"
+        ).strip()
         if all(t is bool for _, _, t in uses):
-            holders[name] = flags.DEFINE_boolean(name, None, help_text,
-                                                 flag_values=flag_values)
+            holders[name] = flags.DEFINE_boolean(
+                name, None, help_text, flag_values=flag_values
+            )
         else:
-            holders[name] = flags.DEFINE_string(name, None, help_text,
-                                                flag_values=flag_values)
+            holders[name] = flags.DEFINE_string(
+                name, None, help_text, flag_values=flag_values
+            )
     return holders
 
 
-def overrides_from_flags(holders: Mapping[str, flags.FlagHolder],
-                         set_items: Sequence[str] = ()) -> dict[str, Any]:
+def overrides_from_flags(
+    holders: Mapping[str, flags.FlagHolder], set_items: Sequence[str] = ()
+) -> dict[str, Any]:
     """Field -> raw value of every config flag given, plus `--set field=value`."""
-    raw: dict[str, Any] = {name: h.value for name, h in holders.items()
-                           if h.value is not None}
+    raw: dict[str, Any] = {
+        name: h.value for name, h in holders.items() if h.value is not None
+    }
     for item in set_items:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -223,9 +232,12 @@ def overrides_from_flags(holders: Mapping[str, flags.FlagHolder],
     return raw
 
 
-def config_from_overrides(cls: type, raw: Mapping[str, Any],
-                          base: Mapping[str, Any] | None = None,
-                          factory: Callable[..., Any] | None = None) -> Any:
+def config_from_overrides(
+    cls: type,
+    raw: Mapping[str, Any],
+    base: Mapping[str, Any] | None = None,
+    factory: Callable[..., Any] | None = None,
+) -> Any:
     """Builds `cls` (or `factory(**kwargs)`) from `base` plus parsed `raw` values.
 
     Args:
@@ -244,8 +256,9 @@ def config_from_overrides(cls: type, raw: Mapping[str, Any],
     for key, value in raw.items():
         if key not in types_ or key == "experiment":
             valid = ", ".join(sorted(k for k in types_ if k != "experiment"))
-            raise ValueError(f"--{key} does not apply to this experiment; its "
-                             f"fields are: {valid}")
+            raise ValueError(
+                f"--{key} does not apply to this experiment; its fields are: {valid}"
+            )
         if isinstance(value, str):
             try:
                 value = parse_value(value, types_[key])
@@ -261,12 +274,15 @@ def fail(message: str) -> typing.NoReturn:
     sys.exit(2)
 
 
-def run_experiment(name: str, build: Callable[[], tuple[Any, str, Sequence[str]]],
-                   run: Callable[[Any, str], Mapping[str, Any]], *,
-                   claim: Callable[[str, Any, Sequence[str]], bool],
-                   export: Callable[[str], str] | None = None,
-                   expected_errors: tuple[type[BaseException], ...] = (),
-                   ) -> Mapping[str, Any]:
+def run_experiment(
+    name: str,
+    build: Callable[[], tuple[Any, str, Sequence[str]]],
+    run: Callable[[Any, str], Mapping[str, Any]],
+    *,
+    claim: Callable[[str, Any, Sequence[str]], bool],
+    export: Callable[[str], str] | None = None,
+    expected_errors: tuple[type[BaseException], ...] = (),
+) -> Mapping[str, Any]:
     """The shared main skeleton.
 
     Args:
@@ -289,14 +305,18 @@ def run_experiment(name: str, build: Callable[[], tuple[Any, str, Sequence[str]]
         resumed = claim(run_dir, cfg, resumable)
     except ValueError as e:
         fail(str(e))
-    print(f"[{name}] run directory {run_dir}" + (" (resuming)" if resumed else ""),
-          flush=True)
+    print(
+        f"[{name}] run directory {run_dir}" + (" (resuming)" if resumed else ""),
+        flush=True,
+    )
     try:
         record = run(cfg, run_dir)
     except expected_errors as e:
         fail(str(e))
-    print(f"[{name}] {record['status']}; report: "
-          f"{os.path.join(run_dir, 'report.md')}", flush=True)
+    print(
+        f"[{name}] {record['status']}; report: {os.path.join(run_dir, 'report.md')}",
+        flush=True,
+    )
     if export is not None:
         path = export(run_dir)
         print(f"[{name}] exported SavedModel to {path}", flush=True)

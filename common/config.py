@@ -60,8 +60,9 @@ def load_config(cls: type[T], directory: str) -> T:
         return from_dict(cls, json.load(f))
 
 
-def claim_output_dir(directory: str, config: Any,
-                     resumable_fields: tuple[str, ...] = ()) -> bool:
+def claim_output_dir(
+    directory: str, config: Any, resumable_fields: tuple[str, ...] = ()
+) -> bool:
     """Makes `directory` the home of a run of `config`, or refuses.
 
     A fresh (missing or empty) directory is created and the config saved. A
@@ -89,18 +90,24 @@ def claim_output_dir(directory: str, config: Any,
         if saved.get("experiment") != new.get("experiment"):
             raise OutputDirError(
                 f"{directory} holds a run of experiment {saved.get('experiment')!r}, "
-                f"not {new.get('experiment')!r}: pass another --output_dir")
-        differing = sorted(k for k in set(saved) | set(new)
-                           if saved.get(k) != new.get(k) and k not in resumable_fields)
+                f"not {new.get('experiment')!r}: pass another --output_dir"
+            )
+        differing = sorted(
+            k
+            for k in set(saved) | set(new)
+            if saved.get(k) != new.get(k) and k not in resumable_fields
+        )
         if differing:
             raise OutputDirError(
                 f"{directory} holds a run of {new.get('experiment')!r} with other "
-                f"settings ({', '.join(differing)}): pass another --output_dir")
+                f"settings ({', '.join(differing)}): pass another --output_dir"
+            )
         save_config(config, directory)
         return True
     if os.path.isdir(directory) and os.listdir(directory):
         raise OutputDirError(
             f"{directory} is not empty and holds no {CONFIG_FILE}: pass an empty or "
-            "new --output_dir")
+            "new --output_dir"
+        )
     save_config(config, directory)
     return False

@@ -30,8 +30,9 @@ def strategy_from_name(name: str) -> Any:
         ValueError: an unknown name.
     """
     if name not in STRATEGIES:
-        raise ValueError(f"--distribute must be one of {', '.join(STRATEGIES)}, "
-                         f"got {name!r}")
+        raise ValueError(
+            f"--distribute must be one of {', '.join(STRATEGIES)}, got {name!r}"
+        )
     if name == "none":
         return None
     import tensorflow as tf  # noqa: PLC0415 (the mains set TF's env first)

@@ -33,9 +33,11 @@ def next_version(model_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
-def write_warmup_requests(saved_model_dir: str, model_name: str,
-                          requests: Sequence[tuple[str, Mapping[str, np.ndarray]]],
-                          ) -> str:
+def write_warmup_requests(
+    saved_model_dir: str,
+    model_name: str,
+    requests: Sequence[tuple[str, Mapping[str, np.ndarray]]],
+) -> str:
     """Writes TF Serving warm-up records for a SavedModel.
 
     Args:
@@ -57,12 +59,15 @@ def write_warmup_requests(saved_model_dir: str, model_name: str,
     with tf.io.TFRecordWriter(path) as writer:
         for signature_name, inputs in requests:
             request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=model_name,
-                                               signature_name=signature_name))
+                model_spec=model_pb2.ModelSpec(
+                    name=model_name, signature_name=signature_name
+                )
+            )
             for key, value in inputs.items():
                 request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
             log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request))
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
             writer.write(log.SerializeToString())
     return path
 
@@ -88,11 +93,15 @@ def read_serving_limits(saved_model_dir: str) -> dict[str, Any]:
         return json.load(f)
 
 
-def export_for_serving(module: tf.Module, export_dir: str, model_name: str,
-                       signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
-                       warmup_requests: Sequence[tuple[str, Mapping[str, np.ndarray]]]
-                       = (), version: int | None = None,
-                       limits: Mapping[str, Any] | None = None) -> str:
+def export_for_serving(
+    module: tf.Module,
+    export_dir: str,
+    model_name: str,
+    signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
+    warmup_requests: Sequence[tuple[str, Mapping[str, np.ndarray]]] = (),
+    version: int | None = None,
+    limits: Mapping[str, Any] | None = None,
+) -> str:
     """Saves `module` as `<export_dir>/<model_name>/<version>/`.
 
     Args:
@@ -123,8 +132,7 @@ def export_for_serving(module: tf.Module, export_dir: str, model_name: str,
         # gradients (the ODE adjoint's backward solve) an ODE-Net export is a
         # fifth of the size and saves and loads about 5x faster.
         options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
-        tf.saved_model.save(module, tmp, signatures=dict(signatures),
-                            options=options)
+        tf.saved_model.save(module, tmp, signatures=dict(signatures), options=options)
         if warmup_requests:
             write_warmup_requests(tmp, model_name, warmup_requests)
         if limits is not None:

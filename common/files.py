@@ -52,8 +52,9 @@ def atomic_write_text(path: str, text: str) -> None:
         f.write(text)
 
 
-def atomic_write_json(path: str, obj: Any, indent: int | None = 2,
-                      sort_keys: bool = False) -> None:
+def atomic_write_json(
+    path: str, obj: Any, indent: int | None = 2, sort_keys: bool = False
+) -> None:
     """Writes `obj` as JSON (with a trailing newline) to `path` atomically."""
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n")
 

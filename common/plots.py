@@ -25,10 +25,13 @@ def pyplot() -> ModuleType:
     return plt
 
 
-def plot_curve_panels(path: str, panels: Mapping[str, Mapping[str, tuple]],
-                      xlabel: str, ylabel: str,
-                      reference_points: Mapping[str, Mapping[str, Sequence]]
-                      | None = None) -> str:
+def plot_curve_panels(
+    path: str,
+    panels: Mapping[str, Mapping[str, tuple]],
+    xlabel: str,
+    ylabel: str,
+    reference_points: Mapping[str, Mapping[str, Sequence]] | None = None,
+) -> str:
     """Side-by-side panels of curves with 95% CI bands, saved as a PNG.
 
     Args:
@@ -49,12 +52,12 @@ def plot_curve_panels(path: str, panels: Mapping[str, Mapping[str, tuple]],
         for label, (x, mean, ci) in curves.items():
             x, mean, ci = map(np.asarray, (x, mean, ci))
             (line,) = ax.plot(x, mean, marker="o", markersize=3, label=label)
-            ax.fill_between(x, mean - ci, mean + ci, alpha=0.2,
-                            color=line.get_color())
+            ax.fill_between(x, mean - ci, mean + ci, alpha=0.2, color=line.get_color())
         refs = (reference_points or {}).get(title, {})
         for marker, (label, (xs, ys)) in zip("xP*D", refs.items(), strict=False):
-            ax.scatter(xs, ys, marker=marker, s=50, color="black", zorder=5,
-                       label=label)
+            ax.scatter(
+                xs, ys, marker=marker, s=50, color="black", zorder=5, label=label
+            )
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

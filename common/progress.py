@@ -23,8 +23,9 @@ class Progress:
         stream: Where lines go.
     """
 
-    def __init__(self, name: str, total: int, start: int = 0,
-                 stream: TextIO | None = None):
+    def __init__(
+        self, name: str, total: int, start: int = 0, stream: TextIO | None = None
+    ):
         self.name = name
         self.total = total
         self._start = start
@@ -56,7 +57,9 @@ class Progress:
         eta = (self.total - done) / rate if rate > 0 else float("nan")
         pct = 100.0 * done / max(self.total, 1)
         extra = " ".join(f"{k}={v:.4g}" for k, v in values.items())
-        line = (f"[{self.name}] {done}/{self.total} ({pct:.0f}%) {rate:.0f} it/s "
-                f"ETA {format_duration(eta) if eta == eta else '?'} {extra}").rstrip()
+        line = (
+            f"[{self.name}] {done}/{self.total} ({pct:.0f}%) {rate:.0f} it/s "
+            f"ETA {format_duration(eta) if eta == eta else '?'} {extra}"
+        ).rstrip()
         print(line, file=self._stream, flush=True)
         return line

@@ -27,8 +27,9 @@ REPORT_FILE = "report.md"
 STATUSES = ("complete", "cut short", "diverged")
 
 
-def verdict(pub: dict[str, Any] | None, ours: dict[str, Any] | None,
-            higher_is_better: bool) -> str:
+def verdict(
+    pub: dict[str, Any] | None, ours: dict[str, Any] | None, higher_is_better: bool
+) -> str:
     """Compares our estimate with the published value.
 
     Returns one of: "within the published 95% CI" (our mean lies inside the
@@ -56,14 +57,23 @@ def verdict(pub: dict[str, Any] | None, ours: dict[str, Any] | None,
 
 def machine_description() -> str:
     """One line naming the machine a budget was spent on."""
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-            f"{platform.system()} {platform.release()}, Python "
-            f"{platform.python_version()}, no GPU")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"{platform.system()} {platform.release()}, Python "
+        f"{platform.python_version()}, no GPU"
+    )
 
 
-def cell(paper: str, table: str, row: str, column: str, ours: Estimate | None,
-         deviations: Sequence[str] = (), budget: dict[str, Any] | None = None,
-         details: dict[str, Any] | None = None) -> dict[str, Any]:
+def cell(
+    paper: str,
+    table: str,
+    row: str,
+    column: str,
+    ours: Estimate | None,
+    deviations: Sequence[str] = (),
+    budget: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One table cell of `results.json`, with the published value looked up.
 
     Args:
@@ -76,23 +86,40 @@ def cell(paper: str, table: str, row: str, column: str, ours: Estimate | None,
             (e.g. a tuned step size).
     """
     entry = published.lookup(paper, table, row, column)
-    pub = {"value": entry.value, "ci95": entry.ci95, "source": entry.source,
-           "unit": entry.unit}
+    pub = {
+        "value": entry.value,
+        "ci95": entry.ci95,
+        "source": entry.source,
+        "unit": entry.unit,
+    }
     ours_d = None if ours is None else dataclasses.asdict(ours)
     return {
-        "table": table, "row": row, "column": column, "budget": budget,
-        "published": pub, "ours": ours_d,
+        "table": table,
+        "row": row,
+        "column": column,
+        "budget": budget,
+        "published": pub,
+        "ours": ours_d,
         "higher_is_better": entry.higher_is_better,
         "verdict": verdict(pub, ours_d, entry.higher_is_better),
-        "deviations": list(deviations), "details": details or {},
+        "deviations": list(deviations),
+        "details": details or {},
     }
 
 
-def write_results(directory: str, *, paper: str, experiment: str, status: str,
-                  budget: dict[str, Any], config: dict[str, Any],
-                  cells: Sequence[dict[str, Any]], deviations: Sequence[str] = (),
-                  figures: Sequence[str] = (), extra: dict[str, Any] | None = None,
-                  ) -> dict[str, Any]:
+def write_results(
+    directory: str,
+    *,
+    paper: str,
+    experiment: str,
+    status: str,
+    budget: dict[str, Any],
+    config: dict[str, Any],
+    cells: Sequence[dict[str, Any]],
+    deviations: Sequence[str] = (),
+    figures: Sequence[str] = (),
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Writes `results.json` and `report.md` into `directory`; returns the record.
 
     Args:
@@ -112,12 +139,17 @@ def write_results(directory: str, *, paper: str, experiment: str, status: str,
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     record = {
-        "paper": paper, "paper_title": published.PAPERS[paper],
-        "experiment": experiment, "status": status,
-        "written": datetime.datetime.now(datetime.UTC).isoformat(
-            timespec="seconds"),
-        "budget": dict(budget), "config": config, "deviations": list(deviations),
-        "cells": list(cells), "figures": list(figures), "extra": extra or {},
+        "paper": paper,
+        "paper_title": published.PAPERS[paper],
+        "experiment": experiment,
+        "status": status,
+        "written": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "budget": dict(budget),
+        "config": config,
+        "deviations": list(deviations),
+        "cells": list(cells),
+        "figures": list(figures),
+        "extra": extra or {},
     }
     os.makedirs(directory, exist_ok=True)
     files.atomic_write_json(os.path.join(directory, RESULTS_FILE), record)
@@ -181,37 +213,65 @@ def render_report(record: dict[str, Any]) -> str:
         tables.setdefault(c["table"], []).append(c)
     status_note = "" if record["status"] == "complete" else f" ({record['status']})"
     for name, cells in tables.items():
-        lines += [f"## {name}", "",
-                  "| row | column | published | ours (mean ± 95% CI) | budget "
-                  "| protocol deviations | verdict |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {name}",
+            "",
+            "| row | column | published | ours (mean ± 95% CI) | budget "
+            "| protocol deviations | verdict |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for c in cells:
             pub, ours = c["published"], c["ours"]
             digits = _digits(pub["unit"] if pub else "")
             row = c["row"]
             if c.get("details"):
-                row += " (" + ", ".join(f"{k.replace('_', ' ')} {v}"
-                                        for k, v in c["details"].items()) + ")"
-            lines.append("| " + " | ".join([
-                row, c["column"],
-                _fmt(pub and pub["value"], pub and pub["ci95"], digits),
-                "-" if ours is None else _fmt(ours["mean"], ours["ci95"], digits),
-                format_budget(c.get("budget") or budget),
-                "; ".join(c["deviations"]) or "none",
-                c["verdict"] + status_note,
-            ]) + " |")
+                row += (
+                    " ("
+                    + ", ".join(
+                        f"{k.replace('_', ' ')} {v}" for k, v in c["details"].items()
+                    )
+                    + ")"
+                )
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        row,
+                        c["column"],
+                        _fmt(pub and pub["value"], pub and pub["ci95"], digits),
+                        "-"
+                        if ours is None
+                        else _fmt(ours["mean"], ours["ci95"], digits),
+                        format_budget(c.get("budget") or budget),
+                        "; ".join(c["deviations"]) or "none",
+                        c["verdict"] + status_note,
+                    ]
+                )
+                + " |"
+            )
         lines.append("")
         units = sorted({c["published"]["unit"] for c in cells if c["published"]})
-        sources = sorted({c["published"]["source"].split(", row")[0]
-                          for c in cells if c["published"]})
-        lines += [f"Unit: {', '.join(units)}. Published values: "
-                  f"{'; '.join(sources)}.", ""]
+        sources = sorted(
+            {
+                c["published"]["source"].split(", row")[0]
+                for c in cells
+                if c["published"]
+            }
+        )
+        lines += [
+            f"Unit: {', '.join(units)}. Published values: {'; '.join(sources)}.",
+            "",
+        ]
     for extra_table in record.get("extra", {}).get("tables", []):
-        lines += [f"## {extra_table['title']}", "",
-                  "| " + " | ".join(extra_table["header"]) + " |",
-                  "|" + "---|" * len(extra_table["header"])]
-        lines += ["| " + " | ".join(str(v) for v in row) + " |"
-                  for row in extra_table["rows"]]
+        lines += [
+            f"## {extra_table['title']}",
+            "",
+            "| " + " | ".join(extra_table["header"]) + " |",
+            "|" + "---|" * len(extra_table["header"]),
+        ]
+        lines += [
+            "| " + " | ".join(str(v) for v in row) + " |" for row in extra_table["rows"]
+        ]
         lines.append("")
     if record["figures"]:
         lines += ["## Figures", ""]

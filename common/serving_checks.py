@@ -77,44 +77,65 @@ class RequestChecks:
         <name> [...] is not compatible with expected shape [...]").
         """
         if not any(isinstance(d, str) for d in dims):
-            self._add(lambda v: tf.ensure_shape(v, [int(d) for d in dims],
-                                                name=f"{name}_shape_check"),
-                      x, replaces=True)
+            self._add(
+                lambda v: tf.ensure_shape(
+                    v, [int(d) for d in dims], name=f"{name}_shape_check"
+                ),
+                x,
+                replaces=True,
+            )
             return
-        pattern = ",".join(r"\d+" if isinstance(d, str) else str(int(d))
-                           for d in dims)
+        pattern = ",".join(r"\d+" if isinstance(d, str) else str(int(d)) for d in dims)
         wanted = ", ".join(str(d) for d in dims)
 
         def make(v):
-            actual = tf.strings.reduce_join(tf.strings.as_string(tf.shape(v)),
-                                            separator=",")
+            actual = tf.strings.reduce_join(
+                tf.strings.as_string(tf.shape(v)), separator=","
+            )
             return tf.debugging.Assert(
                 tf.strings.regex_full_match(actual, pattern),
-                [f"{name} must have shape [{wanted}], got", tf.shape(v)])
+                [f"{name} must have shape [{wanted}], got", tf.shape(v)],
+            )
 
         self._add(make, x)
 
     def finite(self, x: tf.Tensor, name: str) -> None:
         """Every value of `x` is finite (no NaN, no infinity)."""
-        self._add(lambda v: tf.debugging.assert_all_finite(
-            v, f"{name} must be finite (it holds NaN or Inf)"), x, replaces=True)
+        self._add(
+            lambda v: tf.debugging.assert_all_finite(
+                v, f"{name} must be finite (it holds NaN or Inf)"
+            ),
+            x,
+            replaces=True,
+        )
 
-    def rows(self, x: tf.Tensor, name: str, low: int, high: int,
-             limit_name: str) -> None:
+    def rows(
+        self, x: tf.Tensor, name: str, low: int, high: int, limit_name: str
+    ) -> None:
         """`x` has between `low` and `high` rows (its first axis)."""
-        message = (f"{name} must have {low} to {high} rows ({limit_name} = {high} "
-                   "is fixed at export)")
+        message = (
+            f"{name} must have {low} to {high} rows ({limit_name} = {high} "
+            "is fixed at export)"
+        )
 
         def make(v):
             n = tf.shape(v, out_type=tf.int64)[0]
             return tf.debugging.Assert(
-                tf.logical_and(n >= low, n <= high),
-                [message + ", got", n])
+                tf.logical_and(n >= low, n <= high), [message + ", got", n]
+            )
 
         self._add(make, x)
 
-    def same_size(self, x: tf.Tensor, x_name: str, x_axis: int, y: tf.Tensor,
-                  y_name: str, y_axis: int, what: str = "rows") -> None:
+    def same_size(
+        self,
+        x: tf.Tensor,
+        x_name: str,
+        x_axis: int,
+        y: tf.Tensor,
+        y_name: str,
+        y_axis: int,
+        what: str = "rows",
+    ) -> None:
         """`x` and `y` agree in size along the given axes."""
         y_now = self._current(y)
 
@@ -123,38 +144,55 @@ class RequestChecks:
             ny = tf.shape(y_now, out_type=tf.int64)[y_axis]
             return tf.debugging.Assert(
                 tf.equal(nx, ny),
-                [f"{x_name} must have as many {what} as {y_name}, got", nx, "and",
-                 ny])
+                [f"{x_name} must have as many {what} as {y_name}, got", nx, "and", ny],
+            )
 
         self._add(make, x)
 
-    def values_in(self, x: tf.Tensor, name: str, low: float | int,
-                  high: float | int, why: str = "") -> None:
+    def values_in(
+        self,
+        x: tf.Tensor,
+        name: str,
+        low: float | int,
+        high: float | int,
+        why: str = "",
+    ) -> None:
         """Every value of `x` lies in `[low, high]`."""
         message = f"{name} must be in [{low:g}, {high:g}]" + (
-            f" ({why})" if why else "")
+            f" ({why})" if why else ""
+        )
 
         def make(v):
-            inside = tf.logical_and(v >= tf.constant(low, v.dtype),
-                                    v <= tf.constant(high, v.dtype))
+            inside = tf.logical_and(
+                v >= tf.constant(low, v.dtype), v <= tf.constant(high, v.dtype)
+            )
             return tf.debugging.Assert(
                 tf.reduce_all(inside),
-                [message + ", got min and max", tf.reduce_min(v), tf.reduce_max(v)])
+                [message + ", got min and max", tf.reduce_min(v), tf.reduce_max(v)],
+            )
 
         self._add(make, x)
 
     def at_least(self, x: tf.Tensor, name: str, low: float, why: str = "") -> None:
         """Every value of `x` is at least `low`."""
         message = f"{name} must be >= {low:g}" + (f" ({why})" if why else "")
-        self._add(lambda v: tf.debugging.Assert(
-            tf.reduce_all(v >= tf.constant(low, v.dtype)),
-            [message + ", got min", tf.reduce_min(v)]), x)
+        self._add(
+            lambda v: tf.debugging.Assert(
+                tf.reduce_all(v >= tf.constant(low, v.dtype)),
+                [message + ", got min", tf.reduce_min(v)],
+            ),
+            x,
+        )
 
     def strictly_increasing(self, x: tf.Tensor, name: str) -> None:
         """The 1-D `x` is strictly increasing."""
-        self._add(lambda v: tf.debugging.Assert(
-            tf.reduce_all(v[1:] > v[:-1]),
-            [f"{name} must be strictly increasing, got", v]), x)
+        self._add(
+            lambda v: tf.debugging.Assert(
+                tf.reduce_all(v[1:] > v[:-1]),
+                [f"{name} must be strictly increasing, got", v],
+            ),
+            x,
+        )
 
     def gate(self, *tensors: tf.Tensor) -> tuple[tf.Tensor, ...]:
         """`tensors`, readable only after every check has passed."""
@@ -171,15 +209,23 @@ def check_limits(limits: Any) -> None:
     """
     for field in dataclasses.fields(limits):
         value = getattr(limits, field.name)
-        if field.name.startswith("max_") and field.name != "max_tolerance" and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        if (
+            field.name.startswith("max_")
+            and field.name != "max_tolerance"
+            and (not isinstance(value, int) or isinstance(value, bool) or value < 1)
+        ):
             raise ValueError(f"{field.name} must be a positive integer, got {value!r}")
     low = getattr(limits, "min_tolerance", None)
     high = getattr(limits, "max_tolerance", None)
-    if low is not None and not (isinstance(low, float | int) and math.isfinite(low)
-                                and math.isfinite(high) and 0 < low <= high):
-        raise ValueError("need 0 < min_tolerance <= max_tolerance (finite), got "
-                         f"{low!r}, {high!r}")
+    if low is not None and not (
+        isinstance(low, float | int)
+        and math.isfinite(low)
+        and math.isfinite(high)
+        and 0 < low <= high
+    ):
+        raise ValueError(
+            f"need 0 < min_tolerance <= max_tolerance (finite), got {low!r}, {high!r}"
+        )
 
 
 def parse_limits(cls: type[T], items: Iterable[str], base: T | None = None) -> T:
@@ -199,8 +245,10 @@ def parse_limits(cls: type[T], items: Iterable[str], base: T | None = None) -> T
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in fields:
-            raise ValueError(f"--limit {item!r}: expected field=value with field one "
-                             f"of {', '.join(fields)}")
+            raise ValueError(
+                f"--limit {item!r}: expected field=value with field one "
+                f"of {', '.join(fields)}"
+            )
         kind = type(getattr(base, key))
         try:
             changes[key] = kind(value)
@@ -209,4 +257,3 @@ def parse_limits(cls: type[T], items: Iterable[str], base: T | None = None) -> T
     limits = dataclasses.replace(base, **changes)
     check_limits(limits)
     return limits
-

@@ -35,9 +35,11 @@ def mean_ci95(values: Sequence[float] | np.ndarray) -> Estimate:
     if arr.size == 0:
         raise ValueError("mean_ci95 needs at least one value")
     with np.errstate(invalid="ignore", over="ignore"):  # inf/nan: a diverged run
-        return Estimate(mean=float(arr.mean()),
-                        ci95=float(1.96 * arr.std() / math.sqrt(arr.size)),
-                        n=int(arr.size))
+        return Estimate(
+            mean=float(arr.mean()),
+            ci95=float(1.96 * arr.std() / math.sqrt(arr.size)),
+            n=int(arr.size),
+        )
 
 
 def proportion_ci95(p: float, n: int) -> float:

@@ -44,13 +44,17 @@ def require_all_positive(name: str, values: Iterable[Any]) -> None:
     if not values:
         raise ValueError(f"{name} must not be empty")
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not (
-                math.isfinite(v) and v > 0):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or not (math.isfinite(v) and v > 0)
+        ):
             raise ValueError(f"{name} must hold numbers > 0, got {tuple(values)!r}")
 
 
-def require_fraction(name: str, value: Any, *, open_low: bool = False,
-                     open_high: bool = False) -> None:
+def require_fraction(
+    name: str, value: Any, *, open_low: bool = False, open_high: bool = False
+) -> None:
     """`value` lies in [0, 1] (either end excluded on request)."""
     v = _finite_number(name, value)
     low_bad = v <= 0 if open_low else v < 0
@@ -63,5 +67,6 @@ def require_fraction(name: str, value: Any, *, open_low: bool = False,
 def require_one_of(name: str, value: Any, choices: Collection[Any]) -> None:
     """`value` is one of `choices`."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}"
+        )

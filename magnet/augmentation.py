@@ -15,8 +15,12 @@ import tensorflow as tf
 DEFAULT_PAD = 4
 
 
-def random_crop_flip(images: tf.Tensor, pad: int = DEFAULT_PAD,
-                     flip: bool = True, seed: tf.Tensor | None = None) -> tf.Tensor:
+def random_crop_flip(
+    images: tf.Tensor,
+    pad: int = DEFAULT_PAD,
+    flip: bool = True,
+    seed: tf.Tensor | None = None,
+) -> tf.Tensor:
     """Randomly padded-and-cropped, optionally mirrored copies of a batch.
 
     Args:
@@ -33,10 +37,11 @@ def random_crop_flip(images: tf.Tensor, pad: int = DEFAULT_PAD,
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
     if seed is None:
-        seed = tf.random.uniform([2], 0, 2 ** 31 - 1, dtype=tf.int64)
+        seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int64)
     seed = tf.cast(seed, tf.int64)
-    offsets = tf.random.stateless_uniform([batch, 2], seed, 0, 2 * pad + 1,
-                                          dtype=tf.int32)
+    offsets = tf.random.stateless_uniform(
+        [batch, 2], seed, 0, 2 * pad + 1, dtype=tf.int32
+    )
     if pad > 0:
         padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
         rows = offsets[:, 0:1] + tf.range(height)[None, :]  # [B, H]
@@ -45,6 +50,5 @@ def random_crop_flip(images: tf.Tensor, pad: int = DEFAULT_PAD,
         images = tf.gather(images, cols, axis=2, batch_dims=1)
     if flip:
         mirror = tf.random.stateless_uniform([batch], seed + 1) < 0.5
-        images = tf.where(mirror[:, None, None, None], tf.reverse(images, [2]),
-                          images)
+        images = tf.where(mirror[:, None, None, None], tf.reverse(images, [2]), images)
     return images

@@ -61,44 +61,70 @@ class MagnetBatchStats(keras.metrics.Metric):
         name: Metric name (the key of sigma^2 in `fit`'s logs).
     """
 
-    def __init__(self, num_clusters: int, examples_per_cluster: int,
-                 alpha: float = 1.0, epsilon: float = loss_lib.DEFAULT_EPSILON,
-                 embedding_dim: int | None = None, name: str = "sigma2",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        num_clusters: int,
+        examples_per_cluster: int,
+        alpha: float = 1.0,
+        epsilon: float = loss_lib.DEFAULT_EPSILON,
+        embedding_dim: int | None = None,
+        name: str = "sigma2",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         self.num_clusters = loss_lib.check_positive_int("num_clusters", num_clusters)
         self.examples_per_cluster = loss_lib.check_positive_int(
-            "examples_per_cluster", examples_per_cluster)
+            "examples_per_cluster", examples_per_cluster
+        )
         self.alpha = float(alpha)
         self.epsilon = float(epsilon)
         n = self.num_clusters * self.examples_per_cluster
-        self.example_losses = self.add_variable(shape=(n,), initializer="zeros",
-                                                dtype="float32", name="losses")
-        self.batch_sigma2 = self.add_variable(shape=(), initializer="zeros",
-                                              dtype="float32", name="batch_sigma2")
-        self.batches = self.add_variable(shape=(), initializer="zeros",
-                                         dtype="int64", name="batches")
+        self.example_losses = self.add_variable(
+            shape=(n,), initializer="zeros", dtype="float32", name="losses"
+        )
+        self.batch_sigma2 = self.add_variable(
+            shape=(), initializer="zeros", dtype="float32", name="batch_sigma2"
+        )
+        self.batches = self.add_variable(
+            shape=(), initializer="zeros", dtype="int64", name="batches"
+        )
         self.embedding_dim = embedding_dim
         self.embeddings = None
         if embedding_dim is not None:
             self.embeddings = self.add_variable(
-                shape=(n, loss_lib.check_positive_int("embedding_dim",
-                                                      embedding_dim)),
-                initializer="zeros", dtype="float32", name="embeddings")
+                shape=(n, loss_lib.check_positive_int("embedding_dim", embedding_dim)),
+                initializer="zeros",
+                dtype="float32",
+                name="embeddings",
+            )
 
     @classmethod
     def like(cls, loss: loss_lib.MagnetLoss, **kwargs: Any) -> MagnetBatchStats:
         """A metric with the loss's M, D, alpha and epsilon."""
-        return cls(loss.num_clusters, loss.examples_per_cluster, loss.alpha,
-                   loss.epsilon, **kwargs)
+        return cls(
+            loss.num_clusters,
+            loss.examples_per_cluster,
+            loss.alpha,
+            loss.epsilon,
+            **kwargs,
+        )
 
-    def update_state(self, y_true: tf.Tensor, y_pred: tf.Tensor,
-                     sample_weight: tf.Tensor | None = None) -> None:
+    def update_state(
+        self,
+        y_true: tf.Tensor,
+        y_pred: tf.Tensor,
+        sample_weight: tf.Tensor | None = None,
+    ) -> None:
         """Stores the batch's per-example losses and sigma^2 (weights ignored)."""
         del sample_weight
         losses, sigma2, _ = loss_lib.magnet_loss_terms(
-            tf.stop_gradient(y_pred), y_true, self.num_clusters,
-            self.examples_per_cluster, self.alpha, self.epsilon)
+            tf.stop_gradient(y_pred),
+            y_true,
+            self.num_clusters,
+            self.examples_per_cluster,
+            self.alpha,
+            self.epsilon,
+        )
         self.example_losses.assign(tf.cast(losses, "float32"))
         self.batch_sigma2.assign(tf.cast(sigma2, "float32"))
         self.batches.assign_add(1)
@@ -115,15 +141,19 @@ class MagnetBatchStats(keras.metrics.Metric):
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments."""
         config = super().get_config()
-        config.update(num_clusters=self.num_clusters,
-                      examples_per_cluster=self.examples_per_cluster,
-                      alpha=self.alpha, epsilon=self.epsilon,
-                      embedding_dim=self.embedding_dim)
+        config.update(
+            num_clusters=self.num_clusters,
+            examples_per_cluster=self.examples_per_cluster,
+            alpha=self.alpha,
+            epsilon=self.epsilon,
+            embedding_dim=self.embedding_dim,
+        )
         return config
 
 
-def running_average(estimates: np.ndarray, decay: float | None = DEFAULT_DECAY
-                    ) -> float:
+def running_average(
+    estimates: np.ndarray, decay: float | None = DEFAULT_DECAY
+) -> float:
     """The running average of a sequence of sigma^2 estimates, in one go.
 
     Args:
@@ -158,18 +188,24 @@ class Sigma2RunningAverage(keras.callbacks.Callback):
         key: Log key of sigma^2 when `stats` is None.
     """
 
-    def __init__(self, stats: MagnetBatchStats | None = None,
-                 decay: float | None = DEFAULT_DECAY, key: str = "sigma2") -> None:
+    def __init__(
+        self,
+        stats: MagnetBatchStats | None = None,
+        decay: float | None = DEFAULT_DECAY,
+        key: str = "sigma2",
+    ) -> None:
         super().__init__()
         if decay is not None and not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1) or None, got {decay!r}.")
         self.stats = stats
         self.decay = decay
         self.key = key
-        self.average = tf.Variable(0.0, dtype=tf.float64, trainable=False,
-                                   name="sigma2_running_average")
-        self.count = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                 name="sigma2_estimates")
+        self.average = tf.Variable(
+            0.0, dtype=tf.float64, trainable=False, name="sigma2_running_average"
+        )
+        self.count = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="sigma2_estimates"
+        )
 
     @property
     def value(self) -> float:

@@ -26,13 +26,17 @@ import numpy as np
 
 def _squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """`[P, C]` squared Euclidean distances, clamped at zero."""
-    dist = (np.sum(points * points, axis=1)[:, None] - 2.0 * points @ centres.T
-            + np.sum(centres * centres, axis=1)[None, :])
+    dist = (
+        np.sum(points * points, axis=1)[:, None]
+        - 2.0 * points @ centres.T
+        + np.sum(centres * centres, axis=1)[None, :]
+    )
     return np.maximum(dist, 0.0)
 
 
-def kmeans_plus_plus_init(points: np.ndarray, k: int,
-                          rng: np.random.Generator) -> np.ndarray:
+def kmeans_plus_plus_init(
+    points: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
     """k-means++ seeding: each new centre is a point drawn with prob. ~ D(x)^2.
 
     Args:
@@ -59,8 +63,9 @@ def kmeans_plus_plus_init(points: np.ndarray, k: int,
     return points[chosen].copy()
 
 
-def kmeans(points: np.ndarray, k: int, rng: np.random.Generator,
-           max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+def kmeans(
+    points: np.ndarray, k: int, rng: np.random.Generator, max_iter: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd's k-means from a k-means++ start; every cluster keeps >= 1 point.
 
     An empty cluster takes the point farthest from its centre among clusters
@@ -82,8 +87,9 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator,
     points = np.asarray(points, dtype=np.float64)
     num = points.shape[0]
     if not 1 <= k <= num:
-        raise ValueError(f"k-means needs 1 <= k <= number of points, got k={k} for "
-                         f"{num} points.")
+        raise ValueError(
+            f"k-means needs 1 <= k <= number of points, got k={k} for {num} points."
+        )
     centres = kmeans_plus_plus_init(points, k, rng)
     assignments = np.full(num, -1, dtype=np.int64)
     for _ in range(max_iter):
@@ -97,8 +103,7 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator,
     return centres, assignments
 
 
-def _fill_empty_clusters(assignments: np.ndarray, own_dist: np.ndarray,
-                         k: int) -> None:
+def _fill_empty_clusters(assignments: np.ndarray, own_dist: np.ndarray, k: int) -> None:
     """Moves far points into empty clusters in place, never emptying a cluster."""
     counts = np.bincount(assignments, minlength=k)
     for empty in np.flatnonzero(counts == 0):
@@ -171,12 +176,23 @@ class ClusterIndex:
         [[9.0, 0.5], [0.0, 0.5], [9.0, 8.5], [0.5, 9.0]]
     """
 
-    def __init__(self, clusters_per_class: int, *, seed: int = 0,
-                 initial_loss: float = 1.0, max_iter: int = 100) -> None:
-        if isinstance(clusters_per_class, bool) or not isinstance(
-                clusters_per_class, (int, np.integer)) or clusters_per_class < 1:
-            raise ValueError("clusters_per_class must be a positive int, got "
-                             f"{clusters_per_class!r}.")
+    def __init__(
+        self,
+        clusters_per_class: int,
+        *,
+        seed: int = 0,
+        initial_loss: float = 1.0,
+        max_iter: int = 100,
+    ) -> None:
+        if (
+            isinstance(clusters_per_class, bool)
+            or not isinstance(clusters_per_class, (int, np.integer))
+            or clusters_per_class < 1
+        ):
+            raise ValueError(
+                "clusters_per_class must be a positive int, got "
+                f"{clusters_per_class!r}."
+            )
         if not initial_loss >= 0.0:
             raise ValueError(f"initial_loss must be >= 0, got {initial_loss!r}.")
         self.clusters_per_class = int(clusters_per_class)
@@ -189,13 +205,19 @@ class ClusterIndex:
         self.refresh_count = 0
 
     @classmethod
-    def build(cls, embeddings: np.ndarray, labels: np.ndarray,
-              clusters_per_class: int, **kwargs: Any) -> ClusterIndex:
+    def build(
+        cls,
+        embeddings: np.ndarray,
+        labels: np.ndarray,
+        clusters_per_class: int,
+        **kwargs: Any,
+    ) -> ClusterIndex:
         """A new index clustered on `embeddings`; kwargs go to the constructor."""
         return cls(clusters_per_class, **kwargs).refresh(embeddings, labels)
 
-    def refresh(self, embeddings: np.ndarray, labels: np.ndarray,
-                seed: int | None = None) -> ClusterIndex:
+    def refresh(
+        self, embeddings: np.ndarray, labels: np.ndarray, seed: int | None = None
+    ) -> ClusterIndex:
         """Re-clusters every class of the training set with k-means.
 
         Args:
@@ -214,11 +236,15 @@ class ClusterIndex:
         embeddings = np.asarray(embeddings, dtype=np.float64)
         labels = np.asarray(labels)
         if embeddings.ndim != 2:
-            raise ValueError("ClusterIndex expects embeddings of shape [N, dim], got "
-                             f"shape {embeddings.shape}.")
+            raise ValueError(
+                "ClusterIndex expects embeddings of shape [N, dim], got "
+                f"shape {embeddings.shape}."
+            )
         if labels.ndim != 1 or labels.shape[0] != embeddings.shape[0]:
-            raise ValueError(f"ClusterIndex expects labels of shape [{len(embeddings)}]"
-                             f", got shape {labels.shape}.")
+            raise ValueError(
+                f"ClusterIndex expects labels of shape [{len(embeddings)}]"
+                f", got shape {labels.shape}."
+            )
         if not np.all(np.isfinite(embeddings)):
             raise ValueError("ClusterIndex got non-finite embeddings.")
         if seed is not None:
@@ -228,23 +254,29 @@ class ClusterIndex:
         too_small = counts < k
         if np.any(too_small):
             cls_, cnt = classes[too_small][0], counts[too_small][0]
-            raise ValueError(f"clusters_per_class K={k} exceeds the {cnt} examples of "
-                             f"class {cls_}.")
+            raise ValueError(
+                f"clusters_per_class K={k} exceeds the {cnt} examples of class {cls_}."
+            )
         num = embeddings.shape[0]
         assignments = np.empty(num, dtype=np.int64)
         centres = np.empty((len(classes) * k, embeddings.shape[1]))
         for i, cls_ in enumerate(classes):
             rows = np.flatnonzero(labels == cls_)
             cls_centres, local = kmeans(embeddings[rows], k, self._rng, self.max_iter)
-            centres[i * k:(i + 1) * k] = cls_centres
+            centres[i * k : (i + 1) * k] = cls_centres
             assignments[rows] = i * k + local
         order = np.argsort(assignments, kind="stable")
         splits = np.cumsum(np.bincount(assignments, minlength=len(centres)))[:-1]
         members = tuple(np.split(order, splits))
         sq = np.sum((embeddings - centres[assignments]) ** 2)
-        state = ClusterState(labels=labels.copy(), assignments=assignments,
-                             cluster_classes=np.repeat(classes, k), centres=centres,
-                             members=members, sigma2=float(sq / max(num - 1, 1)))
+        state = ClusterState(
+            labels=labels.copy(),
+            assignments=assignments,
+            cluster_classes=np.repeat(classes, k),
+            centres=centres,
+            members=members,
+            sigma2=float(sq / max(num - 1, 1)),
+        )
         with self._lock:
             if self._example_losses is None or len(self._example_losses) != num:
                 self._example_losses = np.full(num, self.initial_loss)
@@ -261,8 +293,9 @@ class ClusterIndex:
         """The current state, or RuntimeError before the first refresh."""
         state = self._state
         if state is None:
-            raise RuntimeError("ClusterIndex is empty: call refresh(embeddings, "
-                               "labels) first.")
+            raise RuntimeError(
+                "ClusterIndex is empty: call refresh(embeddings, labels) first."
+            )
         return state
 
     @property
@@ -325,10 +358,12 @@ class ClusterIndex:
         state = state or self.state
         with self._lock:
             losses = self._example_losses.copy()
-        sums = np.bincount(state.assignments, weights=losses,
-                           minlength=len(state.cluster_classes))
-        return sums / np.bincount(state.assignments,
-                                  minlength=len(state.cluster_classes))
+        sums = np.bincount(
+            state.assignments, weights=losses, minlength=len(state.cluster_classes)
+        )
+        return sums / np.bincount(
+            state.assignments, minlength=len(state.cluster_classes)
+        )
 
     def update_losses(self, indices: np.ndarray, losses: np.ndarray) -> None:
         """Stores the latest losses of some examples (e.g. one training batch).
@@ -340,8 +375,9 @@ class ClusterIndex:
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         losses = np.asarray(losses, dtype=np.float64).reshape(-1)
         if indices.shape != losses.shape:
-            raise ValueError(f"update_losses got {indices.size} indices but "
-                             f"{losses.size} losses.")
+            raise ValueError(
+                f"update_losses got {indices.size} indices but {losses.size} losses."
+            )
         if not np.all(np.isfinite(losses)) or np.any(losses < 0):
             raise ValueError("update_losses expects finite non-negative losses.")
         num = self.num_examples

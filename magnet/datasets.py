@@ -57,8 +57,18 @@ from common import files
 from common.data import cifar10, mnist, omniglot
 from common.data.errors import DatasetError
 
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 """Fashion-MNIST class names in label order."""
 
 COARSE_GROUPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
@@ -67,8 +77,7 @@ COARSE_GROUPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("animal", ("bird", "cat", "deer", "dog", "frog", "horse")),
     ),
     "fashion_mnist": (
-        ("clothing", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Shirt")),
+        ("clothing", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Shirt")),
         ("footwear", ("Sandal", "Sneaker", "Ankle boot")),
         ("bag", ("Bag",)),
     ),
@@ -95,14 +104,24 @@ class _TfdsDataset:
 
 FINE_GRAINED = {
     "stanford_dogs": _TfdsDataset(
-        "Stanford Dogs", "http://vision.stanford.edu/aditya86/ImageNetDogs/",
-        "train", "test"),
+        "Stanford Dogs",
+        "http://vision.stanford.edu/aditya86/ImageNetDogs/",
+        "train",
+        "test",
+    ),
     "oxford_flowers102": _TfdsDataset(
-        "Oxford 102 Flowers", "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
-        "train+validation", "test"),
+        "Oxford 102 Flowers",
+        "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
+        "train+validation",
+        "test",
+    ),
     "oxford_iiit_pet": _TfdsDataset(
-        "Oxford-IIIT Pet", "https://www.robots.ox.ac.uk/~vgg/data/pets/",
-        "train", "test", coarse_key="species"),
+        "Oxford-IIIT Pet",
+        "https://www.robots.ox.ac.uk/~vgg/data/pets/",
+        "train",
+        "test",
+        coarse_key="species",
+    ),
 }
 """The fine-grained datasets (tfds builder names) and how they are split."""
 
@@ -143,36 +162,51 @@ class LabelledImages:
     coarse_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        splits = (("train", self.train_images, self.train_labels,
-                   self.coarse_train_labels),
-                  ("test", self.test_images, self.test_labels,
-                   self.coarse_test_labels))
-        coarse_given = [c is not None for c in (self.coarse_train_labels,
-                                                self.coarse_test_labels,
-                                                self.coarse_names)]
+        splits = (
+            ("train", self.train_images, self.train_labels, self.coarse_train_labels),
+            ("test", self.test_images, self.test_labels, self.coarse_test_labels),
+        )
+        coarse_given = [
+            c is not None
+            for c in (
+                self.coarse_train_labels,
+                self.coarse_test_labels,
+                self.coarse_names,
+            )
+        ]
         if any(coarse_given) and not all(coarse_given):
-            raise ValueError(f"{self.name}: give all of coarse_train_labels, "
-                             "coarse_test_labels and coarse_names, or none")
+            raise ValueError(
+                f"{self.name}: give all of coarse_train_labels, "
+                "coarse_test_labels and coarse_names, or none"
+            )
         for split, images, labels, coarse in splits:
             if images.dtype != np.uint8 or images.ndim != 4:
-                raise ValueError(f"{self.name} {split} images must be uint8 NHWC, "
-                                 f"not {images.dtype} {images.shape}")
+                raise ValueError(
+                    f"{self.name} {split} images must be uint8 NHWC, "
+                    f"not {images.dtype} {images.shape}"
+                )
             if images.shape[1:] != self.train_images.shape[1:]:
-                raise ValueError(f"{self.name}: train and test images differ in "
-                                 f"shape ({self.train_images.shape[1:]} vs "
-                                 f"{images.shape[1:]})")
-            for what, values, count in (("labels", labels, len(self.class_names)),
-                                        ("coarse labels", coarse,
-                                         len(self.coarse_names or ()))):
+                raise ValueError(
+                    f"{self.name}: train and test images differ in "
+                    f"shape ({self.train_images.shape[1:]} vs "
+                    f"{images.shape[1:]})"
+                )
+            for what, values, count in (
+                ("labels", labels, len(self.class_names)),
+                ("coarse labels", coarse, len(self.coarse_names or ())),
+            ):
                 if values is None:
                     continue
                 if values.dtype != np.int64 or values.shape != (len(images),):
-                    raise ValueError(f"{self.name} {split} {what} must be int64 "
-                                     f"[{len(images)}], not {values.dtype} "
-                                     f"{values.shape}")
+                    raise ValueError(
+                        f"{self.name} {split} {what} must be int64 "
+                        f"[{len(images)}], not {values.dtype} "
+                        f"{values.shape}"
+                    )
                 if values.size and not 0 <= values.min() <= values.max() < count:
-                    raise ValueError(f"{self.name} {split} {what} must lie in "
-                                     f"0..{count - 1}")
+                    raise ValueError(
+                        f"{self.name} {split} {what} must lie in 0..{count - 1}"
+                    )
         self.fine_to_coarse()
 
     @property
@@ -203,14 +237,17 @@ class LabelledImages:
         conflict = np.flatnonzero(mapping[fine] != coarse)
         if conflict.size:
             c = int(fine[conflict[0]])
-            raise ValueError(f"{self.name}: fine class {self.class_names[c]!r} "
-                             "occurs with two coarse labels")
+            raise ValueError(
+                f"{self.name}: fine class {self.class_names[c]!r} "
+                "occurs with two coarse labels"
+            )
         return mapping
 
 
-def coarse_mapping(class_names: tuple[str, ...],
-                   groups: tuple[tuple[str, tuple[str, ...]], ...],
-                   ) -> tuple[np.ndarray, tuple[str, ...]]:
+def coarse_mapping(
+    class_names: tuple[str, ...],
+    groups: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """The coarse label of every fine class under a fixed grouping.
 
     Args:
@@ -236,8 +273,10 @@ def coarse_mapping(class_names: tuple[str, ...],
                 raise ValueError(f"class {member!r} is in two coarse groups")
             mapping[fine] = coarse
     if (mapping == -1).any():
-        raise ValueError(f"class {class_names[int(np.argmax(mapping == -1))]!r} is "
-                         "in no coarse group")
+        raise ValueError(
+            f"class {class_names[int(np.argmax(mapping == -1))]!r} is "
+            "in no coarse group"
+        )
     return mapping, tuple(name for name, _ in groups)
 
 
@@ -251,56 +290,87 @@ def _first_per_class(labels: np.ndarray, max_per_class: int | None) -> np.ndarra
     return np.flatnonzero(keep)
 
 
-def _with_groups(name: str, train: tuple[np.ndarray, np.ndarray],
-                 test: tuple[np.ndarray, np.ndarray], class_names: tuple[str, ...],
-                 ) -> LabelledImages:
+def _with_groups(
+    name: str,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    class_names: tuple[str, ...],
+) -> LabelledImages:
     mapping, coarse_names = coarse_mapping(class_names, COARSE_GROUPS[name])
     return LabelledImages(
-        name=name, train_images=train[0], train_labels=train[1],
-        test_images=test[0], test_labels=test[1], class_names=class_names,
-        coarse_train_labels=mapping[train[1]], coarse_test_labels=mapping[test[1]],
-        coarse_names=coarse_names)
+        name=name,
+        train_images=train[0],
+        train_labels=train[1],
+        test_images=test[0],
+        test_labels=test[1],
+        class_names=class_names,
+        coarse_train_labels=mapping[train[1]],
+        coarse_test_labels=mapping[test[1]],
+        coarse_names=coarse_names,
+    )
 
 
-def _load_cifar10(data_dir: str, cache_dir: str | None, max_per_class: int | None,
-                  strict: bool) -> LabelledImages:
+def _load_cifar10(
+    data_dir: str, cache_dir: str | None, max_per_class: int | None, strict: bool
+) -> LabelledImages:
     data = cifar10.load_cifar10(
-        os.path.join(data_dir, "cifar10"), cache_dir, max_per_class,
-        expected_per_class=cifar10.NUM_PER_CLASS if strict else None)
-    return _with_groups("cifar10", (data.train_images, data.train_labels),
-                        (data.test_images, data.test_labels), data.class_names)
+        os.path.join(data_dir, "cifar10"),
+        cache_dir,
+        max_per_class,
+        expected_per_class=cifar10.NUM_PER_CLASS if strict else None,
+    )
+    return _with_groups(
+        "cifar10",
+        (data.train_images, data.train_labels),
+        (data.test_images, data.test_labels),
+        data.class_names,
+    )
 
 
-def _load_fashion_mnist(data_dir: str, max_per_class: int | None, strict: bool
-                        ) -> LabelledImages:
+def _load_fashion_mnist(
+    data_dir: str, max_per_class: int | None, strict: bool
+) -> LabelledImages:
     folder = os.path.join(data_dir, "fashion_mnist")
     splits = {}
     for split in mnist.SPLITS:
-        images, labels = mnist.load_mnist_arrays(folder, None, split,
-                                                 name="fashion_mnist", reader="idx")
+        images, labels = mnist.load_mnist_arrays(
+            folder, None, split, name="fashion_mnist", reader="idx"
+        )
         if strict and len(labels) != mnist.NUM_EXAMPLES[split]:
-            raise DatasetError(f"Fashion-MNIST {split} split in {folder} has "
-                               f"{len(labels)} examples, expected "
-                               f"{mnist.NUM_EXAMPLES[split]}; set --data_dir")
+            raise DatasetError(
+                f"Fashion-MNIST {split} split in {folder} has "
+                f"{len(labels)} examples, expected "
+                f"{mnist.NUM_EXAMPLES[split]}; set --data_dir"
+            )
         keep = _first_per_class(labels, max_per_class)
         # The reader returns u / 255 in float32, which rounds back to u exactly.
         splits[split] = (np.rint(images[keep] * 255).astype(np.uint8), labels[keep])
-    return _with_groups("fashion_mnist", splits["train"], splits["test"],
-                        FASHION_MNIST_CLASSES)
+    return _with_groups(
+        "fashion_mnist", splits["train"], splits["test"], FASHION_MNIST_CLASSES
+    )
 
 
-def _load_omniglot(data_dir: str, cache_dir: str | None, max_per_class: int | None,
-                   strict: bool, image_size: int) -> LabelledImages:
+def _load_omniglot(
+    data_dir: str,
+    cache_dir: str | None,
+    max_per_class: int | None,
+    strict: bool,
+    image_size: int,
+) -> LabelledImages:
     data = omniglot.load_omniglot(
-        os.path.join(data_dir, "omniglot"), cache_dir, size=image_size,
+        os.path.join(data_dir, "omniglot"),
+        cache_dir,
+        size=image_size,
         expected_characters=omniglot.NUM_CHARACTERS if strict else None,
-        pixels="antialiased")  # grey levels, as before MAML's binary default
+        pixels="antialiased",
+    )  # grey levels, as before MAML's binary default
     alphabets = [name.split("/")[1] for name in data.names]
     coarse_names = tuple(sorted(set(alphabets)))
-    character_alphabet = np.array([coarse_names.index(a) for a in alphabets],
-                                  np.int64)
-    drawers = {"train": np.arange(OMNIGLOT_TRAIN_DRAWERS),
-               "test": np.arange(OMNIGLOT_TRAIN_DRAWERS, omniglot.DRAWERS)}
+    character_alphabet = np.array([coarse_names.index(a) for a in alphabets], np.int64)
+    drawers = {
+        "train": np.arange(OMNIGLOT_TRAIN_DRAWERS),
+        "test": np.arange(OMNIGLOT_TRAIN_DRAWERS, omniglot.DRAWERS),
+    }
     fields = {}
     for split, chosen in drawers.items():
         chosen = chosen[:max_per_class]
@@ -309,15 +379,21 @@ def _load_omniglot(data_dir: str, cache_dir: str | None, max_per_class: int | No
         fields[f"{split}_images"] = images.reshape(-1, image_size, image_size, 1)
         fields[f"{split}_labels"] = labels
         fields[f"coarse_{split}_labels"] = character_alphabet[labels]
-    return LabelledImages(name="omniglot_alphabets", class_names=tuple(data.names),
-                          coarse_names=coarse_names, **fields)
+    return LabelledImages(
+        name="omniglot_alphabets",
+        class_names=tuple(data.names),
+        coarse_names=coarse_names,
+        **fields,
+    )
 
 
-def examples_to_arrays(dataset: tf.data.Dataset, image_size: int,
-                       max_per_class: int | None = None,
-                       num_classes: int | None = None,
-                       coarse_key: str | None = None,
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def examples_to_arrays(
+    dataset: tf.data.Dataset,
+    image_size: int,
+    max_per_class: int | None = None,
+    num_classes: int | None = None,
+    coarse_key: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Resizes a dataset of `{"image", "label"}` examples into arrays.
 
     Images of any size with 1, 3 or 4 channels (alpha dropped) become
@@ -338,13 +414,15 @@ def examples_to_arrays(dataset: tf.data.Dataset, image_size: int,
         `[n]`, and int64 `[n]` coarse labels (None without `coarse_key`), in the
         dataset's order.
     """
-    keys = ("image", "label") if coarse_key is None else ("image", "label",
-                                                          coarse_key)
+    keys = ("image", "label") if coarse_key is None else ("image", "label", coarse_key)
 
     def resize(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         image = example["image"]
-        image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.tile(image, [1, 1, 3]),
-                        lambda: image[..., :3])
+        image = tf.cond(
+            tf.shape(image)[-1] == 1,
+            lambda: tf.tile(image, [1, 1, 3]),
+            lambda: image[..., :3],
+        )
         image = tf.image.resize(image, (image_size, image_size), antialias=True)
         out = {k: tf.cast(example[k], tf.int64) for k in keys[1:]}
         out["image"] = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
@@ -361,12 +439,18 @@ def examples_to_arrays(dataset: tf.data.Dataset, image_size: int,
             counts[label] = counts.get(label, 0) + 1
         for k in keys:
             columns[k].append(example[k])
-        if (max_per_class is not None and num_classes is not None
-                and len(counts) == num_classes
-                and min(counts.values()) >= max_per_class):
+        if (
+            max_per_class is not None
+            and num_classes is not None
+            and len(counts) == num_classes
+            and min(counts.values()) >= max_per_class
+        ):
             break
-    images = (np.stack(columns["image"]) if columns["image"]
-              else np.zeros((0, image_size, image_size, 3), np.uint8))
+    images = (
+        np.stack(columns["image"])
+        if columns["image"]
+        else np.zeros((0, image_size, image_size, 3), np.uint8)
+    )
     labels = np.array(columns["label"], np.int64)
     coarse = None if coarse_key is None else np.array(columns[coarse_key], np.int64)
     return images, labels, coarse
@@ -374,12 +458,14 @@ def examples_to_arrays(dataset: tf.data.Dataset, image_size: int,
 
 def _archives(name: str) -> list[str]:
     """The archive file names tensorflow-datasets registers for `name`."""
-    return sorted(info.filename
-                  for info in (tfds.builder_cls(name).url_infos or {}).values())
+    return sorted(
+        info.filename for info in (tfds.builder_cls(name).url_infos or {}).values()
+    )
 
 
-def _prepared_builder(name: str, data_dir: str, cache_dir: str | None
-                      ) -> tfds.core.DatasetBuilder:
+def _prepared_builder(
+    name: str, data_dir: str, cache_dir: str | None
+) -> tfds.core.DatasetBuilder:
     """A prepared tfds builder of `name`, prepared offline from archives if need be.
 
     Never downloads: without a prepared copy or the complete archives it raises.
@@ -396,29 +482,41 @@ def _prepared_builder(name: str, data_dir: str, cache_dir: str | None
     archives = _archives(name)
     missing = [a for a in archives if not os.path.isfile(os.path.join(manual_dir, a))]
     if missing or cache_dir is None:
-        need = (f"archive {missing[0]} not found in {manual_dir}" if missing
-                else "no cache_dir to prepare it in")
+        need = (
+            f"archive {missing[0]} not found in {manual_dir}"
+            if missing
+            else "no cache_dir to prepare it in"
+        )
         raise DatasetError(
             f"{spec.title} is not prepared in {' or '.join(candidates)} and {need}; "
             f"download {', '.join(archives)} from {spec.homepage} into {manual_dir} "
             "(tfds manual_dir), or copy a tfds copy prepared on a connected machine "
             f"(tfds.builder('{name}').download_and_prepare()) to "
-            f"{candidates[0]}; set --data_dir")
+            f"{candidates[0]}; set --data_dir"
+        )
     builder = tfds.builder(name, data_dir=candidates[-1])
     os.makedirs(candidates[-1], exist_ok=True)
     download_dir = tempfile.mkdtemp(dir=candidates[-1], prefix=".tmp-downloads-")
     try:
         builder.download_and_prepare(
             download_dir=download_dir,
-            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir),
+        )
     finally:
         shutil.rmtree(download_dir, ignore_errors=True)
     return builder
 
 
-_CACHE_KEYS = ("train_images", "train_labels", "test_images", "test_labels",
-               "class_names", "coarse_train_labels", "coarse_test_labels",
-               "coarse_names")
+_CACHE_KEYS = (
+    "train_images",
+    "train_labels",
+    "test_images",
+    "test_labels",
+    "class_names",
+    "coarse_train_labels",
+    "coarse_test_labels",
+    "coarse_names",
+)
 
 
 def _read_cache(path: str, name: str) -> LabelledImages | None:
@@ -435,8 +533,7 @@ def _read_cache(path: str, name: str) -> LabelledImages | None:
 
 
 def _write_cache(path: str, data: LabelledImages) -> None:
-    arrays = {k: getattr(data, k) for k in _CACHE_KEYS
-              if getattr(data, k) is not None}
+    arrays = {k: getattr(data, k) for k in _CACHE_KEYS if getattr(data, k) is not None}
     for k in ("class_names", "coarse_names"):
         if k in arrays:
             arrays[k] = np.array(arrays[k])
@@ -451,17 +548,28 @@ def _subset(data: LabelledImages, max_per_class: int | None) -> LabelledImages:
     test = _first_per_class(data.test_labels, max_per_class)
     coarse = data.coarse_names is not None
     return dataclasses.replace(
-        data, train_images=data.train_images[train],
-        train_labels=data.train_labels[train], test_images=data.test_images[test],
+        data,
+        train_images=data.train_images[train],
+        train_labels=data.train_labels[train],
+        test_images=data.test_images[test],
         test_labels=data.test_labels[test],
         coarse_train_labels=data.coarse_train_labels[train] if coarse else None,
-        coarse_test_labels=data.coarse_test_labels[test] if coarse else None)
+        coarse_test_labels=data.coarse_test_labels[test] if coarse else None,
+    )
 
 
-def _load_fine_grained(name: str, data_dir: str, cache_dir: str | None,
-                       max_per_class: int | None, image_size: int) -> LabelledImages:
-    cache = (None if cache_dir is None
-             else os.path.join(cache_dir, f"magnet_{name}_{image_size}.npz"))
+def _load_fine_grained(
+    name: str,
+    data_dir: str,
+    cache_dir: str | None,
+    max_per_class: int | None,
+    image_size: int,
+) -> LabelledImages:
+    cache = (
+        None
+        if cache_dir is None
+        else os.path.join(cache_dir, f"magnet_{name}_{image_size}.npz")
+    )
     if cache and os.path.exists(cache):
         cached = _read_cache(cache, name)
         if cached is not None:
@@ -471,31 +579,45 @@ def _load_fine_grained(name: str, data_dir: str, cache_dir: str | None,
     features = builder.info.features
     num_classes = features["label"].num_classes
     fields = {}
-    for split, tfds_split in (("train", spec.train_split),
-                              ("test", spec.test_split)):
+    for split, tfds_split in (("train", spec.train_split), ("test", spec.test_split)):
         images, labels, coarse = examples_to_arrays(
-            builder.as_dataset(split=tfds_split, shuffle_files=False), image_size,
-            max_per_class, num_classes, spec.coarse_key)
+            builder.as_dataset(split=tfds_split, shuffle_files=False),
+            image_size,
+            max_per_class,
+            num_classes,
+            spec.coarse_key,
+        )
         fields[f"{split}_images"], fields[f"{split}_labels"] = images, labels
         if coarse is not None:
             fields[f"coarse_{split}_labels"] = coarse
-    coarse_names = (None if spec.coarse_key is None
-                    else tuple(features[spec.coarse_key].names))
+    coarse_names = (
+        None if spec.coarse_key is None else tuple(features[spec.coarse_key].names)
+    )
     try:
-        data = LabelledImages(name=name, class_names=tuple(features["label"].names),
-                              coarse_names=coarse_names, **fields)
+        data = LabelledImages(
+            name=name,
+            class_names=tuple(features["label"].names),
+            coarse_names=coarse_names,
+            **fields,
+        )
     except ValueError as e:
-        raise DatasetError(f"{spec.title} prepared by tfds is inconsistent ({e})"
-                           ) from e
+        raise DatasetError(
+            f"{spec.title} prepared by tfds is inconsistent ({e})"
+        ) from e
     if cache and max_per_class is None:
         _write_cache(cache, data)
     return data
 
 
-def load_dataset(name: str, data_dir: str, cache_dir: str | None,
-                 max_per_class: int | None = None, *,
-                 image_size: int | None = None, strict: bool = True,
-                 ) -> LabelledImages:
+def load_dataset(
+    name: str,
+    data_dir: str,
+    cache_dir: str | None,
+    max_per_class: int | None = None,
+    *,
+    image_size: int | None = None,
+    strict: bool = True,
+) -> LabelledImages:
     """Loads a dataset for the magnet experiments; see the module docstring.
 
     Args:
@@ -531,13 +653,21 @@ def load_dataset(name: str, data_dir: str, cache_dir: str | None,
     native = {"cifar10": cifar10.IMAGE_SHAPE[0], "fashion_mnist": 28}
     if name in native:
         if image_size not in (None, native[name]):
-            raise ValueError(f"{name} images are {native[name]}x{native[name]}; "
-                             f"image_size {image_size} is not supported")
+            raise ValueError(
+                f"{name} images are {native[name]}x{native[name]}; "
+                f"image_size {image_size} is not supported"
+            )
         if name == "cifar10":
             return _load_cifar10(data_dir, cache_dir, max_per_class, strict)
         return _load_fashion_mnist(data_dir, max_per_class, strict)
     if name == "omniglot_alphabets":
-        return _load_omniglot(data_dir, cache_dir, max_per_class, strict,
-                              image_size or 28)
-    return _load_fine_grained(name, data_dir, cache_dir, max_per_class,
-                              image_size or DEFAULT_FINE_GRAINED_SIZE)
+        return _load_omniglot(
+            data_dir, cache_dir, max_per_class, strict, image_size or 28
+        )
+    return _load_fine_grained(
+        name,
+        data_dir,
+        cache_dir,
+        max_per_class,
+        image_size or DEFAULT_FINE_GRAINED_SIZE,
+    )

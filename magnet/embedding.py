@@ -19,15 +19,18 @@ def as_embed_fn(embedder: keras.Layer | EmbedFn) -> EmbedFn:
     Inputs are cast to float32 first (uint8 pixel arrays are accepted).
     """
     if isinstance(embedder, keras.Layer):
+
         @tf.function(reduce_retracing=True)
         def embed(x):
             return embedder(tf.cast(x, tf.float32), training=False)
+
         return embed
     return embedder
 
 
-def embed_all(embedder: keras.Layer | EmbedFn, images: np.ndarray,
-              batch_size: int = 256) -> np.ndarray:
+def embed_all(
+    embedder: keras.Layer | EmbedFn, images: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
     """Embeds a whole array in batches.
 
     Args:
@@ -45,6 +48,8 @@ def embed_all(embedder: keras.Layer | EmbedFn, images: np.ndarray,
         [[0.0, 2.0], [4.0, 6.0], [8.0, 10.0]]
     """
     fn = as_embed_fn(embedder)
-    out = [np.asarray(fn(images[i:i + batch_size]))
-           for i in range(0, len(images), batch_size)]
+    out = [
+        np.asarray(fn(images[i : i + batch_size]))
+        for i in range(0, len(images), batch_size)
+    ]
     return np.concatenate(out, axis=0)

@@ -23,8 +23,9 @@ def squared_distances(queries: np.ndarray, references: np.ndarray) -> np.ndarray
     """`[Q, R]` squared Euclidean distances in float64, clamped at zero."""
     q = np.asarray(queries, dtype=np.float64)
     r = np.asarray(references, dtype=np.float64)
-    dist = (np.sum(q * q, axis=1)[:, None] - 2.0 * q @ r.T
-            + np.sum(r * r, axis=1)[None, :])
+    dist = (
+        np.sum(q * q, axis=1)[:, None] - 2.0 * q @ r.T + np.sum(r * r, axis=1)[None, :]
+    )
     return np.maximum(dist, 0.0)
 
 
@@ -36,24 +37,33 @@ def _check_2d(name: str, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _check_references(queries: np.ndarray, references: np.ndarray,
-                      reference_labels: np.ndarray) -> tuple[np.ndarray, ...]:
+def _check_references(
+    queries: np.ndarray, references: np.ndarray, reference_labels: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Validates query/reference shapes; returns them as arrays."""
     queries = _check_2d("embeddings", queries)
     references = _check_2d("references", references)
     reference_labels = np.asarray(reference_labels)
     if reference_labels.shape != (references.shape[0],):
-        raise ValueError(f"reference labels must have shape [{references.shape[0]}]"
-                         f", got {reference_labels.shape}.")
+        raise ValueError(
+            f"reference labels must have shape [{references.shape[0]}]"
+            f", got {reference_labels.shape}."
+        )
     if queries.shape[1] != references.shape[1]:
-        raise ValueError(f"embedding dims differ: {queries.shape[1]} vs "
-                         f"{references.shape[1]}.")
+        raise ValueError(
+            f"embedding dims differ: {queries.shape[1]} vs {references.shape[1]}."
+        )
     return queries, references, reference_labels
 
 
-def magnet_predict(embeddings: np.ndarray, centres: np.ndarray,
-                   cluster_classes: np.ndarray, sigma2: float,
-                   num_neighbours: int, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+def magnet_predict(
+    embeddings: np.ndarray,
+    centres: np.ndarray,
+    cluster_classes: np.ndarray,
+    sigma2: float,
+    num_neighbours: int,
+    chunk: int = DEFAULT_CHUNK,
+) -> np.ndarray:
     """The magnet rule over the L nearest cluster centres.
 
     Args:
@@ -76,34 +86,43 @@ def magnet_predict(embeddings: np.ndarray, centres: np.ndarray,
         ...                num_neighbours=2).tolist()
         [3, 7]
     """
-    embeddings, centres, cluster_classes = _check_references(embeddings, centres,
-                                                             cluster_classes)
+    embeddings, centres, cluster_classes = _check_references(
+        embeddings, centres, cluster_classes
+    )
     if not sigma2 > 0.0:
         raise ValueError(f"sigma2 must be > 0, got {sigma2!r}.")
     num_centres = len(centres)
     if not 1 <= num_neighbours <= num_centres:
-        raise ValueError(f"num_neighbours L must be in [1, {num_centres}], got "
-                         f"{num_neighbours}.")
+        raise ValueError(
+            f"num_neighbours L must be in [1, {num_centres}], got {num_neighbours}."
+        )
     classes, centre_class = np.unique(cluster_classes, return_inverse=True)
     out = np.empty(len(embeddings), dtype=np.int64)
     for start in range(0, len(embeddings), chunk):
-        dist = squared_distances(embeddings[start:start + chunk], centres)
+        dist = squared_distances(embeddings[start : start + chunk], centres)
         rows = np.arange(len(dist))[:, None]
         nearest = np.argpartition(dist, num_neighbours - 1, axis=1)[:, :num_neighbours]
         near_dist = dist[rows, nearest]
         # Shifting by the row minimum rescales a row's scores by one factor.
-        weights = np.exp(-(near_dist - near_dist.min(axis=1, keepdims=True))
-                         / (2.0 * sigma2))
+        weights = np.exp(
+            -(near_dist - near_dist.min(axis=1, keepdims=True)) / (2.0 * sigma2)
+        )
         scores = np.zeros((len(dist), len(classes)))
-        np.add.at(scores, (np.broadcast_to(rows, nearest.shape),
-                           centre_class[nearest]), weights)
-        out[start:start + chunk] = np.argmax(scores, axis=1)
+        np.add.at(
+            scores,
+            (np.broadcast_to(rows, nearest.shape), centre_class[nearest]),
+            weights,
+        )
+        out[start : start + chunk] = np.argmax(scores, axis=1)
     return classes[out]
 
 
-def nearest_centroid_predict(embeddings: np.ndarray, centroids: np.ndarray,
-                             centroid_classes: np.ndarray,
-                             chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+def nearest_centroid_predict(
+    embeddings: np.ndarray,
+    centroids: np.ndarray,
+    centroid_classes: np.ndarray,
+    chunk: int = DEFAULT_CHUNK,
+) -> np.ndarray:
     """Class of the nearest centroid (e.g. cluster centres or class means).
 
     Args:
@@ -116,16 +135,19 @@ def nearest_centroid_predict(embeddings: np.ndarray, centroids: np.ndarray,
         `[Q]` predicted classes; distance ties go to the lower centroid index.
     """
     embeddings, centroids, centroid_classes = _check_references(
-        embeddings, centroids, centroid_classes)
+        embeddings, centroids, centroid_classes
+    )
     nearest = np.empty(len(embeddings), dtype=np.int64)
     for start in range(0, len(embeddings), chunk):
-        nearest[start:start + chunk] = np.argmin(
-            squared_distances(embeddings[start:start + chunk], centroids), axis=1)
+        nearest[start : start + chunk] = np.argmin(
+            squared_distances(embeddings[start : start + chunk], centroids), axis=1
+        )
     return centroid_classes[nearest]
 
 
-def class_centroids(embeddings: np.ndarray,
-                    labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def class_centroids(
+    embeddings: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean embedding of every class.
 
     Args:
@@ -142,9 +164,13 @@ def class_centroids(embeddings: np.ndarray,
     return sums / np.bincount(inverse)[:, None], classes
 
 
-def knn_predict(embeddings: np.ndarray, reference_embeddings: np.ndarray,
-                reference_labels: np.ndarray, k: int,
-                chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+def knn_predict(
+    embeddings: np.ndarray,
+    reference_embeddings: np.ndarray,
+    reference_labels: np.ndarray,
+    k: int,
+    chunk: int = DEFAULT_CHUNK,
+) -> np.ndarray:
     """k-nearest-neighbour majority vote.
 
     Args:
@@ -159,24 +185,26 @@ def knn_predict(embeddings: np.ndarray, reference_embeddings: np.ndarray,
         a vote tie goes to the tied class with the nearest neighbour.
     """
     embeddings, references, reference_labels = _check_references(
-        embeddings, reference_embeddings, reference_labels)
+        embeddings, reference_embeddings, reference_labels
+    )
     if not 1 <= k <= len(references):
         raise ValueError(f"k must be in [1, {len(references)}], got {k}.")
     classes, ref_class = np.unique(reference_labels, return_inverse=True)
     out = np.empty(len(embeddings), dtype=np.int64)
     for start in range(0, len(embeddings), chunk):
-        dist = squared_distances(embeddings[start:start + chunk], references)
+        dist = squared_distances(embeddings[start : start + chunk], references)
         rows = np.arange(len(dist))[:, None]
         part = np.argpartition(dist, k - 1, axis=1)[:, :k]
         order = np.argsort(dist[rows, part], axis=1, kind="stable")
         neighbour_class = ref_class[part[rows, order]]  # [B, k], nearest first.
         votes = np.zeros((len(dist), len(classes)))
-        np.add.at(votes, (np.broadcast_to(rows, neighbour_class.shape),
-                          neighbour_class), 1.0)
+        np.add.at(
+            votes, (np.broadcast_to(rows, neighbour_class.shape), neighbour_class), 1.0
+        )
         first_rank = np.full((len(dist), len(classes)), float(k))
         for j in range(k - 1, -1, -1):
             first_rank[rows[:, 0], neighbour_class[:, j]] = j
-        out[start:start + chunk] = np.argmax(votes * (k + 1) - first_rank, axis=1)
+        out[start : start + chunk] = np.argmax(votes * (k + 1) - first_rank, axis=1)
     return classes[out]
 
 

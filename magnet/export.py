@@ -16,16 +16,22 @@ from absl import app, flags
 from common import serving_checks
 from magnet import serving
 
-RUN_DIR = flags.DEFINE_string("run_dir", "runs/magnet_classification",
-                              "Run directory written by python -m magnet.main.")
-EXPORT_DIR = flags.DEFINE_string("export_dir", "exported_models",
-                                 "TF Serving model base directory parent.")
-MODEL_NAME = flags.DEFINE_string("model_name", serving.MODEL_NAME,
-                                 "Served model name.")
+RUN_DIR = flags.DEFINE_string(
+    "run_dir",
+    "runs/magnet_classification",
+    "Run directory written by python -m magnet.main.",
+)
+EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", "exported_models", "TF Serving model base directory parent."
+)
+MODEL_NAME = flags.DEFINE_string("model_name", serving.MODEL_NAME, "Served model name.")
 VERSION = flags.DEFINE_integer("version", None, "Version (default: next free).")
 LIMIT = flags.DEFINE_multi_string(
-    "limit", [], "Per-request limit field=value (repeatable), fields of "
-    "magnet.serving.MagnetLimits: max_batch_size (default 256).")
+    "limit",
+    [],
+    "Per-request limit field=value (repeatable), fields of "
+    "magnet.serving.MagnetLimits: max_batch_size (default 256).",
+)
 
 
 def main(argv: list[str]) -> None:
@@ -33,8 +39,9 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         limits = serving_checks.parse_limits(serving.MagnetLimits, LIMIT.value)
-        path = serving.export_run(RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value,
-                                  VERSION.value, limits)
+        path = serving.export_run(
+            RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value, VERSION.value, limits
+        )
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -68,20 +68,30 @@ class ClusterRefreshCallback(keras.callbacks.Callback):
         refreshes: Refreshes done by this callback.
     """
 
-    def __init__(self, sampler: MagnetSampler, embed_fn: EmbedFn | None = None,
-                 every: int = 1, unit: str = "epoch", batch_size: int = 256,
-                 initial_step: int = 0, seed: int | None = None,
-                 until: int | None = None, reembed_every: int | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        sampler: MagnetSampler,
+        embed_fn: EmbedFn | None = None,
+        every: int = 1,
+        unit: str = "epoch",
+        batch_size: int = 256,
+        initial_step: int = 0,
+        seed: int | None = None,
+        until: int | None = None,
+        reembed_every: int | None = None,
+    ) -> None:
         super().__init__()
         if unit not in ("epoch", "step"):
             raise ValueError(f"unit must be 'epoch' or 'step', got {unit!r}.")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}.")
-        if reembed_every is not None and (unit != "step" or reembed_every < every
-                                          or reembed_every % every):
-            raise ValueError("reembed_every must be a multiple of every, with unit "
-                             f"'step'; got {reembed_every!r} and every={every}.")
+        if reembed_every is not None and (
+            unit != "step" or reembed_every < every or reembed_every % every
+        ):
+            raise ValueError(
+                "reembed_every must be a multiple of every, with unit "
+                f"'step'; got {reembed_every!r} and every={every}."
+            )
         self.sampler = sampler
         self.embed_fn = embed_fn
         self.every = every
@@ -103,10 +113,10 @@ class ClusterRefreshCallback(keras.callbacks.Callback):
         cache = self.sampler.embedding_cache
         if full or cache is None:
             if self._embedder is None:
-                self._embedder = as_embed_fn(self.embed_fn if self.embed_fn
-                                             is not None else self.model)
-            embeddings = embed_all(self._embedder, self.sampler.images,
-                                   self.batch_size)
+                self._embedder = as_embed_fn(
+                    self.embed_fn if self.embed_fn is not None else self.model
+                )
+            embeddings = embed_all(self._embedder, self.sampler.images, self.batch_size)
             if self.reembed_every is not None:
                 self.sampler.embedding_cache = embeddings.astype(np.float32)
         else:
@@ -121,10 +131,14 @@ class ClusterRefreshCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         """Counts steps; refreshes every `every` steps when `unit == "step"`."""
         self._steps += 1
-        if (self.unit == "step" and self._steps % self.every == 0
-                and (self.until is None or self._steps < self.until)):
-            self.refresh(full=self.reembed_every is None
-                         or self._steps % self.reembed_every == 0)
+        if (
+            self.unit == "step"
+            and self._steps % self.every == 0
+            and (self.until is None or self._steps < self.until)
+        ):
+            self.refresh(
+                full=self.reembed_every is None or self._steps % self.reembed_every == 0
+            )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Refreshes after every `every` epochs when `unit == "epoch"`."""

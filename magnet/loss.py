@@ -50,8 +50,9 @@ def check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-def _checked_inputs(embeddings: tf.Tensor, labels: tf.Tensor,
-                    batch_size: int) -> tuple[tf.Tensor, tf.Tensor]:
+def _checked_inputs(
+    embeddings: tf.Tensor, labels: tf.Tensor, batch_size: int
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Validates shapes statically where known and adds dynamic assertions.
 
     Args:
@@ -66,39 +67,61 @@ def _checked_inputs(embeddings: tf.Tensor, labels: tf.Tensor,
         ValueError: A statically known shape is wrong.
     """
     if embeddings.shape.rank is not None and embeddings.shape.rank != 2:
-        raise ValueError("Magnet loss expects embeddings of shape [M*D, dim], got "
-                         f"shape {embeddings.shape}.")
+        raise ValueError(
+            "Magnet loss expects embeddings of shape [M*D, dim], got "
+            f"shape {embeddings.shape}."
+        )
     rows = embeddings.shape[0] if embeddings.shape.rank is not None else None
     if rows is not None and rows != batch_size:
-        raise ValueError(f"Magnet loss expects a batch of M*D = {batch_size} "
-                         f"embeddings, got {rows}.")
+        raise ValueError(
+            f"Magnet loss expects a batch of M*D = {batch_size} embeddings, got {rows}."
+        )
     rank = labels.shape.rank
     if rank is not None:
         if rank == 2 and labels.shape[1] not in (None, 1):
-            raise ValueError("Magnet loss expects class labels of shape [M*D] or "
-                             f"[M*D, 1], got shape {labels.shape}.")
+            raise ValueError(
+                "Magnet loss expects class labels of shape [M*D] or "
+                f"[M*D, 1], got shape {labels.shape}."
+            )
         if rank not in (1, 2):
-            raise ValueError("Magnet loss expects class labels of shape [M*D] or "
-                             f"[M*D, 1], got rank {rank} (shape {labels.shape}).")
+            raise ValueError(
+                "Magnet loss expects class labels of shape [M*D] or "
+                f"[M*D, 1], got rank {rank} (shape {labels.shape})."
+            )
         if labels.shape[0] is not None and labels.shape[0] != batch_size:
-            raise ValueError(f"Magnet loss expects M*D = {batch_size} class labels, "
-                             f"got {labels.shape[0]}.")
+            raise ValueError(
+                f"Magnet loss expects M*D = {batch_size} class labels, "
+                f"got {labels.shape[0]}."
+            )
     assertions = [
-        tf.debugging.assert_rank(embeddings, 2, message=(
-            "Magnet loss expects embeddings of shape [M*D, dim].")),
-        tf.debugging.assert_equal(tf.shape(embeddings)[0], batch_size, message=(
-            f"Magnet loss expects a batch of M*D = {batch_size} embeddings.")),
-        tf.debugging.assert_equal(tf.size(labels), batch_size, message=(
-            f"Magnet loss expects M*D = {batch_size} class labels.")),
-        tf.debugging.assert_equal(tf.shape(labels)[0], batch_size, message=(
-            "Magnet loss expects class labels of shape [M*D] or [M*D, 1].")),
+        tf.debugging.assert_rank(
+            embeddings,
+            2,
+            message=("Magnet loss expects embeddings of shape [M*D, dim]."),
+        ),
+        tf.debugging.assert_equal(
+            tf.shape(embeddings)[0],
+            batch_size,
+            message=(f"Magnet loss expects a batch of M*D = {batch_size} embeddings."),
+        ),
+        tf.debugging.assert_equal(
+            tf.size(labels),
+            batch_size,
+            message=(f"Magnet loss expects M*D = {batch_size} class labels."),
+        ),
+        tf.debugging.assert_equal(
+            tf.shape(labels)[0],
+            batch_size,
+            message=("Magnet loss expects class labels of shape [M*D] or [M*D, 1]."),
+        ),
     ]
     with tf.control_dependencies(assertions):
         return tf.identity(embeddings), tf.reshape(labels, [batch_size])
 
 
-def _checked_cluster_classes(labels: tf.Tensor, num_clusters: int,
-                             examples_per_cluster: int) -> tf.Tensor:
+def _checked_cluster_classes(
+    labels: tf.Tensor, num_clusters: int, examples_per_cluster: int
+) -> tf.Tensor:
     """Class of every cluster; checks clusters are pure and have impostors.
 
     Args:
@@ -118,29 +141,39 @@ def _checked_cluster_classes(labels: tf.Tensor, num_clusters: int,
     static = tf.get_static_value(grouped)
     if static is not None:
         if np.any(static != static[:, :1]):
-            raise ValueError("Magnet loss expects the D labels of each cluster to be "
-                             "equal (cluster-major batch order).")
+            raise ValueError(
+                "Magnet loss expects the D labels of each cluster to be "
+                "equal (cluster-major batch order)."
+            )
         if np.all(static[:, 0] == static[0, 0]):
-            raise ValueError("Magnet loss needs clusters of at least two classes: "
-                             "every cluster has the same class, so no impostors.")
+            raise ValueError(
+                "Magnet loss needs clusters of at least two classes: "
+                "every cluster has the same class, so no impostors."
+            )
         return cluster_classes
     assertions = [
-        tf.debugging.assert_equal(grouped, tf.broadcast_to(grouped[:, :1],
-                                                            tf.shape(grouped)),
-                                  message=("Magnet loss expects the D labels of each "
-                                           "cluster to be equal.")),
+        tf.debugging.assert_equal(
+            grouped,
+            tf.broadcast_to(grouped[:, :1], tf.shape(grouped)),
+            message=("Magnet loss expects the D labels of each cluster to be equal."),
+        ),
         tf.debugging.Assert(
             tf.reduce_any(tf.not_equal(cluster_classes, cluster_classes[0])),
-            ["Magnet loss needs clusters of at least two classes (no impostors)."]),
+            ["Magnet loss needs clusters of at least two classes (no impostors)."],
+        ),
     ]
     with tf.control_dependencies(assertions):
         return tf.identity(cluster_classes)
 
 
-def magnet_loss_terms(embeddings: tf.Tensor, labels: tf.Tensor, num_clusters: int,
-                      examples_per_cluster: int, alpha: float = 1.0,
-                      epsilon: float = DEFAULT_EPSILON
-                      ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def magnet_loss_terms(
+    embeddings: tf.Tensor,
+    labels: tf.Tensor,
+    num_clusters: int,
+    examples_per_cluster: int,
+    alpha: float = 1.0,
+    epsilon: float = DEFAULT_EPSILON,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Per-example magnet losses, the batch variance and the cluster means.
 
     Distances are computed from explicit differences (memory O(N * M * dim)),
@@ -183,16 +216,21 @@ def magnet_loss_terms(embeddings: tf.Tensor, labels: tf.Tensor, num_clusters: in
 
     grouped = tf.reshape(embeddings, [m, d, -1])
     means = tf.reduce_mean(grouped, axis=1)
-    own = tf.reshape(tf.reduce_sum(tf.square(grouped - means[:, None, :]), axis=-1),
-                     [n])
+    own = tf.reshape(
+        tf.reduce_sum(tf.square(grouped - means[:, None, :]), axis=-1), [n]
+    )
     sigma2 = tf.reduce_sum(own) / tf.cast(max(n - 1, 1), dtype)
-    to_means = tf.reduce_sum(tf.square(embeddings[:, None, :] - means[None, :, :]),
-                             axis=-1)
+    to_means = tf.reduce_sum(
+        tf.square(embeddings[:, None, :] - means[None, :, :]), axis=-1
+    )
     scale = 1.0 / (2.0 * (sigma2 + tf.constant(epsilon, dtype)))
 
     impostor = tf.not_equal(labels[:, None], cluster_classes[None, :])
-    logits = tf.where(impostor, -scale * to_means,
-                      tf.constant(-np.inf, dtype) * tf.ones_like(to_means))
+    logits = tf.where(
+        impostor,
+        -scale * to_means,
+        tf.constant(-np.inf, dtype) * tf.ones_like(to_means),
+    )
     log_denominator = tf.reduce_logsumexp(logits, axis=1)
     # -log(exp(-own * scale - alpha) / denominator), clipped at zero.
     losses = tf.nn.relu(scale * own + tf.constant(alpha, dtype) + log_denominator)
@@ -222,14 +260,21 @@ class MagnetLoss(keras.losses.Loss):
             labels arrive as floats; equality of small integers is exact).
     """
 
-    def __init__(self, num_clusters: int, examples_per_cluster: int,
-                 alpha: float = 1.0, epsilon: float = DEFAULT_EPSILON,
-                 reduction: str | None = "sum_over_batch_size",
-                 name: str = "magnet_loss", dtype: str | None = None) -> None:
+    def __init__(
+        self,
+        num_clusters: int,
+        examples_per_cluster: int,
+        alpha: float = 1.0,
+        epsilon: float = DEFAULT_EPSILON,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "magnet_loss",
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.num_clusters = check_positive_int("num_clusters", num_clusters)
-        self.examples_per_cluster = check_positive_int("examples_per_cluster",
-                                                        examples_per_cluster)
+        self.examples_per_cluster = check_positive_int(
+            "examples_per_cluster", examples_per_cluster
+        )
         self.alpha = float(alpha)
         self.epsilon = float(epsilon)
         if not math.isfinite(self.alpha):
@@ -244,17 +289,26 @@ class MagnetLoss(keras.losses.Loss):
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         """Per-example losses `[M * D]`; Keras applies the reduction."""
-        losses, _, _ = magnet_loss_terms(y_pred, y_true, self.num_clusters,
-                                         self.examples_per_cluster, self.alpha,
-                                         self.epsilon)
+        losses, _, _ = magnet_loss_terms(
+            y_pred,
+            y_true,
+            self.num_clusters,
+            self.examples_per_cluster,
+            self.alpha,
+            self.epsilon,
+        )
         return losses
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, for `keras.saving.serialize_keras_object`."""
         config = super().get_config()
-        config.update(num_clusters=self.num_clusters,
-                      examples_per_cluster=self.examples_per_cluster,
-                      alpha=self.alpha, epsilon=self.epsilon, dtype=self.dtype)
+        config.update(
+            num_clusters=self.num_clusters,
+            examples_per_cluster=self.examples_per_cluster,
+            alpha=self.alpha,
+            epsilon=self.epsilon,
+            dtype=self.dtype,
+        )
         return config
 
     @classmethod

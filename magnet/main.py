@@ -37,16 +37,22 @@ from common.data.errors import DatasetError  # noqa: E402
 from magnet import serving  # noqa: E402
 from magnet.experiments import experiment  # noqa: E402
 
-EXPERIMENT = flags.DEFINE_enum("experiment", "classification",
-                               list(experiment.EXPERIMENTS), "Which experiment.")
-CONFIG_FLAGS = cli.define_config_flags({"magnet": experiment.MagnetConfig})
+EXPERIMENT = flags.DEFINE_enum(
+    "experiment", "classification", list(experiment.EXPERIMENTS), "Which experiment."
+)
+CONFIG_CLASSES = {"magnet": experiment.MagnetConfig}
+CONFIG_FLAGS = cli.define_config_flags(CONFIG_CLASSES)
 SET = flags.DEFINE_multi_string(
-    "set", [], "Config override field=value (repeatable), e.g. --set steps=1500; "
-    "the same as --steps=1500.")
+    "set",
+    [],
+    "Config override field=value (repeatable), e.g. --set steps=1500; "
+    "the same as --steps=1500.",
+)
 
 
-def config_from_flags(name: str, overrides: list[str], data_dir: str,
-                      seed: int) -> experiment.MagnetConfig:
+def config_from_flags(
+    name: str, overrides: list[str], data_dir: str, seed: int
+) -> experiment.MagnetConfig:
     """The experiment's config from the config-field flags and `--set` items.
 
     Raises:
@@ -55,8 +61,10 @@ def config_from_flags(name: str, overrides: list[str], data_dir: str,
     """
     raw = cli.overrides_from_flags(CONFIG_FLAGS, overrides)
     return cli.config_from_overrides(
-        experiment.MagnetConfig, raw,
-        base={"experiment": name, "seed": seed, "data_dir": data_dir})
+        experiment.MagnetConfig,
+        raw,
+        base={"experiment": name, "seed": seed, "data_dir": data_dir},
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -67,21 +75,30 @@ def main(argv: list[str]) -> None:
     export_dir = common_flags.EXPORT_DIR.value
 
     def build():
-        cfg = config_from_flags(name, SET.value, common_flags.DATA_DIR.value,
-                                common_flags.SEED.value)
+        cfg = config_from_flags(
+            name, SET.value, common_flags.DATA_DIR.value, common_flags.SEED.value
+        )
         if export_dir and "magnet" not in cfg.losses:
-            raise ValueError("--export_dir exports the magnet model, but losses "
-                             f"{cfg.losses} do not include magnet")
+            raise ValueError(
+                "--export_dir exports the magnet model, but losses "
+                f"{cfg.losses} do not include magnet"
+            )
         experiment.check_inputs(cfg)
-        run_dir = common_flags.OUTPUT_DIR.value or os.path.join("runs",
-                                                                f"magnet_{name}")
+        run_dir = common_flags.OUTPUT_DIR.value or os.path.join(
+            "runs", f"magnet_{name}"
+        )
         return cfg, run_dir, experiment.RESUMABLE_FIELDS
 
     cli.run_experiment(
-        name, build, experiment.run, claim=config_lib.claim_output_dir,
+        name,
+        build,
+        experiment.run,
+        claim=config_lib.claim_output_dir,
         export=(lambda run_dir: serving.export_run(run_dir, export_dir))
-        if export_dir else None,
-        expected_errors=(DatasetError,))
+        if export_dir
+        else None,
+        expected_errors=(DatasetError,),
+    )
 
 
 def run() -> None:

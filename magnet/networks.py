@@ -52,9 +52,13 @@ GROUPS = 8
 WARM_START = "warm_start"
 
 
-def build_embedder(input_shape: Sequence[int], embedding_dim: int = 64,
-                   widths: Sequence[int] = DEFAULT_WIDTHS, convs_per_stage: int = 1,
-                   name: str = "embedder") -> keras.Model:
+def build_embedder(
+    input_shape: Sequence[int],
+    embedding_dim: int = 64,
+    widths: Sequence[int] = DEFAULT_WIDTHS,
+    convs_per_stage: int = 1,
+    name: str = "embedder",
+) -> keras.Model:
     """The convolutional embedding network (see the module docstring).
 
     Args:
@@ -74,22 +78,29 @@ def build_embedder(input_shape: Sequence[int], embedding_dim: int = 64,
     """
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"input_shape must be (height, width, channels), got "
-                         f"{tuple(input_shape)}.")
+        raise ValueError(
+            f"input_shape must be (height, width, channels), got {tuple(input_shape)}."
+        )
     if embedding_dim < 1 or convs_per_stage < 1 or not widths or min(widths) < 1:
-        raise ValueError("embedding_dim, convs_per_stage and widths must be positive, "
-                         f"got {embedding_dim}, {convs_per_stage}, {tuple(widths)}.")
+        raise ValueError(
+            "embedding_dim, convs_per_stage and widths must be positive, "
+            f"got {embedding_dim}, {convs_per_stage}, {tuple(widths)}."
+        )
     if min(shape[:2]) < 2 ** len(widths):
-        raise ValueError(f"images of {shape[0]}x{shape[1]} are too small for "
-                         f"{len(widths)} stages of 2x2 pooling.")
+        raise ValueError(
+            f"images of {shape[0]}x{shape[1]} are too small for "
+            f"{len(widths)} stages of 2x2 pooling."
+        )
     inputs = keras.Input(shape=shape, dtype="float32", name="images")
     h = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     for i, width in enumerate(widths):
         for j in range(convs_per_stage):
-            h = keras.layers.Conv2D(width, 3, padding="same", use_bias=False,
-                                    name=f"conv{i}_{j}")(h)
-            h = keras.layers.GroupNormalization(min(GROUPS, width),
-                                                name=f"gn{i}_{j}")(h)
+            h = keras.layers.Conv2D(
+                width, 3, padding="same", use_bias=False, name=f"conv{i}_{j}"
+            )(h)
+            h = keras.layers.GroupNormalization(min(GROUPS, width), name=f"gn{i}_{j}")(
+                h
+            )
             h = keras.layers.ReLU(name=f"relu{i}_{j}")(h)
         h = keras.layers.MaxPooling2D(2, name=f"pool{i}")(h)
     h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
@@ -97,8 +108,9 @@ def build_embedder(input_shape: Sequence[int], embedding_dim: int = 64,
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_classifier(embedder: keras.Model, num_classes: int,
-                     name: str = "classifier") -> keras.Model:
+def build_classifier(
+    embedder: keras.Model, num_classes: int, name: str = "classifier"
+) -> keras.Model:
     """The softmax variant: a linear layer to class logits on the embedding.
 
     The classifier shares the embedder's layers (training one trains the other),
@@ -118,8 +130,9 @@ def build_classifier(embedder: keras.Model, num_classes: int,
     return keras.Model(embedder.input, logits, name=name)
 
 
-def with_l2_normalization(embedder: keras.Model,
-                          name: str = "normalized_embedder") -> keras.Model:
+def with_l2_normalization(
+    embedder: keras.Model, name: str = "normalized_embedder"
+) -> keras.Model:
     """The embedder followed by L2 normalisation (no extra weights)."""
     out = keras.layers.UnitNormalization(name="l2_normalize")(embedder.output)
     return keras.Model(embedder.input, out, name=name)
@@ -130,8 +143,7 @@ def copy_weights(source: keras.Model, target: keras.Model) -> None:
     target.set_weights(source.get_weights())
 
 
-def epoch_batch(seed: int, step: int, batch_size: int, num_examples: int
-                ) -> np.ndarray:
+def epoch_batch(seed: int, step: int, batch_size: int, num_examples: int) -> np.ndarray:
     """Indices of uniform batch `step`: a seeded permutation per epoch, in order.
 
     The batch depends only on `(seed, step)`, so a resumed run sees the same
@@ -140,11 +152,12 @@ def epoch_batch(seed: int, step: int, batch_size: int, num_examples: int
     per_epoch = max(1, num_examples // batch_size)
     epoch, position = divmod(step, per_epoch)
     perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
-    return perm[position * batch_size:(position + 1) * batch_size]
+    return perm[position * batch_size : (position + 1) * batch_size]
 
 
-def softmax_train_step(classifier: keras.Model, optimizer: keras.optimizers.Optimizer
-                       ) -> tf.types.experimental.PolymorphicFunction:
+def softmax_train_step(
+    classifier: keras.Model, optimizer: keras.optimizers.Optimizer
+) -> tf.types.experimental.PolymorphicFunction:
     """A compiled cross-entropy training step `(images, labels) -> (loss, acc)`.
 
     Images may be uint8 or float pixels in [0, 255]; labels int64.
@@ -154,13 +167,17 @@ def softmax_train_step(classifier: keras.Model, optimizer: keras.optimizers.Opti
     def step(images, labels):
         with tf.GradientTape() as tape:
             logits = classifier(tf.cast(images, tf.float32), training=True)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels, logits))
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+            )
         variables = classifier.trainable_variables
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables, strict=True))
-        accuracy = tf.reduce_mean(tf.cast(
-            tf.argmax(logits, -1, output_type=labels.dtype) == labels, tf.float32))
+        accuracy = tf.reduce_mean(
+            tf.cast(
+                tf.argmax(logits, -1, output_type=labels.dtype) == labels, tf.float32
+            )
+        )
         return loss, accuracy
 
     return step
@@ -173,11 +190,20 @@ def warm_start_steps(epochs: float, num_examples: int, batch_size: int) -> int:
     return max(1, round(epochs * max(1, num_examples // batch_size)))
 
 
-def warm_start(embedder: keras.Model, images: np.ndarray, labels: np.ndarray,
-               num_classes: int, epochs: float, run_dir: str, *,
-               batch_size: int = 64, learning_rate: float = 1e-3, seed: int = 0,
-               log_every: int = 100, stream: Any = None
-               ) -> tuple[training_loop.LoopResult | None, list[np.ndarray] | None]:
+def warm_start(
+    embedder: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    epochs: float,
+    run_dir: str,
+    *,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    log_every: int = 100,
+    stream: Any = None,
+) -> tuple[training_loop.LoopResult | None, list[np.ndarray] | None]:
     """Trains `embedder` in place with a softmax head for `epochs` epochs.
 
     Runs through `common.training_loop.run_training` under the name
@@ -217,7 +243,13 @@ def warm_start(embedder: keras.Model, images: np.ndarray, labels: np.ndarray,
         return {"loss": loss, "accuracy": accuracy}
 
     loop = training_loop.run_training(
-        WARM_START, step_fn, steps, run_dir,
+        WARM_START,
+        step_fn,
+        steps,
+        run_dir,
         {"classifier": classifier, "optimizer": optimizer},
-        log_every=log_every, checkpoint_every=max(steps // 4, 1), stream=stream)
+        log_every=log_every,
+        checkpoint_every=max(steps // 4, 1),
+        stream=stream,
+    )
     return loop, classifier.get_layer("logits").get_weights()

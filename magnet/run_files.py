@@ -48,20 +48,28 @@ def load_curve(loss_dir: str) -> list[dict[str, float]]:
         return json.load(f)
 
 
-def save_cluster_model(path: str, index: cluster_index_lib.ClusterIndex,
-                       num_neighbours: int, class_names: tuple[str, ...],
-                       step: int, sigma2: float | None = None) -> None:
+def save_cluster_model(
+    path: str,
+    index: cluster_index_lib.ClusterIndex,
+    num_neighbours: int,
+    class_names: tuple[str, ...],
+    step: int,
+    sigma2: float | None = None,
+) -> None:
     """Writes the magnet rule's clustering (for serving) atomically.
 
     `sigma2` is the rule's variance (default: the index's recomputed one).
     """
     sigma2 = index.sigma2 if sigma2 is None else sigma2
     files.atomic_write_npz(
-        path, centres=index.centres.astype(np.float32),
+        path,
+        centres=index.centres.astype(np.float32),
         cluster_classes=index.cluster_classes.astype(np.int64),
         sigma2=np.float64(max(sigma2, 1e-12)),
         num_neighbours=np.int64(min(num_neighbours, index.num_clusters)),
-        class_names=np.asarray(class_names, dtype=str), step=np.int64(step))
+        class_names=np.asarray(class_names, dtype=str),
+        step=np.int64(step),
+    )
 
 
 def load_cluster_model(path: str) -> dict[str, np.ndarray]:
@@ -70,14 +78,24 @@ def load_cluster_model(path: str) -> dict[str, np.ndarray]:
         return {k: f[k] for k in f.files}
 
 
-def save_data_info(run_dir: str, *, input_shape: Sequence[int],
-                   class_names: Sequence[str], num_train: int, num_test: int,
-                   embedding_dim: int) -> str:
+def save_data_info(
+    run_dir: str,
+    *,
+    input_shape: Sequence[int],
+    class_names: Sequence[str],
+    num_train: int,
+    num_test: int,
+    embedding_dim: int,
+) -> str:
     """Writes `<run_dir>/data_info.json` (what serving needs to rebuild the
     network: input shape, class names, embedding size); returns its path."""
-    info = {"input_shape": list(input_shape), "class_names": list(class_names),
-            "num_train": num_train, "num_test": num_test,
-            "embedding_dim": embedding_dim}
+    info = {
+        "input_shape": list(input_shape),
+        "class_names": list(class_names),
+        "num_train": num_train,
+        "num_test": num_test,
+        "embedding_dim": embedding_dim,
+    }
     path = os.path.join(run_dir, DATA_INFO)
     write_json(path, info)
     return path

@@ -77,27 +77,40 @@ class MagnetSampler:
         ([7, 6, 3, 2], [1, 1, 0, 0])
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray,
-                 index: cluster_index_lib.ClusterIndex, num_clusters: int,
-                 examples_per_cluster: int, *, seed: int = 0,
-                 max_pending: int = 64) -> None:
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        index: cluster_index_lib.ClusterIndex,
+        num_clusters: int,
+        examples_per_cluster: int,
+        *,
+        seed: int = 0,
+        max_pending: int = 64,
+    ) -> None:
         self.num_clusters = loss_lib.check_positive_int("num_clusters", num_clusters)
         self.examples_per_cluster = loss_lib.check_positive_int(
-            "examples_per_cluster", examples_per_cluster)
+            "examples_per_cluster", examples_per_cluster
+        )
         if self.num_clusters < 2:
-            raise ValueError("MagnetSampler needs num_clusters >= 2 (a seed and at "
-                             "least one impostor).")
+            raise ValueError(
+                "MagnetSampler needs num_clusters >= 2 (a seed and at "
+                "least one impostor)."
+            )
         labels = np.asarray(labels)
         if labels.ndim != 1 or len(labels) != len(images):
-            raise ValueError(f"MagnetSampler expects labels of shape [{len(images)}],"
-                             f" got shape {labels.shape}.")
+            raise ValueError(
+                f"MagnetSampler expects labels of shape [{len(images)}],"
+                f" got shape {labels.shape}."
+            )
         self.images = images
         self.labels = labels
         self.seed = int(seed)
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
         self._pending: collections.deque[np.ndarray] = collections.deque(
-            maxlen=max_pending)
+            maxlen=max_pending
+        )
         self._index: cluster_index_lib.ClusterIndex | None = None
         self._checked_state: cluster_index_lib.ClusterState | None = None
         self.index = index
@@ -123,16 +136,18 @@ class MagnetSampler:
         """Checks that the clustering fits the data and has enough impostors."""
         if state is self._checked_state:
             return
-        if len(state.labels) != len(self.labels) or np.any(
-                state.labels != self.labels):
-            raise ValueError("MagnetSampler: the index was built on other labels "
-                             "than the sampler's.")
+        if len(state.labels) != len(self.labels) or np.any(state.labels != self.labels):
+            raise ValueError(
+                "MagnetSampler: the index was built on other labels than the sampler's."
+            )
         _, per_class = np.unique(state.cluster_classes, return_counts=True)
         impostors = len(state.cluster_classes) - per_class.max()
         if impostors < self.num_clusters - 1:
-            raise ValueError(f"MagnetSampler needs M-1 = {self.num_clusters - 1} "
-                             f"impostor clusters per seed but some class has only "
-                             f"{impostors}.")
+            raise ValueError(
+                f"MagnetSampler needs M-1 = {self.num_clusters - 1} "
+                f"impostor clusters per seed but some class has only "
+                f"{impostors}."
+            )
         self._checked_state = state
 
     def sample_clusters(self) -> np.ndarray:
@@ -148,9 +163,12 @@ class MagnetSampler:
         with self._rng_lock:
             return self._sample_clusters(index, state, self._rng)
 
-    def _sample_clusters(self, index: cluster_index_lib.ClusterIndex,
-                         state: cluster_index_lib.ClusterState,
-                         rng: np.random.Generator) -> np.ndarray:
+    def _sample_clusters(
+        self,
+        index: cluster_index_lib.ClusterIndex,
+        state: cluster_index_lib.ClusterState,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         """`sample_clusters` on one snapshot of the clustering."""
         weights = index.cluster_losses(state)
         total = weights.sum()
@@ -158,7 +176,7 @@ class MagnetSampler:
         seed = int(rng.choice(len(weights), p=probs))
         dist = np.sum((state.centres - state.centres[seed]) ** 2, axis=1)
         dist[state.cluster_classes == state.cluster_classes[seed]] = np.inf
-        neighbours = np.argsort(dist, kind="stable")[:self.num_clusters - 1]
+        neighbours = np.argsort(dist, kind="stable")[: self.num_clusters - 1]
         return np.concatenate([[seed], neighbours]).astype(np.int64)
 
     def sample_batch_indices(self, step: int | None = None) -> np.ndarray:
@@ -182,9 +200,12 @@ class MagnetSampler:
         self._pending.append(indices)
         return indices
 
-    def _draw(self, index: cluster_index_lib.ClusterIndex,
-              state: cluster_index_lib.ClusterState,
-              rng: np.random.Generator) -> np.ndarray:
+    def _draw(
+        self,
+        index: cluster_index_lib.ClusterIndex,
+        state: cluster_index_lib.ClusterState,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         """Clusters, then D examples of each, from one snapshot and generator."""
         clusters = self._sample_clusters(index, state, rng)
         d = self.examples_per_cluster
@@ -198,8 +219,9 @@ class MagnetSampler:
                 parts.append(rng.permutation(np.concatenate([members, extra])))
         return np.concatenate(parts).astype(np.int64)
 
-    def generator(self, start_step: int | None = None
-                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def generator(
+        self, start_step: int | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Endless `(images [M*D, ...], labels [M*D])` batches.
 
         Args:
@@ -213,8 +235,9 @@ class MagnetSampler:
                 step += 1
             yield self.images[indices], self.labels[indices]
 
-    def dataset(self, prefetch: int | None = 1, start_step: int | None = None
-                ) -> tf.data.Dataset:
+    def dataset(
+        self, prefetch: int | None = 1, start_step: int | None = None
+    ) -> tf.data.Dataset:
         """An endless `tf.data.Dataset` of `(images, labels)` batches.
 
         Args:
@@ -232,8 +255,9 @@ class MagnetSampler:
             tf.TensorSpec((n, *sample.shape[1:]), tf.as_dtype(sample.dtype)),
             tf.TensorSpec((n,), tf.as_dtype(self.labels.dtype)),
         )
-        ds = tf.data.Dataset.from_generator(lambda: self.generator(start_step),
-                                            output_signature=signature)
+        ds = tf.data.Dataset.from_generator(
+            lambda: self.generator(start_step), output_signature=signature
+        )
         return ds.prefetch(prefetch) if prefetch else ds
 
     def pop_pending(self) -> np.ndarray | None:
@@ -243,8 +267,12 @@ class MagnetSampler:
         except IndexError:
             return None
 
-    def record_losses(self, losses: np.ndarray, indices: np.ndarray | None = None,
-                      embeddings: np.ndarray | None = None) -> None:
+    def record_losses(
+        self,
+        losses: np.ndarray,
+        indices: np.ndarray | None = None,
+        embeddings: np.ndarray | None = None,
+    ) -> None:
         """Stores per-example losses (and embeddings) of a batch.
 
         Args:
@@ -288,17 +316,24 @@ class LossRecorderCallback(keras.callbacks.Callback):
         stats: The compiled batch-statistics metric to read losses from.
     """
 
-    def __init__(self, sampler: MagnetSampler, loss: loss_lib.MagnetLoss,
-                 embed_fn: embedding.EmbedFn | None = None,
-                 every: int = 1, stats: keras.metrics.Metric | None = None) -> None:
+    def __init__(
+        self,
+        sampler: MagnetSampler,
+        loss: loss_lib.MagnetLoss,
+        embed_fn: embedding.EmbedFn | None = None,
+        every: int = 1,
+        stats: keras.metrics.Metric | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}.")
         if stats is not None and every != 1:
             raise ValueError("with stats, every step is recorded (every=1).")
         if loss.batch_size != sampler.batch_size:
-            raise ValueError(f"loss batch size {loss.batch_size} != sampler batch "
-                             f"size {sampler.batch_size}.")
+            raise ValueError(
+                f"loss batch size {loss.batch_size} != sampler batch "
+                f"size {sampler.batch_size}."
+            )
         self.sampler = sampler
         self.loss = loss
         self.embed_fn = embed_fn
@@ -320,12 +355,19 @@ class LossRecorderCallback(keras.callbacks.Callback):
         else:
             if self._embedder is None:
                 self._embedder = embedding.as_embed_fn(
-                    self.embed_fn if self.embed_fn is not None else self.model)
+                    self.embed_fn if self.embed_fn is not None else self.model
+                )
             embeddings = self._embedder(
-                tf.cast(self.sampler.images[indices], tf.float32))
+                tf.cast(self.sampler.images[indices], tf.float32)
+            )
             losses, _, _ = loss_lib.magnet_loss_terms(
-                embeddings, self.sampler.labels[indices], self.loss.num_clusters,
-                self.loss.examples_per_cluster, self.loss.alpha, self.loss.epsilon)
+                embeddings,
+                self.sampler.labels[indices],
+                self.loss.num_clusters,
+                self.loss.examples_per_cluster,
+                self.loss.alpha,
+                self.loss.epsilon,
+            )
         self.sampler.record_losses(np.asarray(losses), indices, embeddings)
         return True
 

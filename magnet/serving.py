@@ -75,10 +75,17 @@ class MagnetServer(tf.Module):
         limits: Per-request limits enforced by the signatures.
     """
 
-    def __init__(self, embedder: keras.Model, centres: np.ndarray,
-                 cluster_classes: np.ndarray, sigma2: float, num_neighbours: int,
-                 class_names: Sequence[str], input_shape: Sequence[int],
-                 limits: MagnetLimits = MagnetLimits()) -> None:
+    def __init__(
+        self,
+        embedder: keras.Model,
+        centres: np.ndarray,
+        cluster_classes: np.ndarray,
+        sigma2: float,
+        num_neighbours: int,
+        class_names: Sequence[str],
+        input_shape: Sequence[int],
+        limits: MagnetLimits = MagnetLimits(),
+    ) -> None:
         super().__init__()
         self.limits = limits
         centres = np.asarray(centres, np.float64)
@@ -88,8 +95,9 @@ class MagnetServer(tf.Module):
         if not sigma2 > 0:
             raise ValueError(f"sigma2 must be > 0, got {sigma2!r}.")
         if not 1 <= num_neighbours <= len(centres):
-            raise ValueError(f"num_neighbours must be in [1, {len(centres)}], got "
-                             f"{num_neighbours}.")
+            raise ValueError(
+                f"num_neighbours must be in [1, {len(centres)}], got {num_neighbours}."
+            )
         class_ids, centre_class = np.unique(cluster_classes, return_inverse=True)
         self.embedder = embedder
         # The TF variables behind the Keras ones, tracked directly: without them
@@ -97,16 +105,20 @@ class MagnetServer(tf.Module):
         # than the ones the signatures read (keras-team/keras#20095).
         self.embedder_variables = [v.value for v in embedder.weights]
         self.centres = tf.Variable(centres, trainable=False, name="centres")
-        self.centre_class = tf.Variable(centre_class.astype(np.int64),
-                                        trainable=False, name="centre_class")
+        self.centre_class = tf.Variable(
+            centre_class.astype(np.int64), trainable=False, name="centre_class"
+        )
         self.class_ids = tf.Variable(class_ids, trainable=False, name="class_ids")
         names = np.asarray(class_names, dtype=object)[class_ids]
-        self.class_names = tf.Variable(names.astype(str).tolist(),
-                                       trainable=False, name="class_names")
-        self.sigma2 = tf.Variable(float(sigma2), dtype=tf.float64, trainable=False,
-                                  name="sigma2")
-        self.num_neighbours = tf.Variable(int(num_neighbours), dtype=tf.int32,
-                                          trainable=False, name="num_neighbours")
+        self.class_names = tf.Variable(
+            names.astype(str).tolist(), trainable=False, name="class_names"
+        )
+        self.sigma2 = tf.Variable(
+            float(sigma2), dtype=tf.float64, trainable=False, name="sigma2"
+        )
+        self.num_neighbours = tf.Variable(
+            int(num_neighbours), dtype=tf.int32, trainable=False, name="num_neighbours"
+        )
         self._image_shape = tuple(int(s) for s in input_shape)
         spec = tf.TensorSpec([None, *self._image_shape], tf.float32, name="images")
         self.embed = tf.function(self._embed, input_signature=[spec])
@@ -115,8 +127,7 @@ class MagnetServer(tf.Module):
     def _checked_embeddings(self, images: tf.Tensor) -> tf.Tensor:
         checks = serving_checks.RequestChecks()
         checks.shape(images, "images", ("batch", *self._image_shape))
-        checks.rows(images, "images", 1, self.limits.max_batch_size,
-                    "max_batch_size")
+        checks.rows(images, "images", 1, self.limits.max_batch_size, "max_batch_size")
         checks.finite(images, "images")
         checks.values_in(images, "images", *PIXEL_RANGE, why="pixel values")
         (images,) = checks.gate(images)
@@ -129,28 +140,35 @@ class MagnetServer(tf.Module):
         emb = self._checked_embeddings(images)
         r = tf.cast(emb, tf.float64)
         mu = self.centres
-        dist = (tf.reduce_sum(r * r, axis=1, keepdims=True) - 2.0 * tf.matmul(
-            r, mu, transpose_b=True) + tf.reduce_sum(mu * mu, axis=1)[None, :])
+        dist = (
+            tf.reduce_sum(r * r, axis=1, keepdims=True)
+            - 2.0 * tf.matmul(r, mu, transpose_b=True)
+            + tf.reduce_sum(mu * mu, axis=1)[None, :]
+        )
         dist = tf.maximum(dist, 0.0)
         neg, nearest = tf.math.top_k(-dist, k=self.num_neighbours)
         near = -neg  # [B, L], ascending distances.
         weights = tf.exp(-(near - near[:, :1]) / (2.0 * self.sigma2))
         num_classes = tf.shape(self.class_ids)[0]
-        onehot = tf.one_hot(tf.gather(self.centre_class, nearest), num_classes,
-                            dtype=tf.float64)  # [B, L, classes]
+        onehot = tf.one_hot(
+            tf.gather(self.centre_class, nearest), num_classes, dtype=tf.float64
+        )  # [B, L, classes]
         scores = tf.reduce_sum(onehot * weights[:, :, None], axis=1)
         best = tf.argmax(scores, axis=1)  # First maximum: the smallest class.
         return {
             "classes": tf.gather(self.class_ids, best),
             "class_names": tf.gather(self.class_names, best),
-            "scores": tf.cast(scores / tf.reduce_sum(scores, axis=1, keepdims=True),
-                              tf.float32),
+            "scores": tf.cast(
+                scores / tf.reduce_sum(scores, axis=1, keepdims=True), tf.float32
+            ),
             "embeddings": emb,
         }
 
 
-def load_magnet_run(run_dir: str, limits: MagnetLimits = MagnetLimits(),
-                    ) -> MagnetServer:
+def load_magnet_run(
+    run_dir: str,
+    limits: MagnetLimits = MagnetLimits(),
+) -> MagnetServer:
     """The magnet network of a run (latest checkpoint) with its cluster model.
 
     Raises:
@@ -159,48 +177,77 @@ def load_magnet_run(run_dir: str, limits: MagnetLimits = MagnetLimits(),
     """
     config_path = os.path.join(run_dir, config_lib.CONFIG_FILE)
     if not os.path.exists(config_path):
-        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run "
-                                "directory?")
+        raise FileNotFoundError(
+            f"{config_path} not found: is {run_dir} a run directory?"
+        )
     with open(config_path) as f:
         config = json.load(f)  # The run's config, whichever harness wrote it.
     ckpt_dir = os.path.join(run_dir, "checkpoints", "magnet")
     latest = tf.train.latest_checkpoint(ckpt_dir)
     cluster_path = os.path.join(run_dir, "magnet", run_files.CLUSTER_MODEL_FILE)
     if latest is None or not os.path.exists(cluster_path):
-        raise ValueError(f"no trained magnet model in {run_dir} (losses "
-                         f"{tuple(config.get('losses', ()))}): train with magnet "
-                         "among the losses")
+        raise ValueError(
+            f"no trained magnet model in {run_dir} (losses "
+            f"{tuple(config.get('losses', ()))}): train with magnet "
+            "among the losses"
+        )
     info = run_files.load_data_info(run_dir)
     embedder = networks.build_embedder(info["input_shape"], config["embedding_dim"])
     tf.train.Checkpoint(model=embedder).restore(latest).expect_partial()
     cluster = run_files.load_cluster_model(cluster_path)
     step = int(latest.rsplit("-", 1)[1])
     if int(cluster["step"]) != step:
-        raise ValueError(f"{cluster_path} is from step {int(cluster['step'])} but "
-                         f"the checkpoint from step {step}: rerun the training "
-                         "command to finish the run")
-    return MagnetServer(embedder, cluster["centres"], cluster["cluster_classes"],
-                        float(cluster["sigma2"]), int(cluster["num_neighbours"]),
-                        [str(n) for n in cluster["class_names"]],
-                        info["input_shape"], limits)
+        raise ValueError(
+            f"{cluster_path} is from step {int(cluster['step'])} but "
+            f"the checkpoint from step {step}: rerun the training "
+            "command to finish the run"
+        )
+    return MagnetServer(
+        embedder,
+        cluster["centres"],
+        cluster["cluster_classes"],
+        float(cluster["sigma2"]),
+        int(cluster["num_neighbours"]),
+        [str(n) for n in cluster["class_names"]],
+        info["input_shape"],
+        limits,
+    )
 
 
-def export_server(server: MagnetServer, export_dir: str,
-                  model_name: str = MODEL_NAME, version: int | None = None) -> str:
+def export_server(
+    server: MagnetServer,
+    export_dir: str,
+    model_name: str = MODEL_NAME,
+    version: int | None = None,
+) -> str:
     """Exports a server as a versioned SavedModel; returns its directory."""
     shape = server.classify.input_signature[0].shape[1:]
     images = np.zeros((2, *shape), np.float32)
     warmup = [("classify", {"images": images}), ("embed", {"images": images})]
-    signatures = {"serving_default": server.classify, "classify": server.classify,
-                  "embed": server.embed}
-    return export.export_for_serving(server, export_dir, model_name, signatures,
-                                     warmup, version,
-                                     limits=dataclasses.asdict(server.limits))
+    signatures = {
+        "serving_default": server.classify,
+        "classify": server.classify,
+        "embed": server.embed,
+    }
+    return export.export_for_serving(
+        server,
+        export_dir,
+        model_name,
+        signatures,
+        warmup,
+        version,
+        limits=dataclasses.asdict(server.limits),
+    )
 
 
-def export_run(run_dir: str, export_dir: str, model_name: str = MODEL_NAME,
-               version: int | None = None,
-               limits: MagnetLimits = MagnetLimits()) -> str:
+def export_run(
+    run_dir: str,
+    export_dir: str,
+    model_name: str = MODEL_NAME,
+    version: int | None = None,
+    limits: MagnetLimits = MagnetLimits(),
+) -> str:
     """Exports the magnet model of a finished run; returns the version dir."""
-    return export_server(load_magnet_run(run_dir, limits), export_dir, model_name,
-                         version)
+    return export_server(
+        load_magnet_run(run_dir, limits), export_dir, model_name, version
+    )

@@ -50,14 +50,20 @@ def define_flags() -> None:
     """Defines this main's flags (only when run as a program, so importing the
     module for its functions defines none and cannot clash with other mains)."""
     flags.DEFINE_enum("study", None, list(STUDIES), "Which study.")
-    flags.DEFINE_enum("phase", "report", ["grid", "seeds", "all", "report"],
-                      "What to do (all: grid, then seeds).")
+    flags.DEFINE_enum(
+        "phase",
+        "report",
+        ["grid", "seeds", "all", "report"],
+        "What to do (all: grid, then seeds).",
+    )
     flags.DEFINE_list("seeds", None, "Seeds of --phase=seeds (default all).")
     flags.DEFINE_list("losses", None, "Losses to run (default all).")
-    flags.DEFINE_float("max_train_minutes", 30.0,
-                       "Training minutes this invocation may spend.")
-    flags.DEFINE_string("results_root", "results",
-                        "Where report phases write magnet_<study>/.")
+    flags.DEFINE_float(
+        "max_train_minutes", 30.0, "Training minutes this invocation may spend."
+    )
+    flags.DEFINE_string(
+        "results_root", "results", "Where report phases write magnet_<study>/."
+    )
 
 
 def _with_data_dir(cfg: study.StudyConfig, data_dir: str) -> study.StudyConfig:
@@ -79,8 +85,7 @@ def main(argv: list[str]) -> None:
         print(f"error: unknown losses {unknown}", file=sys.stderr)
         sys.exit(2)
     if FLAGS.phase == "report":
-        out = os.path.join(FLAGS.results_root,
-                           f"magnet_{cfg.experiment}_{cfg.dataset}")
+        out = os.path.join(FLAGS.results_root, f"magnet_{cfg.experiment}_{cfg.dataset}")
         record = study_report.report(cfg, out)
         print(f"[study] {record['status']}; report: {os.path.join(out, 'report.md')}")
         return

@@ -80,8 +80,11 @@ from magnet import cluster_index as cluster_index_lib
 from magnet import loss as loss_lib
 
 LOSSES = ("magnet", "softmax", "triplet")
-PRIMARY_RULE = {"magnet": "magnet_error", "softmax": "softmax_error",
-                "triplet": "knn_error"}
+PRIMARY_RULE = {
+    "magnet": "magnet_error",
+    "softmax": "softmax_error",
+    "triplet": "knn_error",
+}
 SIGMA2_RULES = ("running", "recomputed")
 SNAPSHOT_EXAMPLES = 500
 """Test embeddings (a fixed random subset) saved at every evaluation, with their
@@ -110,7 +113,8 @@ class TrainData:
     test_labels: np.ndarray
     class_names: tuple[str, ...]
     extra_labels: Mapping[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(
-        default_factory=dict)
+        default_factory=dict
+    )
 
     @property
     def num_classes(self) -> int:
@@ -209,40 +213,61 @@ class TrainSettings:
     reembed_every: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "num_clusters", "examples_per_cluster",
-                     "clusters_per_class", "num_neighbours", "embedding_dim",
-                     "refresh_every", "eval_every", "knn_k", "log_every",
-                     "embed_batch_size", "checkpoint_every", "reembed_every"):
+        for name in (
+            "steps",
+            "num_clusters",
+            "examples_per_cluster",
+            "clusters_per_class",
+            "num_neighbours",
+            "embedding_dim",
+            "refresh_every",
+            "eval_every",
+            "knn_k",
+            "log_every",
+            "embed_batch_size",
+            "checkpoint_every",
+            "reembed_every",
+        ):
             value = getattr(self, name)
             if value is None and name in ("checkpoint_every", "reembed_every"):
                 continue
             _require_int(name, value)
             validation.require_positive(name, value)
         if self.num_clusters < 2:
-            raise ValueError(f"num_clusters M must be >= 2 (a seed cluster and its "
-                             f"impostors), got {self.num_clusters}")
+            raise ValueError(
+                f"num_clusters M must be >= 2 (a seed cluster and its "
+                f"impostors), got {self.num_clusters}"
+            )
         if self.examples_per_cluster < 2:
-            raise ValueError("examples_per_cluster D must be >= 2 (cluster means "
-                             "and the variance need two), got "
-                             f"{self.examples_per_cluster}")
+            raise ValueError(
+                "examples_per_cluster D must be >= 2 (cluster means "
+                "and the variance need two), got "
+                f"{self.examples_per_cluster}"
+            )
         validation.require_non_negative("alpha", self.alpha)
         validation.require_non_negative("triplet_margin", self.triplet_margin)
         validation.require_positive("learning_rate", self.learning_rate)
         if self.sigma2_decay is not None:
-            validation.require_fraction("sigma2_decay", self.sigma2_decay,
-                                        open_high=True)
+            validation.require_fraction(
+                "sigma2_decay", self.sigma2_decay, open_high=True
+            )
         if self.max_train_minutes is not None:
             validation.require_positive("max_train_minutes", self.max_train_minutes)
         validation.require_one_of("sigma2_rule", self.sigma2_rule, SIGMA2_RULES)
         if self.reembed_every is not None and (
-                self.reembed_every < self.refresh_every
-                or self.reembed_every % self.refresh_every):
-            raise ValueError(f"reembed_every ({self.reembed_every}) must be a "
-                             f"multiple of refresh_every ({self.refresh_every}).")
+            self.reembed_every < self.refresh_every
+            or self.reembed_every % self.refresh_every
+        ):
+            raise ValueError(
+                f"reembed_every ({self.reembed_every}) must be a "
+                f"multiple of refresh_every ({self.refresh_every})."
+            )
         every = self.checkpoint_interval
         if self.steps % every or self.eval_every % every:
-            raise ValueError(f"steps ({self.steps}) and eval_every ({self.eval_every})"
-                             f" must be multiples of checkpoint_every ({every}).")
+            raise ValueError(
+                f"steps ({self.steps}) and eval_every ({self.eval_every})"
+                f" must be multiples of checkpoint_every ({every})."
+            )
 
     @property
     def batch_size(self) -> int:
@@ -252,8 +277,9 @@ class TrainSettings:
     @property
     def checkpoint_interval(self) -> int:
         """Steps per `fit` epoch: checkpoints (and possible evaluations)."""
-        return self.eval_every if self.checkpoint_every is None else \
-            self.checkpoint_every
+        return (
+            self.eval_every if self.checkpoint_every is None else self.checkpoint_every
+        )
 
     def evaluates_at(self, step: int) -> bool:
         """Whether training evaluates after `step` steps.
@@ -316,19 +342,28 @@ def embed_fn(model: keras.Model) -> Callable[[np.ndarray], tf.Tensor]:
     return embedding.as_embed_fn(model)
 
 
-def cluster_model(train_embeddings: np.ndarray, train_labels: np.ndarray,
-                  clusters_per_class: int, seed: int) -> cluster_index_lib.ClusterIndex:
+def cluster_model(
+    train_embeddings: np.ndarray,
+    train_labels: np.ndarray,
+    clusters_per_class: int,
+    seed: int,
+) -> cluster_index_lib.ClusterIndex:
     """K k-means clusters per class of the training embeddings (for the rule)."""
-    return cluster_index_lib.ClusterIndex.build(train_embeddings, train_labels,
-                                                clusters_per_class, seed=seed)
+    return cluster_index_lib.ClusterIndex.build(
+        train_embeddings, train_labels, clusters_per_class, seed=seed
+    )
 
 
-def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
-             settings: TrainSettings, step: int,
-             head: Callable[[np.ndarray], Any] | None = None,
-             sigma2_running: float | None = None,
-             ) -> tuple[dict[str, float], cluster_index_lib.ClusterIndex | None,
-                        np.ndarray, float | None]:
+def evaluate(
+    embed: Callable[[np.ndarray], Any],
+    data: TrainData,
+    settings: TrainSettings,
+    step: int,
+    head: Callable[[np.ndarray], Any] | None = None,
+    sigma2_running: float | None = None,
+) -> tuple[
+    dict[str, float], cluster_index_lib.ClusterIndex | None, np.ndarray, float | None
+]:
     """Test errors of an embedding at one point of training.
 
     Args:
@@ -350,22 +385,30 @@ def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
     metrics: dict[str, float] = {}
     if not (np.all(np.isfinite(train_emb)) and np.all(np.isfinite(test_emb))):
         nan = float("nan")
-        return ({"knn_error": nan, "centroid_error": nan, "magnet_error": nan},
-                None, test_emb, None)
+        return (
+            {"knn_error": nan, "centroid_error": nan, "magnet_error": nan},
+            None,
+            test_emb,
+            None,
+        )
     k = min(settings.knn_k, len(train_emb))
     knn = evaluation.knn_predict(test_emb, train_emb, data.train_labels, k, chunk=256)
     metrics["knn_error"] = evaluation.error_rate(knn, data.test_labels)
     centroids, classes = evaluation.class_centroids(train_emb, data.train_labels)
     nearest = evaluation.nearest_centroid_predict(test_emb, centroids, classes)
     metrics["centroid_error"] = evaluation.error_rate(nearest, data.test_labels)
-    index = cluster_model(train_emb, data.train_labels, settings.clusters_per_class,
-                          _seed_int(settings.seed, step, 1))
+    index = cluster_model(
+        train_emb,
+        data.train_labels,
+        settings.clusters_per_class,
+        _seed_int(settings.seed, step, 1),
+    )
     num_neighbours = min(settings.num_neighbours, index.num_clusters)
 
     def rule_error(sigma2: float) -> float:
-        rule = evaluation.magnet_predict(test_emb, index.centres,
-                                         index.cluster_classes, sigma2,
-                                         num_neighbours)
+        rule = evaluation.magnet_predict(
+            test_emb, index.centres, index.cluster_classes, sigma2, num_neighbours
+        )
         return evaluation.error_rate(rule, data.test_labels)
 
     recomputed = max(index.sigma2, 1e-12)
@@ -378,14 +421,16 @@ def evaluate(embed: Callable[[np.ndarray], Any], data: TrainData,
         metrics["magnet_error_running"] = rule_error(running)
         if settings.sigma2_rule == "running":
             used = running
-    metrics["magnet_error"] = (metrics["magnet_error_running"]
-                               if settings.sigma2_rule == "running"
-                               and "magnet_error_running" in metrics
-                               else metrics["magnet_error_recomputed"])
+    metrics["magnet_error"] = (
+        metrics["magnet_error_running"]
+        if settings.sigma2_rule == "running" and "magnet_error_running" in metrics
+        else metrics["magnet_error_recomputed"]
+    )
     if head is not None:
         logits = np.asarray(head(test_emb))
-        metrics["softmax_error"] = evaluation.error_rate(np.argmax(logits, axis=1),
-                                                         data.test_labels)
+        metrics["softmax_error"] = evaluation.error_rate(
+            np.argmax(logits, axis=1), data.test_labels
+        )
     for name, (train_extra, test_extra) in data.extra_labels.items():
         pred = evaluation.knn_predict(test_emb, train_emb, train_extra, k, chunk=256)
         metrics[f"{name}_knn_error"] = evaluation.error_rate(pred, test_extra)
@@ -401,18 +446,21 @@ def check_data(data: TrainData, settings: TrainSettings) -> None:
     labels = np.asarray(data.train_labels)
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2:
-        raise ValueError("training needs at least two classes, got "
-                         f"{len(classes)}.")
+        raise ValueError(f"training needs at least two classes, got {len(classes)}.")
     if labels.min() < 0 or labels.max() >= data.num_classes:
         raise ValueError(f"training labels must lie in [0, {data.num_classes}).")
     if counts.min() < settings.clusters_per_class:
-        raise ValueError(f"clusters_per_class K={settings.clusters_per_class} exceeds "
-                         f"the {counts.min()} training examples of the smallest "
-                         "class.")
+        raise ValueError(
+            f"clusters_per_class K={settings.clusters_per_class} exceeds "
+            f"the {counts.min()} training examples of the smallest "
+            "class."
+        )
     impostors = (len(classes) - 1) * settings.clusters_per_class
     if impostors < settings.num_clusters - 1:
-        raise ValueError(f"num_clusters M={settings.num_clusters} needs M-1 impostor "
-                         f"clusters but (classes - 1) * K = {impostors}.")
+        raise ValueError(
+            f"num_clusters M={settings.num_clusters} needs M-1 impostor "
+            f"clusters but (classes - 1) * K = {impostors}."
+        )
     if len(data.test_labels) == 0:
         raise ValueError("the test set is empty.")
 
@@ -421,13 +469,15 @@ def _read_state(path: str) -> dict[str, Any]:
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
-    return {"train_seconds": 0.0, "sessions": 0, "refreshes": 0,
-            "refresh_seconds": 0.0}
+    return {"train_seconds": 0.0, "sessions": 0, "refreshes": 0, "refresh_seconds": 0.0}
 
 
-def step_keyed(batch: Callable[[int], np.ndarray], images: np.ndarray,
-                labels: np.ndarray, start: int
-                ) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]:
+def step_keyed(
+    batch: Callable[[int], np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    start: int,
+) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]:
     """A generator factory of `(images, labels)` for steps start, start + 1, ..."""
 
     def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -440,9 +490,14 @@ def step_keyed(batch: Callable[[int], np.ndarray], images: np.ndarray,
     return generate
 
 
-def batch_dataset(generate: Callable[[], Iterator], images: np.ndarray, batch_size: int,
-                  settings: TrainSettings, start: int,
-                  augment_pad: int = AUGMENT_PAD) -> tf.data.Dataset:
+def batch_dataset(
+    generate: Callable[[], Iterator],
+    images: np.ndarray,
+    batch_size: int,
+    settings: TrainSettings,
+    start: int,
+    augment_pad: int = AUGMENT_PAD,
+) -> tf.data.Dataset:
     """The training `tf.data.Dataset` of a step-keyed batch stream.
 
     Args:
@@ -457,9 +512,13 @@ def batch_dataset(generate: Callable[[], Iterator], images: np.ndarray, batch_si
     Returns:
         Batches of float32 images (augmented if asked) and int64 labels.
     """
-    signature = (tf.TensorSpec((batch_size, *images.shape[1:]), tf.uint8
-                               if images.dtype == np.uint8 else tf.float32),
-                 tf.TensorSpec((batch_size,), tf.int64))
+    signature = (
+        tf.TensorSpec(
+            (batch_size, *images.shape[1:]),
+            tf.uint8 if images.dtype == np.uint8 else tf.float32,
+        ),
+        tf.TensorSpec((batch_size,), tf.int64),
+    )
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
     steps = tf.data.Dataset.range(start, np.iinfo(np.int64).max)
     seed = int(settings.seed)
@@ -468,8 +527,8 @@ def batch_dataset(generate: Callable[[], Iterator], images: np.ndarray, batch_si
         x, y = batch
         if settings.augment:
             x = augmentation.random_crop_flip(
-                x, augment_pad, seed=tf.stack([tf.constant(seed, tf.int64),
-                                                        step]))
+                x, augment_pad, seed=tf.stack([tf.constant(seed, tf.int64), step])
+            )
         else:
             x = tf.cast(x, tf.float32)
         return x, y
@@ -486,12 +545,21 @@ def batch_dataset(generate: Callable[[], Iterator], images: np.ndarray, batch_si
 class _Run(keras.callbacks.Callback):
     """Checkpoints, evaluations, progress lines, time budget and divergence."""
 
-    def __init__(self, name: str, settings: TrainSettings, start: int,
-                 ckpt: checkpoint.Checkpointer, state_path: str,
-                 step_var: tf.Variable, evaluate_fn: Callable[[int], dict],
-                 before_save: Callable[[], None], board: summaries.Summaries,
-                 stream: Any, refresher: kmeans_callback.ClusterRefreshCallback
-                 | None, setup_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: TrainSettings,
+        start: int,
+        ckpt: checkpoint.Checkpointer,
+        state_path: str,
+        step_var: tf.Variable,
+        evaluate_fn: Callable[[int], dict],
+        before_save: Callable[[], None],
+        board: summaries.Summaries,
+        stream: Any,
+        refresher: kmeans_callback.ClusterRefreshCallback | None,
+        setup_seconds: float = 0.0,
+    ) -> None:
         super().__init__()
         self.name, self.settings, self.step = name, settings, start
         self.ckpt, self.state_path, self.step_var = ckpt, state_path, step_var
@@ -537,8 +605,9 @@ class _Run(keras.callbacks.Callback):
             self._counted = True
         if self.refresher is not None:
             self.state["refreshes"] = self.refresher.refreshes + self._refreshes0
-            self.state["refresh_seconds"] = (self.refresher.refresh_seconds
-                                             + self._refresh_seconds0)
+            self.state["refresh_seconds"] = (
+                self.refresher.refresh_seconds + self._refresh_seconds0
+            )
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.status == "diverged":
@@ -562,16 +631,26 @@ class _Run(keras.callbacks.Callback):
             self.bar.update(self.step, **{f"eval/{k}": v for k, v in errors.items()})
             self._mark += spent
         budget = self.settings.max_train_minutes
-        if (budget is not None and self.session_seconds > 60.0 * budget
-                and self.step < self.settings.steps):
+        if (
+            budget is not None
+            and self.session_seconds > 60.0 * budget
+            and self.step < self.settings.steps
+        ):
             self.status = "cut short"
             self.model.stop_training = True
 
 
-def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str,
-          initial_weights: Mapping[str, list[np.ndarray]] | None = None,
-          stream: Any = None, *, snapshot_examples: int = SNAPSHOT_EXAMPLES,
-          augment_pad: int = AUGMENT_PAD) -> TrainResult:
+def train(
+    loss_name: str,
+    data: TrainData,
+    settings: TrainSettings,
+    run_dir: str,
+    initial_weights: Mapping[str, list[np.ndarray]] | None = None,
+    stream: Any = None,
+    *,
+    snapshot_examples: int = SNAPSHOT_EXAMPLES,
+    augment_pad: int = AUGMENT_PAD,
+) -> TrainResult:
     """Trains one loss with `fit` (resuming if `run_dir` holds a checkpoint).
 
     Args:
@@ -613,38 +692,49 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
         if initial_weights is not None and initial_weights.get("head") is not None:
             head.set_weights(initial_weights["head"])
         model, embedder = classifier, base
-        model.compile(optimizer=optimizer,
-                      loss=keras.losses.SparseCategoricalCrossentropy(
-                          from_logits=True),
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
 
         def batch(step: int) -> np.ndarray:
             return networks.epoch_batch(settings.seed, step, bs, n)
     elif loss_name == "triplet":
         model = embedder = networks.with_l2_normalization(base)
-        model.compile(optimizer=optimizer,
-                      loss=triplet.TripletSemiHardLoss(settings.triplet_margin))
+        model.compile(
+            optimizer=optimizer,
+            loss=triplet.TripletSemiHardLoss(settings.triplet_margin),
+        )
         balanced = triplet.ClassBalancedBatches(
-            labels, settings.num_clusters,
+            labels,
+            settings.num_clusters,
             max(2, bs // min(settings.num_clusters, data.num_classes)),
-            seed=settings.seed)
+            seed=settings.seed,
+        )
         batch = balanced.indices
         bs = balanced.batch_size
     else:
         model = embedder = base
-        magnet_loss = loss_lib.MagnetLoss(settings.num_clusters,
-                                          settings.examples_per_cluster,
-                                          settings.alpha)
+        magnet_loss = loss_lib.MagnetLoss(
+            settings.num_clusters, settings.examples_per_cluster, settings.alpha
+        )
         stats = batch_stats.MagnetBatchStats.like(
-            magnet_loss, embedding_dim=None if settings.reembed_every is None
-            else settings.embedding_dim)
+            magnet_loss,
+            embedding_dim=None
+            if settings.reembed_every is None
+            else settings.embedding_dim,
+        )
         model.compile(optimizer=optimizer, loss=magnet_loss, metrics=[stats])
     optimizer.build(model.trainable_variables)  # Slots before the restore.
     embed = embed_fn(embedder)
 
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    trackables: dict[str, Any] = {"model": model, "optimizer": optimizer,
-                                  "step": step_var}
+    trackables: dict[str, Any] = {
+        "model": model,
+        "optimizer": optimizer,
+        "step": step_var,
+    }
     refresher = sigma_avg = index = None
     fresh = False
     if loss_name == "magnet":
@@ -652,14 +742,17 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
         sigma_avg = batch_stats.Sigma2RunningAverage(stats, settings.sigma2_decay)
         extra = {
             "refresh_embeddings": tf.Variable(
-                tf.zeros([n, settings.embedding_dim]), trainable=False),
+                tf.zeros([n, settings.embedding_dim]), trainable=False
+            ),
             "example_losses": tf.Variable(tf.ones([n], tf.float64), trainable=False),
             "refresh_step": tf.Variable(-1, dtype=tf.int64, trainable=False),
-            "sigma2_average": sigma_avg.average, "sigma2_count": sigma_avg.count,
+            "sigma2_average": sigma_avg.average,
+            "sigma2_count": sigma_avg.count,
         }
         if settings.reembed_every is not None:
             extra["embedding_cache"] = tf.Variable(
-                tf.zeros([n, settings.embedding_dim]), trainable=False)
+                tf.zeros([n, settings.embedding_dim]), trainable=False
+            )
         trackables.update(extra)
     ckpt_dir = os.path.join(run_dir, "checkpoints", loss_name)
     ckpt = checkpoint.Checkpointer(ckpt_dir, **trackables)
@@ -677,24 +770,44 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
             last_embeddings = extra["refresh_embeddings"].numpy()
         else:  # The first index, before the first step.
             t = time.perf_counter()
-            last, last_embeddings = 0, embedding.embed_all(
-                embed, data.train_images, settings.embed_batch_size)
+            last, last_embeddings = (
+                0,
+                embedding.embed_all(
+                    embed, data.train_images, settings.embed_batch_size
+                ),
+            )
             first_refresh_seconds = time.perf_counter() - t
-        index.refresh(last_embeddings, labels,
-                      seed=kmeans_callback.refresh_seed(refresh_seed, last))
+        index.refresh(
+            last_embeddings,
+            labels,
+            seed=kmeans_callback.refresh_seed(refresh_seed, last),
+        )
         index.update_losses(np.arange(n), extra["example_losses"].numpy())
         batch_sampler = sampler.MagnetSampler(
-            data.train_images, labels, index, settings.num_clusters,
-            settings.examples_per_cluster, seed=_seed_int(settings.seed, 2))
+            data.train_images,
+            labels,
+            index,
+            settings.num_clusters,
+            settings.examples_per_cluster,
+            seed=_seed_int(settings.seed, 2),
+        )
         if settings.reembed_every is not None:
             batch_sampler.embedding_cache = (
-                extra["embedding_cache"].numpy() if start > 0
-                else np.asarray(last_embeddings, np.float32).copy())
+                extra["embedding_cache"].numpy()
+                if start > 0
+                else np.asarray(last_embeddings, np.float32).copy()
+            )
         refresher = kmeans_callback.ClusterRefreshCallback(
-            batch_sampler, embed_fn=embed, every=settings.refresh_every, unit="step",
-            batch_size=settings.embed_batch_size, initial_step=start,
-            seed=refresh_seed, until=settings.steps,
-            reembed_every=settings.reembed_every)
+            batch_sampler,
+            embed_fn=embed,
+            every=settings.refresh_every,
+            unit="step",
+            batch_size=settings.embed_batch_size,
+            initial_step=start,
+            seed=refresh_seed,
+            until=settings.steps,
+            reembed_every=settings.reembed_every,
+        )
         refresher.last_embeddings, refresher.last_step = last_embeddings, last
         if fresh:
             refresher.refreshes, refresher.refresh_seconds = 1, first_refresh_seconds
@@ -708,40 +821,66 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
                 extra["embedding_cache"].assign(batch_sampler.embedding_cache)
 
         generate = lambda: batch_sampler.generator(start)  # noqa: E731
-        callbacks = [sampler.LossRecorderCallback(batch_sampler, magnet_loss,
-                                                  stats=stats),
-                     sigma_avg, refresher]
+        callbacks = [
+            sampler.LossRecorderCallback(batch_sampler, magnet_loss, stats=stats),
+            sigma_avg,
+            refresher,
+        ]
     else:
+
         def before_save() -> None:
             pass
 
         generate = step_keyed(batch, data.train_images, labels, start)
 
     # The same random test subset is saved at every evaluation (for plots).
-    snapshot = np.sort(np.random.default_rng(settings.seed).permutation(
-        len(data.test_labels))[:snapshot_examples])
+    snapshot = np.sort(
+        np.random.default_rng(settings.seed).permutation(len(data.test_labels))[
+            :snapshot_examples
+        ]
+    )
 
     def evaluate_at(step: int) -> dict[str, float]:
         metrics, clustering, test_emb, sigma2 = evaluate(
-            embed, data, settings, step, head,
-            None if sigma_avg is None else sigma_avg.value)
+            embed,
+            data,
+            settings,
+            step,
+            head,
+            None if sigma_avg is None else sigma_avg.value,
+        )
         state = _read_state(state_path)
         metrics["error"] = metrics.get(PRIMARY_RULE[loss_name], float("nan"))
-        entry = {"step": int(step),
-                 "train_seconds": round(float(state["train_seconds"]), 2), **metrics}
+        entry = {
+            "step": int(step),
+            "train_seconds": round(float(state["train_seconds"]), 2),
+            **metrics,
+        }
         curve[int(step)] = entry
-        run_files.write_json(os.path.join(loss_dir, run_files.CURVE_FILE),
-                    [curve[s] for s in sorted(curve)])
+        run_files.write_json(
+            os.path.join(loss_dir, run_files.CURVE_FILE),
+            [curve[s] for s in sorted(curve)],
+        )
         snap = os.path.join(loss_dir, run_files.SNAPSHOT_DIR, f"step_{step:08d}.npz")
-        labelled = {f"{name}_labels": np.asarray(test)[snapshot]
-                    for name, (_, test) in data.extra_labels.items()}
-        files.atomic_write_npz(snap, embeddings=test_emb[snapshot].astype(np.float32),
-                               labels=np.asarray(data.test_labels)[snapshot],
-                               **labelled)
+        labelled = {
+            f"{name}_labels": np.asarray(test)[snapshot]
+            for name, (_, test) in data.extra_labels.items()
+        }
+        files.atomic_write_npz(
+            snap,
+            embeddings=test_emb[snapshot].astype(np.float32),
+            labels=np.asarray(data.test_labels)[snapshot],
+            **labelled,
+        )
         if clustering is not None:
             run_files.save_cluster_model(
-                os.path.join(loss_dir, run_files.CLUSTER_MODEL_FILE), clustering,
-                settings.num_neighbours, data.class_names, step, sigma2)
+                os.path.join(loss_dir, run_files.CLUSTER_MODEL_FILE),
+                clustering,
+                settings.num_neighbours,
+                data.class_names,
+                step,
+                sigma2,
+            )
         return {k: v for k, v in metrics.items() if k.endswith("error")}
 
     if 0 not in curve and start == 0:
@@ -754,15 +893,34 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
     setup = 0.0
     if refresher is not None and fresh:
         setup = refresher.refresh_seconds  # The first index, built before fit.
-    run = _Run(loss_name, settings, start, ckpt, state_path, step_var, evaluate_at,
-               before_save, board, stream, refresher, setup)
+    run = _Run(
+        loss_name,
+        settings,
+        start,
+        ckpt,
+        state_path,
+        step_var,
+        evaluate_at,
+        before_save,
+        board,
+        stream,
+        refresher,
+        setup,
+    )
     every = settings.checkpoint_interval
     if start < settings.steps:
-        dataset = batch_dataset(generate, data.train_images, bs, settings, start,
-                                augment_pad)
-        model.fit(dataset, steps_per_epoch=every, epochs=settings.steps // every,
-                  initial_epoch=start // every, verbose=0, shuffle=False,
-                  callbacks=[*callbacks, run])
+        dataset = batch_dataset(
+            generate, data.train_images, bs, settings, start, augment_pad
+        )
+        model.fit(
+            dataset,
+            steps_per_epoch=every,
+            epochs=settings.steps // every,
+            initial_epoch=start // every,
+            verbose=0,
+            shuffle=False,
+            callbacks=[*callbacks, run],
+        )
     elif start == settings.steps and settings.steps not in curve:
         evaluate_at(start)
     state = _read_state(state_path)
@@ -770,13 +928,23 @@ def train(loss_name: str, data: TrainData, settings: TrainSettings, run_dir: str
     if status == "complete" and run.step < settings.steps:
         status = "cut short"
     loop = training_loop.LoopResult(
-        name=loss_name, steps=run.step, target_steps=settings.steps,
+        name=loss_name,
+        steps=run.step,
+        target_steps=settings.steps,
         train_seconds=float(state["train_seconds"]),
-        sessions=int(state["sessions"]), status=status,
+        sessions=int(state["sessions"]),
+        status=status,
         steps_per_second=(run.step - start) / max(run.session_seconds, 1e-9)
-        if run.step > start else 0.0,
-        last_metrics=run.last_metrics)
-    return TrainResult(loss=loss_name, loop=loop,
-                       curve=[curve[s] for s in sorted(curve)], embedder=embedder,
-                       classifier=classifier, refreshes=int(state.get("refreshes", 0)),
-                       refresh_seconds=float(state.get("refresh_seconds", 0.0)))
+        if run.step > start
+        else 0.0,
+        last_metrics=run.last_metrics,
+    )
+    return TrainResult(
+        loss=loss_name,
+        loop=loop,
+        curve=[curve[s] for s in sorted(curve)],
+        embedder=embedder,
+        classifier=classifier,
+        refreshes=int(state.get("refreshes", 0)),
+        refresh_seconds=float(state.get("refresh_seconds", 0.0)),
+    )

@@ -46,9 +46,12 @@ def pairwise_distances(embeddings: tf.Tensor, squared: bool = True) -> tf.Tensor
     return tf.sqrt(tf.maximum(dist, tf.constant(1e-12, dist.dtype)))
 
 
-def semi_hard_triplet_terms(embeddings: tf.Tensor, labels: tf.Tensor,
-                            margin: float = DEFAULT_MARGIN, squared: bool = True
-                            ) -> tuple[tf.Tensor, tf.Tensor]:
+def semi_hard_triplet_terms(
+    embeddings: tf.Tensor,
+    labels: tf.Tensor,
+    margin: float = DEFAULT_MARGIN,
+    squared: bool = True,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Per anchor-positive pair losses with their semi-hard negatives.
 
     Args:
@@ -94,9 +97,12 @@ def semi_hard_triplet_terms(embeddings: tf.Tensor, labels: tf.Tensor,
     return losses, valid_f
 
 
-def semi_hard_triplet_loss(embeddings: tf.Tensor, labels: tf.Tensor,
-                           margin: float = DEFAULT_MARGIN, squared: bool = True
-                           ) -> tuple[tf.Tensor, tf.Tensor]:
+def semi_hard_triplet_loss(
+    embeddings: tf.Tensor,
+    labels: tf.Tensor,
+    margin: float = DEFAULT_MARGIN,
+    squared: bool = True,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Mean semi-hard triplet loss over the valid anchor-positive pairs.
 
     Args:
@@ -129,19 +135,26 @@ class ClassBalancedBatches:
         seed: Seed of the batch stream.
     """
 
-    def __init__(self, labels: np.ndarray, classes_per_batch: int,
-                 examples_per_class: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        labels: np.ndarray,
+        classes_per_batch: int,
+        examples_per_class: int,
+        seed: int = 0,
+    ) -> None:
         labels = np.asarray(labels)
         self.classes, inverse = np.unique(labels, return_inverse=True)
         if len(self.classes) < 2:
             raise ValueError("triplet batches need at least two classes.")
         if examples_per_class < 2:
-            raise ValueError("examples_per_class must be >= 2, got "
-                             f"{examples_per_class}.")
+            raise ValueError(
+                f"examples_per_class must be >= 2, got {examples_per_class}."
+            )
         self.classes_per_batch = min(int(classes_per_batch), len(self.classes))
         if self.classes_per_batch < 2:
-            raise ValueError("classes_per_batch must be >= 2, got "
-                             f"{classes_per_batch}.")
+            raise ValueError(
+                f"classes_per_batch must be >= 2, got {classes_per_batch}."
+            )
         self.examples_per_class = int(examples_per_class)
         self.seed = int(seed)
         order = np.argsort(inverse, kind="stable")
@@ -158,8 +171,10 @@ class ClassBalancedBatches:
         rng = np.random.default_rng([self.seed, int(step)])
         chosen = rng.choice(len(self.members), self.classes_per_batch, replace=False)
         k = self.examples_per_class
-        parts = [rng.choice(self.members[c], k, replace=len(self.members[c]) < k)
-                 for c in chosen]
+        parts = [
+            rng.choice(self.members[c], k, replace=len(self.members[c]) < k)
+            for c in chosen
+        ]
         return np.concatenate(parts).astype(np.int64)
 
 
@@ -173,8 +188,12 @@ class TripletSemiHardLoss(keras.losses.Loss):
         name: Loss name.
     """
 
-    def __init__(self, margin: float = DEFAULT_MARGIN, squared: bool = True,
-                 name: str = "triplet_semi_hard_loss") -> None:
+    def __init__(
+        self,
+        margin: float = DEFAULT_MARGIN,
+        squared: bool = True,
+        name: str = "triplet_semi_hard_loss",
+    ) -> None:
         super().__init__(name=name, reduction="sum_over_batch_size")
         if not margin >= 0.0:
             raise ValueError(f"margin must be >= 0, got {margin!r}.")

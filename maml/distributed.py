@@ -18,8 +18,9 @@ import tensorflow as tf
 from maml import meta_learner, networks
 
 
-def replica_share(batch: meta_learner.TaskBatch, replica_id: int | tf.Tensor,
-                  num_replicas: int) -> meta_learner.TaskSlice:
+def replica_share(
+    batch: meta_learner.TaskBatch, replica_id: int | tf.Tensor, num_replicas: int
+) -> meta_learner.TaskSlice:
     """The contiguous share of the tasks that one replica computes.
 
     Raises:
@@ -27,23 +28,32 @@ def replica_share(batch: meta_learner.TaskBatch, replica_id: int | tf.Tensor,
     """
     num_tasks = batch.support_x.shape[0]
     if num_tasks % num_replicas:
-        raise ValueError(f"meta-batch of {num_tasks} tasks cannot be split evenly "
-                         f"over {num_replicas} replicas: fix --meta_batch_size")
+        raise ValueError(
+            f"meta-batch of {num_tasks} tasks cannot be split evenly "
+            f"over {num_replicas} replicas: fix --meta_batch_size"
+        )
     per = num_tasks // num_replicas
     start = replica_id * per
-    return meta_learner.TaskSlice(*(a[start:start + per] for a in (
-        batch.support_x, batch.support_y, batch.query_x, batch.query_y)))
+    return meta_learner.TaskSlice(
+        *(
+            a[start : start + per]
+            for a in (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+        )
+    )
 
 
-def distributed_meta_gradient(strategy: tf.distribute.Strategy,
-                              net: networks.FunctionalNetwork,
-                              meta_params: Mapping[str, tf.Tensor],
-                              batch: meta_learner.TaskBatch,
-                              loss_fn: meta_learner.LossFn, alpha: float,
-                              num_steps: int, first_order: bool = False,
-                              objective: str = "maml",
-                              query_net: networks.FunctionalNetwork | None = None,
-                              ) -> tuple[meta_learner.Objective, dict[str, tf.Tensor]]:
+def distributed_meta_gradient(
+    strategy: tf.distribute.Strategy,
+    net: networks.FunctionalNetwork,
+    meta_params: Mapping[str, tf.Tensor],
+    batch: meta_learner.TaskBatch,
+    loss_fn: meta_learner.LossFn,
+    alpha: float,
+    num_steps: int,
+    first_order: bool = False,
+    objective: str = "maml",
+    query_net: networks.FunctionalNetwork | None = None,
+) -> tuple[meta_learner.Objective, dict[str, tf.Tensor]]:
     """`meta_gradient` with the tasks of `batch` split across `strategy`'s replicas.
 
     Args:
@@ -66,12 +76,12 @@ def distributed_meta_gradient(strategy: tf.distribute.Strategy,
     def replica_fn(share):
         if query_net is not None and objective == "maml":
             obj, grads = meta_learner.meta_gradient_split(
-                net, query_net, params, share, loss_fn, alpha, num_steps,
-                first_order)
+                net, query_net, params, share, loss_fn, alpha, num_steps, first_order
+            )
         else:
-            obj, grads = meta_learner.meta_gradient(net, params, share, loss_fn,
-                                                    alpha, num_steps, first_order,
-                                                    objective)
+            obj, grads = meta_learner.meta_gradient(
+                net, params, share, loss_fn, alpha, num_steps, first_order, objective
+            )
         return tf.stack(list(obj)), grads
 
     obj, grads = strategy.run(replica_fn, args=(shares,))

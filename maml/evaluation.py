@@ -19,10 +19,14 @@ from common import stats
 from maml import meta_learner, networks
 
 
-def adaptation_curve(net: networks.FunctionalNetwork,
-                     meta_params: Mapping[str, tf.Tensor],
-                     batch: meta_learner.TaskBatch, loss_fn: meta_learner.LossFn,
-                     alpha: float, max_steps: int) -> np.ndarray:
+def adaptation_curve(
+    net: networks.FunctionalNetwork,
+    meta_params: Mapping[str, tf.Tensor],
+    batch: meta_learner.TaskBatch,
+    loss_fn: meta_learner.LossFn,
+    alpha: float,
+    max_steps: int,
+) -> np.ndarray:
     """Query loss of every task after 0..max_steps inner steps.
 
     Args:
@@ -52,13 +56,20 @@ def adaptation_curve(net: networks.FunctionalNetwork,
     """
     curve = _curve_function(net, loss_fn, max_steps)
     dtype = next(iter(meta_params.values())).dtype
-    return curve(dict(meta_params), batch.support_x, batch.support_y, batch.query_x,
-                 batch.query_y, tf.constant(alpha, dtype)).numpy()
+    return curve(
+        dict(meta_params),
+        batch.support_x,
+        batch.support_y,
+        batch.query_x,
+        batch.query_y,
+        tf.constant(alpha, dtype),
+    ).numpy()
 
 
 @functools.lru_cache(maxsize=32)
-def _curve_function(net: networks.FunctionalNetwork, loss_fn: meta_learner.LossFn,
-                    max_steps: int):
+def _curve_function(
+    net: networks.FunctionalNetwork, loss_fn: meta_learner.LossFn, max_steps: int
+):
     """One traced function per (network, loss, steps); alpha is a tensor input."""
 
     @tf.function(reduce_retracing=True)
@@ -66,8 +77,9 @@ def _curve_function(net: networks.FunctionalNetwork, loss_fn: meta_learner.LossF
         fast = networks.tile_params(params, tf.shape(support_x)[0])
         losses = [loss_fn(net.apply(fast, query_x), query_y)]
         for _ in range(max_steps):
-            fast = meta_learner.inner_update(net, fast, support_x, support_y, loss_fn,
-                                             alpha, first_order=True)
+            fast = meta_learner.inner_update(
+                net, fast, support_x, support_y, loss_fn, alpha, first_order=True
+            )
             losses.append(loss_fn(net.apply(fast, query_x), query_y))
         return tf.stack(losses, axis=1)
 
@@ -79,11 +91,16 @@ def curve_estimates(curve: np.ndarray) -> list[stats.Estimate]:
     return [stats.mean_ci95(curve[:, s]) for s in range(curve.shape[1])]
 
 
-def adapted_predictions(net: networks.FunctionalNetwork,
-                        meta_params: Mapping[str, tf.Tensor], support_x: tf.Tensor,
-                        support_y: tf.Tensor, eval_x: tf.Tensor,
-                        loss_fn: meta_learner.LossFn, alpha: float,
-                        steps: Sequence[int]) -> dict[int, np.ndarray]:
+def adapted_predictions(
+    net: networks.FunctionalNetwork,
+    meta_params: Mapping[str, tf.Tensor],
+    support_x: tf.Tensor,
+    support_y: tf.Tensor,
+    eval_x: tf.Tensor,
+    loss_fn: meta_learner.LossFn,
+    alpha: float,
+    steps: Sequence[int],
+) -> dict[int, np.ndarray]:
     """Predictions at `eval_x` after each number of steps in `steps`.
 
     Args:
@@ -105,15 +122,20 @@ def adapted_predictions(net: networks.FunctionalNetwork,
         if s in steps:
             out[s] = net.apply(fast, eval_x).numpy()
         if s < max(steps):
-            fast = meta_learner.inner_update(net, fast, support_x, support_y, loss_fn,
-                                             alpha, first_order=True)
+            fast = meta_learner.inner_update(
+                net, fast, support_x, support_y, loss_fn, alpha, first_order=True
+            )
     return out
 
 
-def tune_step_size(net: networks.FunctionalNetwork,
-                   params: Mapping[str, tf.Tensor], batch: meta_learner.TaskBatch,
-                   loss_fn: meta_learner.LossFn, candidates: Sequence[float],
-                   max_steps: int) -> tuple[float, dict[float, float]]:
+def tune_step_size(
+    net: networks.FunctionalNetwork,
+    params: Mapping[str, tf.Tensor],
+    batch: meta_learner.TaskBatch,
+    loss_fn: meta_learner.LossFn,
+    candidates: Sequence[float],
+    max_steps: int,
+) -> tuple[float, dict[float, float]]:
     """Picks the fine-tuning step size with the lowest mean query loss.
 
     The score of a step size is the query loss averaged over tasks and over
@@ -132,11 +154,16 @@ def tune_step_size(net: networks.FunctionalNetwork,
     return best, scores
 
 
-def classification_curve(net: networks.FunctionalNetwork,
-                         meta_params: Mapping[str, tf.Tensor],
-                         batch: meta_learner.TaskBatch, loss_fn: meta_learner.LossFn,
-                         alpha: float, max_steps: int, chunk: int = 50,
-                         support_statistics: bool = False) -> np.ndarray:
+def classification_curve(
+    net: networks.FunctionalNetwork,
+    meta_params: Mapping[str, tf.Tensor],
+    batch: meta_learner.TaskBatch,
+    loss_fn: meta_learner.LossFn,
+    alpha: float,
+    max_steps: int,
+    chunk: int = 50,
+    support_statistics: bool = False,
+) -> np.ndarray:
     """Query accuracy of every task after 0..max_steps inner steps.
 
     Tasks are processed `chunk` at a time (all tasks of a chunk batched).
@@ -161,15 +188,26 @@ def classification_curve(net: networks.FunctionalNetwork,
     num_tasks = batch.support_x.shape[0]
     for start in range(0, num_tasks, chunk):
         sl = slice(start, min(start + chunk, num_tasks))
-        out.append(fn(dict(meta_params), batch.support_x[sl], batch.support_y[sl],
-                      batch.query_x[sl], batch.query_y[sl],
-                      tf.constant(alpha, dtype)).numpy())
+        out.append(
+            fn(
+                dict(meta_params),
+                batch.support_x[sl],
+                batch.support_y[sl],
+                batch.query_x[sl],
+                batch.query_y[sl],
+                tf.constant(alpha, dtype),
+            ).numpy()
+        )
     return np.concatenate(out)
 
 
 @functools.lru_cache(maxsize=32)
-def _accuracy_function(net: networks.FunctionalNetwork, loss_fn: meta_learner.LossFn,
-                       max_steps: int, support_statistics: bool):
+def _accuracy_function(
+    net: networks.FunctionalNetwork,
+    loss_fn: meta_learner.LossFn,
+    max_steps: int,
+    support_statistics: bool,
+):
     """One traced function per (network, loss, steps, normalisation)."""
 
     def accuracy(params, support_x, query_x, query_y):
@@ -177,7 +215,7 @@ def _accuracy_function(net: networks.FunctionalNetwork, loss_fn: meta_learner.Lo
             stats_net = copy.copy(net)
             stats_net.bn_stats_examples = support_x.shape[1]
             x = tf.concat([support_x, query_x], axis=1)
-            logits = stats_net.apply(params, x)[:, support_x.shape[1]:]
+            logits = stats_net.apply(params, x)[:, support_x.shape[1] :]
         else:
             logits = net.apply(params, query_x)
         pred = tf.argmax(logits, axis=-1, output_type=query_y.dtype)
@@ -188,8 +226,9 @@ def _accuracy_function(net: networks.FunctionalNetwork, loss_fn: meta_learner.Lo
         fast = networks.tile_params(params, tf.shape(support_x)[0])
         accs = [accuracy(fast, support_x, query_x, query_y)]
         for _ in range(max_steps):
-            fast = meta_learner.inner_update(net, fast, support_x, support_y, loss_fn,
-                                             alpha, first_order=True)
+            fast = meta_learner.inner_update(
+                net, fast, support_x, support_y, loss_fn, alpha, first_order=True
+            )
             accs.append(accuracy(fast, support_x, query_x, query_y))
         return tf.stack(accs, axis=1)
 

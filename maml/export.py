@@ -17,17 +17,23 @@ from common import serving_checks
 from maml import serving
 from maml.experiments import export
 
-RUN_DIR = flags.DEFINE_string("run_dir", "runs/sinusoid",
-                              "Run directory written by python -m maml.main.")
-EXPORT_DIR = flags.DEFINE_string("export_dir", "exported_models",
-                                 "TF Serving model base directory parent.")
-MODEL_NAME = flags.DEFINE_string("model_name", None,
-                                 "Served model name (default maml_<experiment>).")
+RUN_DIR = flags.DEFINE_string(
+    "run_dir", "runs/sinusoid", "Run directory written by python -m maml.main."
+)
+EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", "exported_models", "TF Serving model base directory parent."
+)
+MODEL_NAME = flags.DEFINE_string(
+    "model_name", None, "Served model name (default maml_<experiment>)."
+)
 VERSION = flags.DEFINE_integer("version", None, "Version (default: next free).")
 LIMIT = flags.DEFINE_multi_string(
-    "limit", [], "Per-request limit field=value (repeatable), fields of "
+    "limit",
+    [],
+    "Per-request limit field=value (repeatable), fields of "
     "maml.serving.FewShotLimits: max_num_steps (default 100), max_support_size, "
-    "max_query_size.")
+    "max_query_size.",
+)
 
 
 def main(argv: list[str]) -> None:
@@ -35,8 +41,9 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         limits = serving_checks.parse_limits(serving.FewShotLimits, LIMIT.value)
-        path = export.export_run(RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value,
-                                 VERSION.value, limits)
+        path = export.export_run(
+            RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value, VERSION.value, limits
+        )
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

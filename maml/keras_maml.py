@@ -66,30 +66,44 @@ class KerasNetwork(networks.FunctionalNetwork):
             `adapted` selects none.
     """
 
-    def __init__(self, model: keras.Model, training: bool = False,
-                 adapted=None) -> None:
+    def __init__(
+        self, model: keras.Model, training: bool = False, adapted=None
+    ) -> None:
         if not model.built or not model.trainable_variables:
             raise ValueError(
                 "the Keras model must be built and have trainable variables: give "
-                "it a keras.Input or call it once on an example batch")
+                "it a keras.Input or call it once on an example batch"
+            )
         self.model = model
         self.training = bool(training)
-        self.keys = tuple(_variable_key(i, v)
-                          for i, v in enumerate(model.trainable_variables))
-        self._adapted = (None if adapted is None else tuple(
-            k for k, v in zip(self.keys, model.trainable_variables, strict=True)
-            if adapted(v.path)))
+        self.keys = tuple(
+            _variable_key(i, v) for i, v in enumerate(model.trainable_variables)
+        )
+        self._adapted = (
+            None
+            if adapted is None
+            else tuple(
+                k
+                for k, v in zip(self.keys, model.trainable_variables, strict=True)
+                if adapted(v.path)
+            )
+        )
         if self._adapted == ():
             paths = [v.path for v in model.trainable_variables]
-            raise ValueError("the adapted predicate selects no trainable variable; "
-                             f"the variables are {paths}")
+            raise ValueError(
+                "the adapted predicate selects no trainable variable; "
+                f"the variables are {paths}"
+            )
 
     @property
     def adapted_keys(self) -> tuple[str, ...] | None:
         return self._adapted
 
-    def init_params(self, seed: int = 0, dtype: tf.DType = tf.float32,
-                    ) -> networks.Params:
+    def init_params(
+        self,
+        seed: int = 0,
+        dtype: tf.DType = tf.float32,
+    ) -> networks.Params:
         """The model's current trainable weights (the seed is not used: the model
         was initialised when it was built)."""
         del seed
@@ -97,27 +111,32 @@ class KerasNetwork(networks.FunctionalNetwork):
 
     def meta_params(self) -> networks.Params:
         """The model's trainable variables' current values, keyed as `apply` reads."""
-        return {k: tf.convert_to_tensor(v)
-                for k, v in zip(self.keys, self.model.trainable_variables,
-                                strict=True)}
+        return {
+            k: tf.convert_to_tensor(v)
+            for k, v in zip(self.keys, self.model.trainable_variables, strict=True)
+        }
 
     def _call_one(self, params: Mapping[str, tf.Tensor], x: tf.Tensor) -> tf.Tensor:
         trainable = [params[k] for k in self.keys]
-        non_trainable = [tf.convert_to_tensor(v)
-                         for v in self.model.non_trainable_variables]
-        out, _ = self.model.stateless_call(trainable, non_trainable, x,
-                                           training=self.training)
+        non_trainable = [
+            tf.convert_to_tensor(v) for v in self.model.non_trainable_variables
+        ]
+        out, _ = self.model.stateless_call(
+            trainable, non_trainable, x, training=self.training
+        )
         return out
 
     def apply(self, params: Mapping[str, tf.Tensor], x: tf.Tensor) -> tf.Tensor:
         """The model at each task's weights: params `[T, ...]`, x `[T, N, ...]`."""
+
         def one(args):
             task_params, task_x = args
             return self._call_one(task_params, task_x)
 
         # Ops pfor cannot vectorise run in a while loop over the tasks.
-        return tf.vectorized_map(one, ({k: params[k] for k in self.keys}, x),
-                                 fallback_to_while_loop=True)
+        return tf.vectorized_map(
+            one, ({k: params[k] for k in self.keys}, x), fallback_to_while_loop=True
+        )
 
 
 class MAML:
@@ -139,15 +158,22 @@ class MAML:
             adapts (default: everything).
     """
 
-    def __init__(self, model: keras.Model, loss: meta_learner.LossFn,
-                 inner_lr: float, num_inner_steps: int = 1,
-                 first_order: bool = False, training: bool = False,
-                 adapted=None) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        loss: meta_learner.LossFn,
+        inner_lr: float,
+        num_inner_steps: int = 1,
+        first_order: bool = False,
+        training: bool = False,
+        adapted=None,
+    ) -> None:
         if not inner_lr > 0:
             raise ValueError(f"inner_lr must be > 0, got {inner_lr}")
         if int(num_inner_steps) != num_inner_steps or num_inner_steps < 0:
             raise ValueError(
-                f"num_inner_steps must be an integer >= 0, got {num_inner_steps}")
+                f"num_inner_steps must be an integer >= 0, got {num_inner_steps}"
+            )
         self.model = model
         self.net = KerasNetwork(model, training=training, adapted=adapted)
         self.loss = loss
@@ -155,8 +181,9 @@ class MAML:
         self.num_inner_steps = int(num_inner_steps)
         self.first_order = bool(first_order)
 
-    def adapt(self, support_x: tf.Tensor, support_y: tf.Tensor,
-              num_steps: int | None = None) -> networks.Params:
+    def adapt(
+        self, support_x: tf.Tensor, support_y: tf.Tensor, num_steps: int | None = None
+    ) -> networks.Params:
         """Fast weights of each task after the inner loop from the current theta.
 
         Args:
@@ -168,29 +195,46 @@ class MAML:
             Per-task weights `[T, ...]`, keyed like `net.keys`.
         """
         steps = self.num_inner_steps if num_steps is None else int(num_steps)
-        return meta_learner.adapt(self.net, self.net.meta_params(), support_x,
-                                  support_y, self.loss, self.inner_lr, steps,
-                                  self.first_order)
+        return meta_learner.adapt(
+            self.net,
+            self.net.meta_params(),
+            support_x,
+            support_y,
+            self.loss,
+            self.inner_lr,
+            steps,
+            self.first_order,
+        )
 
     def predict(self, params: networks.Params, x: tf.Tensor) -> tf.Tensor:
         """The model's outputs at per-task weights `params` for inputs `[T, N, ...]`."""
         return self.net.apply(params, x)
 
-    def compute_gradients(self, batch: meta_learner.TaskBatch,
-                          ) -> tuple[meta_learner.Objective, list[tf.Tensor]]:
+    def compute_gradients(
+        self,
+        batch: meta_learner.TaskBatch,
+    ) -> tuple[meta_learner.Objective, list[tf.Tensor]]:
         """The meta-objective and its gradient, one per `model.trainable_variables`."""
         obj, grads = meta_learner.meta_gradient(
-            self.net, self.net.meta_params(), batch, self.loss, self.inner_lr,
-            self.num_inner_steps, self.first_order)
+            self.net,
+            self.net.meta_params(),
+            batch,
+            self.loss,
+            self.inner_lr,
+            self.num_inner_steps,
+            self.first_order,
+        )
         return obj, [grads[k] for k in self.net.keys]
 
-    def train_step(self, batch: meta_learner.TaskBatch,
-                   optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
+    def train_step(
+        self, batch: meta_learner.TaskBatch, optimizer: keras.optimizers.Optimizer
+    ) -> tf.Tensor:
         """One meta-update of the model's variables; returns the meta-loss.
 
         Wrap it in `tf.function` (optionally `jit_compile=True`) for speed.
         """
         obj, grads = self.compute_gradients(batch)
         optimizer.apply_gradients(
-            zip(grads, self.model.trainable_variables, strict=True))
+            zip(grads, self.model.trainable_variables, strict=True)
+        )
         return obj.loss

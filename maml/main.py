@@ -35,27 +35,38 @@ from maml.experiments import (  # noqa: E402
 
 ALL_EXPERIMENTS = [*configs.all_experiments(), *rl_configs.RL_EXPERIMENTS]
 EXPERIMENT = flags.DEFINE_string(
-    "experiment", "sinusoid",
-    f"Which experiment to run: one of {', '.join(ALL_EXPERIMENTS)}.")
-CONFIG_FLAGS = cli.define_config_flags(
-    {"sinusoid": configs.SinusoidConfig,
-     "classification": configs.ClassificationConfig,
-     "RL": rl_configs.RLConfig},
-    skip=("experiment", "seed"))
+    "experiment",
+    "sinusoid",
+    f"Which experiment to run: one of {', '.join(ALL_EXPERIMENTS)}.",
+)
+CONFIG_CLASSES = {
+    "sinusoid": configs.SinusoidConfig,
+    "classification": configs.ClassificationConfig,
+    "RL": rl_configs.RLConfig,
+}
+CONFIG_FLAGS = cli.define_config_flags(CONFIG_CLASSES, skip=("experiment", "seed"))
 SET = flags.DEFINE_multi_string(
-    "set", [], "Config override field=value (repeatable); the same as --field=value.")
+    "set", [], "Config override field=value (repeatable); the same as --field=value."
+)
 RL_SET = flags.DEFINE_multi_string(
-    "rl_set", [], "Older spelling of --set for the RL experiments (repeatable).")
+    "rl_set", [], "Older spelling of --set for the RL experiments (repeatable)."
+)
 DISTRIBUTE = flags.DEFINE_enum(
-    "distribute", "none", list(distribute.STRATEGIES),
+    "distribute",
+    "none",
+    list(distribute.STRATEGIES),
     "Classification: split each meta-batch across devices with tf.distribute "
-    "(mirrored: all local devices; multi_worker: the cluster in $TF_CONFIG).")
+    "(mirrored: all local devices; multi_worker: the cluster in $TF_CONFIG).",
+)
 EVALUATE_ONLY = flags.DEFINE_boolean(
-    "evaluate_only", False,
+    "evaluate_only",
+    False,
     "Classification: do not train; evaluate the run's latest checkpoint and rewrite "
-    "results.json and report.md.")
+    "results.json and report.md.",
+)
 CACHE_DIR = flags.DEFINE_string(
-    "cache_dir", "runs/cache", "Where preprocessed datasets are cached.")
+    "cache_dir", "runs/cache", "Where preprocessed datasets are cached."
+)
 
 
 def _config_class(name: str) -> type:
@@ -65,8 +76,10 @@ def _config_class(name: str) -> type:
         return configs.SinusoidConfig
     if name in configs.all_experiments():
         return configs.ClassificationConfig
-    raise ValueError(f"unknown experiment {name!r}: pass --experiment= one of "
-                     f"{', '.join(ALL_EXPERIMENTS)}")
+    raise ValueError(
+        f"unknown experiment {name!r}: pass --experiment= one of "
+        f"{', '.join(ALL_EXPERIMENTS)}"
+    )
 
 
 def config_from_flags():
@@ -81,12 +94,16 @@ def config_from_flags():
     raw = cli.overrides_from_flags(CONFIG_FLAGS, [*RL_SET.value, *SET.value])
     if cls is configs.ClassificationConfig and "num_shots" in raw:
         raw["shots"] = raw.pop("num_shots")
-    factory = (rl_configs.make_rl_config if cls is rl_configs.RLConfig
-               else configs.make_config)
+    factory = (
+        rl_configs.make_rl_config if cls is rl_configs.RLConfig else configs.make_config
+    )
     try:
         return cli.config_from_overrides(
-            cls, raw, base={"seed": common_flags.SEED.value},
-            factory=lambda **kw: factory(name, **kw))
+            cls,
+            raw,
+            base={"seed": common_flags.SEED.value},
+            factory=lambda **kw: factory(name, **kw),
+        )
     except ValueError as e:
         if cls is configs.ClassificationConfig and "--shots" in str(e):
             raise ValueError(f"{e} (--num_shots)") from None
@@ -122,8 +139,13 @@ def main(argv: list[str]) -> None:
         if isinstance(cfg, configs.SinusoidConfig):
             return sinusoid_experiment.run(cfg, run_dir)
         return classification_experiment.run(
-            cfg, run_dir, data_dir, CACHE_DIR.value,
-            distribute.strategy_from_name(DISTRIBUTE.value), EVALUATE_ONLY.value)
+            cfg,
+            run_dir,
+            data_dir,
+            CACHE_DIR.value,
+            distribute.strategy_from_name(DISTRIBUTE.value),
+            EVALUATE_ONLY.value,
+        )
 
     def export_run(run_dir):
         if EXPERIMENT.value in rl_configs.RL_EXPERIMENTS:
@@ -132,10 +154,14 @@ def main(argv: list[str]) -> None:
             return rl_export.export_run(run_dir, export_dir)
         return export.export_run(run_dir, export_dir)
 
-    cli.run_experiment(EXPERIMENT.value, build, run_config,
-                       claim=config_lib.claim_output_dir,
-                       export=export_run if export_dir else None,
-                       expected_errors=(DatasetError,))
+    cli.run_experiment(
+        EXPERIMENT.value,
+        build,
+        run_config,
+        claim=config_lib.claim_output_dir,
+        export=export_run if export_dir else None,
+        expected_errors=(DatasetError,),
+    )
 
 
 def run() -> None:

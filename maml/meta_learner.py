@@ -75,17 +75,24 @@ def softmax_cross_entropy_per_task(shots: int) -> LossFn:
     """
 
     def loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
-                                                            logits=logits)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=logits
+        )
         return tf.reduce_sum(ce, axis=1) / float(shots)
 
     loss.__name__ = f"softmax_cross_entropy_over_{shots}_shots"
     return loss
 
 
-def inner_update(net: networks.FunctionalNetwork, params: networks.Params,
-                 x: tf.Tensor, y: tf.Tensor, loss_fn: LossFn, alpha: float,
-                 first_order: bool) -> networks.Params:
+def inner_update(
+    net: networks.FunctionalNetwork,
+    params: networks.Params,
+    x: tf.Tensor,
+    y: tf.Tensor,
+    loss_fn: LossFn,
+    alpha: float,
+    first_order: bool,
+) -> networks.Params:
     """One SGD step on each task's support set.
 
     Args:
@@ -109,13 +116,20 @@ def inner_update(net: networks.FunctionalNetwork, params: networks.Params,
     grads = tape.gradient(loss, {k: params[k] for k in keys})
     if first_order:
         grads = {k: tf.stop_gradient(g) for k, g in grads.items()}
-    return {k: params[k] - alpha * grads[k] if k in grads else params[k]
-            for k in params}
+    return {
+        k: params[k] - alpha * grads[k] if k in grads else params[k] for k in params
+    }
 
 
-def _low_rank_inner_update(net: networks.MLP, params: networks.Params, x: tf.Tensor,
-                           y: tf.Tensor, loss_fn: LossFn, alpha: float,
-                           first_order: bool) -> networks.Params:
+def _low_rank_inner_update(
+    net: networks.MLP,
+    params: networks.Params,
+    x: tf.Tensor,
+    y: tf.Tensor,
+    loss_fn: LossFn,
+    alpha: float,
+    first_order: bool,
+) -> networks.Params:
     """`inner_update` for an MLP whose first-layer steps are kept factored.
 
     The step on the first weight, -alpha x^T D (D: the loss gradient at the first
@@ -123,8 +137,11 @@ def _low_rank_inner_update(net: networks.MLP, params: networks.Params, x: tf.Ten
     (-alpha D) instead of being added to a per-task copy of w0 (see
     `networks.MLP`); every other adapted parameter steps as in `inner_update`.
     """
-    keys = [k for k in (net.adapted_keys or tuple(params))
-            if k != "w0" and not k.startswith("w0_")]
+    keys = [
+        k
+        for k in (net.adapted_keys or tuple(params))
+        if k != "w0" and not k.startswith("w0_")
+    ]
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch([params[k] for k in keys])
         out, first = net.apply_with_first_preactivation(params, x)
@@ -132,8 +149,7 @@ def _low_rank_inner_update(net: networks.MLP, params: networks.Params, x: tf.Ten
     grads = tape.gradient(loss, {**{k: params[k] for k in keys}, "w0_step": first})
     if first_order:
         grads = {k: tf.stop_gradient(g) for k, g in grads.items()}
-    new = {k: params[k] - alpha * grads[k] if k in grads else params[k]
-           for k in params}
+    new = {k: params[k] - alpha * grads[k] if k in grads else params[k] for k in params}
     basis, coef = net.flat_inputs(x), -alpha * grads["w0_step"]
     if "w0_coef" in params:
         basis = tf.concat([params["w0_basis"], basis], axis=1)
@@ -142,9 +158,16 @@ def _low_rank_inner_update(net: networks.MLP, params: networks.Params, x: tf.Ten
     return new
 
 
-def adapt(net: networks.FunctionalNetwork, meta_params: Mapping[str, tf.Tensor],
-          x: tf.Tensor, y: tf.Tensor, loss_fn: LossFn, alpha: float, num_steps: int,
-          first_order: bool = False) -> networks.Params:
+def adapt(
+    net: networks.FunctionalNetwork,
+    meta_params: Mapping[str, tf.Tensor],
+    x: tf.Tensor,
+    y: tf.Tensor,
+    loss_fn: LossFn,
+    alpha: float,
+    num_steps: int,
+    first_order: bool = False,
+) -> networks.Params:
     """Runs the inner loop from the meta-parameters on a batch of tasks.
 
     Args:
@@ -174,23 +197,42 @@ class Objective(NamedTuple):
     post_update_query_loss: tf.Tensor  # query loss after the inner loop
 
 
-def maml_objective(net: networks.FunctionalNetwork,
-                   meta_params: Mapping[str, tf.Tensor], batch: TaskBatch,
-                   loss_fn: LossFn, alpha: float, num_steps: int,
-                   first_order: bool) -> Objective:
+def maml_objective(
+    net: networks.FunctionalNetwork,
+    meta_params: Mapping[str, tf.Tensor],
+    batch: TaskBatch,
+    loss_fn: LossFn,
+    alpha: float,
+    num_steps: int,
+    first_order: bool,
+) -> Objective:
     """MAML's meta-objective: mean over tasks of the query loss after adaptation."""
-    fast = adapt(net, meta_params, batch.support_x, batch.support_y, loss_fn, alpha,
-                 num_steps, first_order)
+    fast = adapt(
+        net,
+        meta_params,
+        batch.support_x,
+        batch.support_y,
+        loss_fn,
+        alpha,
+        num_steps,
+        first_order,
+    )
     post = tf.reduce_mean(loss_fn(net.apply(fast, batch.query_x), batch.query_y))
     tiled = networks.tile_params(meta_params, tf.shape(batch.query_x)[0])
     pre = tf.reduce_mean(loss_fn(net.apply(tiled, batch.query_x), batch.query_y))
-    return Objective(loss=post, pre_update_query_loss=tf.stop_gradient(pre),
-                     post_update_query_loss=post)
+    return Objective(
+        loss=post,
+        pre_update_query_loss=tf.stop_gradient(pre),
+        post_update_query_loss=post,
+    )
 
 
-def pretrain_objective(net: networks.FunctionalNetwork,
-                       meta_params: Mapping[str, tf.Tensor], batch: TaskBatch,
-                       loss_fn: LossFn) -> Objective:
+def pretrain_objective(
+    net: networks.FunctionalNetwork,
+    meta_params: Mapping[str, tf.Tensor],
+    batch: TaskBatch,
+    loss_fn: LossFn,
+) -> Objective:
     """The "pretrained on all tasks" baseline: the loss at the shared parameters.
 
     As the official code's pretraining, it trains on the support points of every
@@ -200,15 +242,21 @@ def pretrain_objective(net: networks.FunctionalNetwork,
     loss = tf.reduce_mean(loss_fn(net.apply(tiled, batch.support_x), batch.support_y))
     query = tf.reduce_mean(loss_fn(net.apply(tiled, batch.query_x), batch.query_y))
     query = tf.stop_gradient(query)
-    return Objective(loss=loss, pre_update_query_loss=query,
-                     post_update_query_loss=query)
+    return Objective(
+        loss=loss, pre_update_query_loss=query, post_update_query_loss=query
+    )
 
 
-def meta_gradient(net: networks.FunctionalNetwork,
-                  meta_params: Mapping[str, tf.Tensor], batch: TaskBatch,
-                  loss_fn: LossFn, alpha: float, num_steps: int,
-                  first_order: bool = False, objective: str = "maml",
-                  ) -> tuple[Objective, dict[str, tf.Tensor]]:
+def meta_gradient(
+    net: networks.FunctionalNetwork,
+    meta_params: Mapping[str, tf.Tensor],
+    batch: TaskBatch,
+    loss_fn: LossFn,
+    alpha: float,
+    num_steps: int,
+    first_order: bool = False,
+    objective: str = "maml",
+) -> tuple[Objective, dict[str, tf.Tensor]]:
     """The gradient of the meta-objective with respect to the meta-parameters.
 
     Args:
@@ -228,13 +276,15 @@ def meta_gradient(net: networks.FunctionalNetwork,
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(list(meta_params.values()))
         if objective == "maml":
-            obj = maml_objective(net, meta_params, batch, loss_fn, alpha, num_steps,
-                                 first_order)
+            obj = maml_objective(
+                net, meta_params, batch, loss_fn, alpha, num_steps, first_order
+            )
         elif objective == "pretrain":
             obj = pretrain_objective(net, meta_params, batch, loss_fn)
         else:
             raise ValueError(
-                f"objective must be 'maml' or 'pretrain', got {objective!r}")
+                f"objective must be 'maml' or 'pretrain', got {objective!r}"
+            )
     grads = tape.gradient(obj.loss, dict(meta_params))
     return obj, grads
 
@@ -248,12 +298,17 @@ class TaskSlice(NamedTuple):
     query_y: tf.Tensor
 
 
-def meta_gradient_split(support_net: networks.FunctionalNetwork,
-                        query_net: networks.FunctionalNetwork,
-                        meta_params: Mapping[str, tf.Tensor], batch: TaskBatch,
-                        loss_fn: LossFn, alpha: float, num_steps: int,
-                        first_order: bool = False, parallel_iterations: int = 2,
-                        ) -> tuple[Objective, dict[str, tf.Tensor]]:
+def meta_gradient_split(
+    support_net: networks.FunctionalNetwork,
+    query_net: networks.FunctionalNetwork,
+    meta_params: Mapping[str, tf.Tensor],
+    batch: TaskBatch,
+    loss_fn: LossFn,
+    alpha: float,
+    num_steps: int,
+    first_order: bool = False,
+    parallel_iterations: int = 2,
+) -> tuple[Objective, dict[str, tf.Tensor]]:
     """`meta_gradient` by the chain rule in two parts, for conv nets on CPU.
 
     The MAML meta-gradient is the vector-Jacobian product of the inner loop with
@@ -281,33 +336,50 @@ def meta_gradient_split(support_net: networks.FunctionalNetwork,
     num_tasks = batch.query_x.shape[0]
     with tf.GradientTape(watch_accessed_variables=False) as outer:
         outer.watch(list(params.values()))
-        fast = adapt(support_net, params, batch.support_x, batch.support_y, loss_fn,
-                     alpha, num_steps, first_order)
+        fast = adapt(
+            support_net,
+            params,
+            batch.support_x,
+            batch.support_y,
+            loss_fn,
+            alpha,
+            num_steps,
+            first_order,
+        )
 
     def body(t, arrays, loss_sum):
         task_params = {k: v[t][tf.newaxis] for k, v in fast.items()}
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(list(task_params.values()))
-            loss = tf.reduce_sum(loss_fn(query_net.apply(
-                task_params, batch.query_x[t][tf.newaxis]),
-                batch.query_y[t][tf.newaxis]))
+            loss = tf.reduce_sum(
+                loss_fn(
+                    query_net.apply(task_params, batch.query_x[t][tf.newaxis]),
+                    batch.query_y[t][tf.newaxis],
+                )
+            )
         grads = tape.gradient(loss, task_params)
         arrays = {k: arrays[k].write(t, grads[k][0]) for k in arrays}
         return t + 1, arrays, loss_sum + loss
 
     dtype = next(iter(params.values())).dtype
-    arrays = {k: tf.TensorArray(dtype, size=num_tasks, element_shape=v.shape)
-              for k, v in params.items()}
+    arrays = {
+        k: tf.TensorArray(dtype, size=num_tasks, element_shape=v.shape)
+        for k, v in params.items()
+    }
     _, arrays, loss_sum = tf.while_loop(
-        lambda t, *_: t < num_tasks, body,
+        lambda t, *_: t < num_tasks,
+        body,
         (tf.constant(0), arrays, tf.zeros([], dtype)),
-        parallel_iterations=parallel_iterations)
+        parallel_iterations=parallel_iterations,
+    )
     scale = 1.0 / num_tasks
     query_grads = {k: arrays[k].stack() * scale for k in params}
     grads = outer.gradient(fast, params, output_gradients=query_grads)
-    grads = {k: tf.zeros_like(params[k]) if grads[k] is None else grads[k]
-             for k in params}
+    grads = {
+        k: tf.zeros_like(params[k]) if grads[k] is None else grads[k] for k in params
+    }
     post = loss_sum * scale
     nan = tf.constant(float("nan"), dtype)
-    return Objective(loss=post, pre_update_query_loss=nan,
-                     post_update_query_loss=post), grads
+    return Objective(
+        loss=post, pre_update_query_loss=nan, post_update_query_loss=post
+    ), grads

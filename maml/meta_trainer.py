@@ -74,14 +74,23 @@ class MetaTrainer(tf.Module):
         True
     """
 
-    def __init__(self, net: networks.FunctionalNetwork,
-                 init_params: Mapping[str, tf.Tensor],
-                 sample_tasks: Callable[[tf.Tensor], Any], loss_fn: meta_learner.LossFn,
-                 alpha: float, num_inner_steps: int, meta_learning_rate: float,
-                 seed: int, first_order: bool = False, objective: str = "maml",
-                 grad_clip: float | None = None, jit_compile: bool = True,
-                 query_net: networks.FunctionalNetwork | None = None,
-                 strategy: tf.distribute.Strategy | None = None):
+    def __init__(
+        self,
+        net: networks.FunctionalNetwork,
+        init_params: Mapping[str, tf.Tensor],
+        sample_tasks: Callable[[tf.Tensor], Any],
+        loss_fn: meta_learner.LossFn,
+        alpha: float,
+        num_inner_steps: int,
+        meta_learning_rate: float,
+        seed: int,
+        first_order: bool = False,
+        objective: str = "maml",
+        grad_clip: float | None = None,
+        jit_compile: bool = True,
+        query_net: networks.FunctionalNetwork | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
         super().__init__(name=f"{objective}_trainer")
         self._net = net
         self._sample_tasks = sample_tasks
@@ -96,14 +105,19 @@ class MetaTrainer(tf.Module):
         self._query_net = query_net if objective == "maml" else None
         self._strategy = strategy
         self.params = {k: tf.Variable(v, name=k) for k, v in init_params.items()}
-        self.adam_m = {k: tf.Variable(tf.zeros_like(v), name=f"m_{k}")
-                       for k, v in init_params.items()}
-        self.adam_v = {k: tf.Variable(tf.zeros_like(v), name=f"v_{k}")
-                       for k, v in init_params.items()}
+        self.adam_m = {
+            k: tf.Variable(tf.zeros_like(v), name=f"m_{k}")
+            for k, v in init_params.items()
+        }
+        self.adam_v = {
+            k: tf.Variable(tf.zeros_like(v), name=f"v_{k}")
+            for k, v in init_params.items()
+        }
         self.adam_count = tf.Variable(0.0, name="adam_count")
         self.iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
-        self._train = tf.function(self._train_loop, jit_compile=jit_compile,
-                                  reduce_retracing=True)
+        self._train = tf.function(
+            self._train_loop, jit_compile=jit_compile, reduce_retracing=True
+        )
 
     def current_params(self) -> dict[str, tf.Tensor]:
         """A snapshot of the meta-parameters as tensors."""
@@ -115,22 +129,45 @@ class MetaTrainer(tf.Module):
         batch = self._sample_tasks(seed)
         if self._strategy is not None:
             obj, grads = distributed.distributed_meta_gradient(
-                self._strategy, self._net, params, batch, self._loss_fn, self._alpha,
-                self._num_inner_steps, self._first_order, self._objective,
-                self._query_net)
+                self._strategy,
+                self._net,
+                params,
+                batch,
+                self._loss_fn,
+                self._alpha,
+                self._num_inner_steps,
+                self._first_order,
+                self._objective,
+                self._query_net,
+            )
         elif self._query_net is not None:
             obj, grads = meta_learner.meta_gradient_split(
-                self._net, self._query_net, params, batch, self._loss_fn,
-                self._alpha, self._num_inner_steps, self._first_order)
+                self._net,
+                self._query_net,
+                params,
+                batch,
+                self._loss_fn,
+                self._alpha,
+                self._num_inner_steps,
+                self._first_order,
+            )
         else:
             obj, grads = meta_learner.meta_gradient(
-                self._net, params, batch, self._loss_fn, self._alpha,
-                self._num_inner_steps, self._first_order, self._objective)
+                self._net,
+                params,
+                batch,
+                self._loss_fn,
+                self._alpha,
+                self._num_inner_steps,
+                self._first_order,
+                self._objective,
+            )
         if self._grad_clip is not None:
             c = float(self._grad_clip)
             grads = {k: tf.clip_by_value(g, -c, c) for k, g in grads.items()}
-        new_params, new_state = optimizer.adam_update(params, grads, state,
-                                                      self._meta_lr)
+        new_params, new_state = optimizer.adam_update(
+            params, grads, state, self._meta_lr
+        )
         return new_params, new_state, obj
 
     def _train_loop(self, num_iterations: tf.Tensor):
@@ -139,19 +176,23 @@ class MetaTrainer(tf.Module):
         state = optimizer.AdamState(
             m={k: self.adam_m[k].read_value() for k in keys},
             v={k: self.adam_v[k].read_value() for k in keys},
-            count=self.adam_count.read_value())
+            count=self.adam_count.read_value(),
+        )
         start = self.iteration.read_value()
         zero = tf.zeros([3], params[keys[0]].dtype)
 
         def body(i, params, state, sums):
             new_params, new_state, obj = self.step(params, state, start + i)
-            sums = sums + tf.stack([obj.loss, obj.pre_update_query_loss,
-                                    obj.post_update_query_loss])
+            sums = sums + tf.stack(
+                [obj.loss, obj.pre_update_query_loss, obj.post_update_query_loss]
+            )
             return i + 1, new_params, new_state, sums
 
         _, params, state, sums = tf.while_loop(
-            lambda i, *_: i < num_iterations, body,
-            (tf.constant(0, tf.int64), params, state, zero))
+            lambda i, *_: i < num_iterations,
+            body,
+            (tf.constant(0, tf.int64), params, state, zero),
+        )
         for k in keys:
             self.params[k].assign(params[k])
             self.adam_m[k].assign(state.m[k])
@@ -163,6 +204,9 @@ class MetaTrainer(tf.Module):
     def train(self, num_iterations: int) -> ChunkStats:
         """Runs `num_iterations` meta-iterations; returns their mean losses."""
         means = self._train(tf.constant(num_iterations, tf.int64)).numpy()
-        return ChunkStats(loss=float(means[0]), pre_update_query_loss=float(means[1]),
-                          post_update_query_loss=float(means[2]),
-                          iteration=int(self.iteration.numpy()))
+        return ChunkStats(
+            loss=float(means[0]),
+            pre_update_query_loss=float(means[1]),
+            post_update_query_loss=float(means[2]),
+            iteration=int(self.iteration.numpy()),
+        )

@@ -41,8 +41,12 @@ REGULARISERS = ("none", "l2", "mean")
 GRID_POINTS = 1000
 
 
-def regulariser(params: Mapping[str, tf.Tensor], kind: str, weight: float,
-                anchor: Mapping[str, tf.Tensor] | None = None) -> tf.Tensor:
+def regulariser(
+    params: Mapping[str, tf.Tensor],
+    kind: str,
+    weight: float,
+    anchor: Mapping[str, tf.Tensor] | None = None,
+) -> tf.Tensor:
     """Per-regressor penalty `[N]` for parameters with a leading regressor axis.
 
     Args:
@@ -65,16 +69,19 @@ def regulariser(params: Mapping[str, tf.Tensor], kind: str, weight: float,
         raise ValueError("the 'mean' regulariser needs an anchor")
     for name, p in params.items():
         diff = p if kind == "l2" else p - anchor[name][tf.newaxis]
-        total += tf.reduce_sum(tf.reshape(tf.square(diff), [tf.shape(p)[0], -1]),
-                               axis=1)
+        total += tf.reduce_sum(
+            tf.reshape(tf.square(diff), [tf.shape(p)[0], -1]), axis=1
+        )
     return weight * total
 
 
-def average_parameters(params: Mapping[str, tf.Tensor | np.ndarray],
-                       ) -> dict[str, tf.Tensor]:
+def average_parameters(
+    params: Mapping[str, tf.Tensor | np.ndarray],
+) -> dict[str, tf.Tensor]:
     """The mean over the leading regressor axis of every parameter."""
-    return {k: tf.reduce_mean(tf.convert_to_tensor(v), axis=0)
-            for k, v in params.items()}
+    return {
+        k: tf.reduce_mean(tf.convert_to_tensor(v), axis=0) for k, v in params.items()
+    }
 
 
 def sequential_blocks(num_regressors: int) -> list[tuple[int, int]]:
@@ -95,8 +102,9 @@ def sequential_blocks(num_regressors: int) -> list[tuple[int, int]]:
     return blocks
 
 
-def he_normal_params(net: networks.MLP, num: int, seed: int,
-                     dtype: tf.DType = tf.float32) -> dict[str, tf.Tensor]:
+def he_normal_params(
+    net: networks.MLP, num: int, seed: int, dtype: tf.DType = tf.float32
+) -> dict[str, tf.Tensor]:
     """`num` independent random initialisations, `{name: [num, ...]}`.
 
     Weights are normal with standard deviation sqrt(2 / fan_in) (He et al. 2015),
@@ -106,21 +114,30 @@ def he_normal_params(net: networks.MLP, num: int, seed: int,
     """
     rng = np.random.default_rng(seed)
     params = {}
-    for i, (fan_in, fan_out) in enumerate(zip(net.layer_sizes[:-1],
-                                              net.layer_sizes[1:], strict=True)):
+    for i, (fan_in, fan_out) in enumerate(
+        zip(net.layer_sizes[:-1], net.layer_sizes[1:], strict=True)
+    ):
         params[f"w{i}"] = tf.constant(
-            rng.normal(size=(num, fan_in, fan_out)) * math.sqrt(2.0 / fan_in), dtype)
+            rng.normal(size=(num, fan_in, fan_out)) * math.sqrt(2.0 / fan_in), dtype
+        )
         params[f"b{i}"] = tf.zeros([num, fan_out], dtype)
     return params
 
 
-def grid_errors(net: networks.FunctionalNetwork, params: Mapping[str, tf.Tensor],
-                amplitude: tf.Tensor, phase: tf.Tensor,
-                x_range: tuple[float, float] = (-5.0, 5.0)) -> np.ndarray:
+def grid_errors(
+    net: networks.FunctionalNetwork,
+    params: Mapping[str, tf.Tensor],
+    amplitude: tf.Tensor,
+    phase: tf.Tensor,
+    x_range: tuple[float, float] = (-5.0, 5.0),
+) -> np.ndarray:
     """Each regressor's MSE against its sine wave on `GRID_POINTS` even points."""
     n = tf.shape(amplitude)[0]
-    grid = tf.linspace(tf.constant(x_range[0], amplitude.dtype),
-                       tf.constant(x_range[1], amplitude.dtype), GRID_POINTS)
+    grid = tf.linspace(
+        tf.constant(x_range[0], amplitude.dtype),
+        tf.constant(x_range[1], amplitude.dtype),
+        GRID_POINTS,
+    )
     x = tf.tile(grid[tf.newaxis, :, tf.newaxis], [n, 1, 1])
     y = amplitude[:, None, None] * tf.sin(x - phase[:, None, None])
     return tf.reduce_mean(tf.square(net.apply(params, x) - y), axis=[1, 2]).numpy()
@@ -177,17 +194,23 @@ class TrainedRegressors:
 
 
 @functools.lru_cache(maxsize=16)
-def _chunk_function(net: networks.FunctionalNetwork, kind: str,
-                    training: RegressorTraining):
+def _chunk_function(
+    net: networks.FunctionalNetwork, kind: str, training: RegressorTraining
+):
     """A compiled loop of Adam steps for a batch of regressors (one per shape)."""
 
     @tf.function(jit_compile=training.jit_compile, reduce_retracing=True)
-    def chunk(params, m, v, count, amplitude, phase, anchor, weight, seed, start,
-              num_steps):
+    def chunk(
+        params, m, v, count, amplitude, phase, anchor, weight, seed, start, num_steps
+    ):
         def body(i, params, m, v, count):
             x = tf.random.stateless_uniform(
                 [tf.shape(amplitude)[0], training.batch_points, 1],
-                tf.stack([seed, start + i]), -5.0, 5.0, dtype=amplitude.dtype)
+                tf.stack([seed, start + i]),
+                -5.0,
+                5.0,
+                dtype=amplitude.dtype,
+            )
             y = amplitude[:, None, None] * tf.sin(x - phase[:, None, None])
             with tf.GradientTape() as tape:
                 tape.watch(params)
@@ -195,13 +218,15 @@ def _chunk_function(net: networks.FunctionalNetwork, kind: str,
                 loss = tf.reduce_sum(mse + regulariser(params, kind, weight, anchor))
             grads = tape.gradient(loss, params)
             new, state = optimizer.adam_update(
-                params, grads, optimizer.AdamState(m, v, count),
-                training.learning_rate)
+                params, grads, optimizer.AdamState(m, v, count), training.learning_rate
+            )
             return i + 1, new, state.m, state.v, state.count
 
         _, params, m, v, count = tf.while_loop(
-            lambda i, *_: i < num_steps, body,
-            (tf.constant(0, tf.int64), params, m, v, count))
+            lambda i, *_: i < num_steps,
+            body,
+            (tf.constant(0, tf.int64), params, m, v, count),
+        )
         return params, m, v, count
 
     return chunk
@@ -212,16 +237,24 @@ def _bucket(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def _rows(arrays: Mapping[str, np.ndarray], index: np.ndarray,
-          ) -> dict[str, tf.Tensor]:
+def _rows(
+    arrays: Mapping[str, np.ndarray],
+    index: np.ndarray,
+) -> dict[str, tf.Tensor]:
     return {k: tf.constant(a[index]) for k, a in arrays.items()}
 
 
-def train_regressors(net: networks.MLP, init: Mapping[str, tf.Tensor],
-                     amplitude: np.ndarray, phase: np.ndarray, kind: str,
-                     weight: float, training: RegressorTraining, seed: int,
-                     anchor: Mapping[str, tf.Tensor] | None = None,
-                     ) -> TrainedRegressors:
+def train_regressors(
+    net: networks.MLP,
+    init: Mapping[str, tf.Tensor],
+    amplitude: np.ndarray,
+    phase: np.ndarray,
+    kind: str,
+    weight: float,
+    training: RegressorTraining,
+    seed: int,
+    anchor: Mapping[str, tf.Tensor] | None = None,
+) -> TrainedRegressors:
     """Trains N regressors, one per task, each until its grid MSE is below target
     (and it has trained `training.min_steps` steps).
 
@@ -248,26 +281,32 @@ def train_regressors(net: networks.MLP, init: Mapping[str, tf.Tensor],
     v_ = {k: np.zeros_like(v) for k, v in params.items()}
     steps = np.zeros(n, np.int64)
     errors = grid_errors(net, params, tf.constant(amplitude), tf.constant(phase))
-    active = np.flatnonzero((errors >= training.target_mse)
-                            | (training.min_steps > 0))
-    anchor_t = ({k: tf.constant(a, dtype) for k, a in anchor.items()}
-                if anchor is not None else
-                {k: tf.zeros(v.shape[1:], dtype) for k, v in params.items()})
+    active = np.flatnonzero((errors >= training.target_mse) | (training.min_steps > 0))
+    anchor_t = (
+        {k: tf.constant(a, dtype) for k, a in anchor.items()}
+        if anchor is not None
+        else {k: tf.zeros(v.shape[1:], dtype) for k, v in params.items()}
+    )
     chunk = _chunk_function(net, kind, training)
     done_steps = 0
     while active.size and done_steps < training.max_steps:
-        padded = np.concatenate([active, np.repeat(active[:1],
-                                                   _bucket(active.size) - active.size)])
+        padded = np.concatenate(
+            [active, np.repeat(active[:1], _bucket(active.size) - active.size)]
+        )
         num = min(training.check_every, training.max_steps - done_steps)
-        p, mm, vv, _ = chunk(_rows(params, padded), _rows(m, padded),
-                             _rows(v_, padded),
-                             tf.constant(float(done_steps)),
-                             tf.constant(amplitude[padded]),
-                             tf.constant(phase[padded]), anchor_t,
-                             tf.constant(weight, dtype),
-                             tf.constant(seed, tf.int64),
-                             tf.constant(done_steps, tf.int64),
-                             tf.constant(num, tf.int64))
+        p, mm, vv, _ = chunk(
+            _rows(params, padded),
+            _rows(m, padded),
+            _rows(v_, padded),
+            tf.constant(float(done_steps)),
+            tf.constant(amplitude[padded]),
+            tf.constant(phase[padded]),
+            anchor_t,
+            tf.constant(weight, dtype),
+            tf.constant(seed, tf.int64),
+            tf.constant(done_steps, tf.int64),
+            tf.constant(num, tf.int64),
+        )
         k = active.size
         for name in params:
             params[name][active] = p[name].numpy()[:k]
@@ -276,17 +315,28 @@ def train_regressors(net: networks.MLP, init: Mapping[str, tf.Tensor],
         done_steps += num
         steps[active] = done_steps
         errors[active] = grid_errors(
-            net, {name: tf.constant(params[name][active]) for name in params},
-            tf.constant(amplitude[active]), tf.constant(phase[active]))
-        active = active[(errors[active] >= training.target_mse)
-                        | (done_steps < training.min_steps)]
-    return TrainedRegressors(params=params, errors=errors, steps=steps,
-                             target_mse=training.target_mse)
+            net,
+            {name: tf.constant(params[name][active]) for name in params},
+            tf.constant(amplitude[active]),
+            tf.constant(phase[active]),
+        )
+        active = active[
+            (errors[active] >= training.target_mse) | (done_steps < training.min_steps)
+        ]
+    return TrainedRegressors(
+        params=params, errors=errors, steps=steps, target_mse=training.target_mse
+    )
 
 
-def train_multitask(net: networks.MLP, amplitude: np.ndarray, phase: np.ndarray,
-                    kind: str, weight: float, training: RegressorTraining,
-                    seed: int) -> TrainedRegressors:
+def train_multitask(
+    net: networks.MLP,
+    amplitude: np.ndarray,
+    phase: np.ndarray,
+    kind: str,
+    weight: float,
+    training: RegressorTraining,
+    seed: int,
+) -> TrainedRegressors:
     """All regressors of one variant, in the order App. C.1 implies.
 
     "none" and "l2" regressors do not depend on each other and are trained in one
@@ -308,31 +358,49 @@ def train_multitask(net: networks.MLP, amplitude: np.ndarray, phase: np.ndarray,
     n = len(amplitude)
     init = he_normal_params(net, n, seed)
     if kind != "mean":
-        return train_regressors(net, init, amplitude, phase, kind, weight, training,
-                                seed)
+        return train_regressors(
+            net, init, amplitude, phase, kind, weight, training, seed
+        )
     parts: list[TrainedRegressors] = []
     for b, (start, end) in enumerate(sequential_blocks(n)):
         if start == 0:
             block_kind, anchor = "none", None
         else:
             block_kind = "mean"
-            anchor = {k: np.concatenate([p.params[k] for p in parts]).mean(axis=0)
-                      for k in init}
-        parts.append(train_regressors(
-            net, {k: v[start:end] for k, v in init.items()}, amplitude[start:end],
-            phase[start:end], block_kind, weight, training, seed * 1000 + b,
-            anchor))
+            anchor = {
+                k: np.concatenate([p.params[k] for p in parts]).mean(axis=0)
+                for k in init
+            }
+        parts.append(
+            train_regressors(
+                net,
+                {k: v[start:end] for k, v in init.items()},
+                amplitude[start:end],
+                phase[start:end],
+                block_kind,
+                weight,
+                training,
+                seed * 1000 + b,
+                anchor,
+            )
+        )
     return TrainedRegressors(
         params={k: np.concatenate([p.params[k] for p in parts]) for k in init},
         errors=np.concatenate([p.errors for p in parts]),
         steps=np.concatenate([p.steps for p in parts]),
-        target_mse=training.target_mse)
+        target_mse=training.target_mse,
+    )
 
 
-def select_weight(net: networks.MLP, amplitude: np.ndarray, phase: np.ndarray,
-                  kind: str, candidates: Sequence[float],
-                  training: RegressorTraining, seed: int,
-                  ) -> tuple[float, dict[float, dict[str, float]]]:
+def select_weight(
+    net: networks.MLP,
+    amplitude: np.ndarray,
+    phase: np.ndarray,
+    kind: str,
+    candidates: Sequence[float],
+    training: RegressorTraining,
+    seed: int,
+) -> tuple[float, dict[float, dict[str, float]]]:
     """The largest weight at which every pilot regressor still reaches the target.
 
     App. C.1 sets the weight "as high as possible without significantly deterring
@@ -361,18 +429,36 @@ def select_weight(net: networks.MLP, amplitude: np.ndarray, phase: np.ndarray,
     n = len(amplitude)
     anchor = None
     if kind == "mean":
-        free = train_regressors(net, he_normal_params(net, n, seed + 1),
-                                amplitude[::-1], phase[::-1], "none", 0.0,
-                                training, seed + 1)
+        free = train_regressors(
+            net,
+            he_normal_params(net, n, seed + 1),
+            amplitude[::-1],
+            phase[::-1],
+            "none",
+            0.0,
+            training,
+            seed + 1,
+        )
         anchor = {k: v.mean(axis=0) for k, v in free.params.items()}
     scores = {}
     ordered = sorted(candidates, reverse=True)
     for weight in ordered:
-        trained = train_regressors(net, he_normal_params(net, n, seed), amplitude,
-                                   phase, kind, weight, training, seed, anchor)
+        trained = train_regressors(
+            net,
+            he_normal_params(net, n, seed),
+            amplitude,
+            phase,
+            kind,
+            weight,
+            training,
+            seed,
+            anchor,
+        )
         reached = float(np.mean(trained.errors < training.target_mse))
-        scores[float(weight)] = {"reached": reached,
-                                 "median_steps": float(np.median(trained.steps))}
+        scores[float(weight)] = {
+            "reached": reached,
+            "median_steps": float(np.median(trained.steps)),
+        }
         if reached == 1.0:
             return float(weight), scores
     return float(ordered[-1]), scores

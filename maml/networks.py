@@ -70,8 +70,9 @@ def tile_params(params: Mapping[str, tf.Tensor], num_tasks: int | tf.Tensor) -> 
     }
 
 
-def truncated_normal(rng: np.random.Generator, shape: Sequence[int],
-                     stddev: float) -> np.ndarray:
+def truncated_normal(
+    rng: np.random.Generator, shape: Sequence[int], stddev: float
+) -> np.ndarray:
     """Normal samples redrawn until within two standard deviations (as TF's)."""
     out = rng.standard_normal(size=shape)
     bad = np.abs(out) > 2.0
@@ -128,12 +129,18 @@ class MLP(FunctionalNetwork):
         TensorShape([3, 5, 1])
     """
 
-    def __init__(self, layer_sizes: Sequence[int] = (1, 40, 40, 1),
-                 init_stddev: float = 0.01, batch_norm: bool = False,
-                 bn_epsilon: float = 1e-3, low_rank_first_layer: bool = False):
+    def __init__(
+        self,
+        layer_sizes: Sequence[int] = (1, 40, 40, 1),
+        init_stddev: float = 0.01,
+        batch_norm: bool = False,
+        bn_epsilon: float = 1e-3,
+        low_rank_first_layer: bool = False,
+    ):
         if len(layer_sizes) < 2 or any(int(s) <= 0 for s in layer_sizes):
             raise ValueError(
-                f"layer_sizes must be >= 2 positive widths, got {layer_sizes}")
+                f"layer_sizes must be >= 2 positive widths, got {layer_sizes}"
+            )
         self.layer_sizes = tuple(int(s) for s in layer_sizes)
         self.init_stddev = float(init_stddev)
         self.batch_norm = bool(batch_norm)
@@ -148,8 +155,14 @@ class MLP(FunctionalNetwork):
         return hash((MLP, self._key()))
 
     def _key(self):
-        return (self.layer_sizes, self.init_stddev, self.batch_norm, self.bn_epsilon,
-                self.bn_stats_examples, self.low_rank_first_layer)
+        return (
+            self.layer_sizes,
+            self.init_stddev,
+            self.batch_norm,
+            self.bn_epsilon,
+            self.bn_stats_examples,
+            self.low_rank_first_layer,
+        )
 
     @property
     def adapted_keys(self) -> tuple[str, ...] | None:
@@ -164,10 +177,12 @@ class MLP(FunctionalNetwork):
     def init_params(self, seed: int, dtype: tf.DType = tf.float32) -> Params:
         rng = np.random.default_rng(seed)
         params: Params = {}
-        for i, (fan_in, fan_out) in enumerate(zip(self.layer_sizes[:-1],
-                                                  self.layer_sizes[1:], strict=True)):
+        for i, (fan_in, fan_out) in enumerate(
+            zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True)
+        ):
             params[f"w{i}"] = tf.constant(
-                truncated_normal(rng, (fan_in, fan_out), self.init_stddev), dtype)
+                truncated_normal(rng, (fan_in, fan_out), self.init_stddev), dtype
+            )
             params[f"b{i}"] = tf.zeros([fan_out], dtype)
             if self.batch_norm and i < self.num_layers - 1:
                 params[f"bn{i}_beta"] = tf.zeros([fan_out], dtype)
@@ -182,32 +197,41 @@ class MLP(FunctionalNetwork):
     def apply(self, params: Mapping[str, tf.Tensor], x: tf.Tensor) -> tf.Tensor:
         return self.apply_with_first_preactivation(params, x)[0]
 
-    def apply_with_first_preactivation(self, params: Mapping[str, tf.Tensor],
-                                       x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def apply_with_first_preactivation(
+        self, params: Mapping[str, tf.Tensor], x: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """The outputs and the first layer's pre-activations `[T, N, width]`."""
         h = self.flat_inputs(x)
         first = None
         for i in range(self.num_layers):
             if i == 0 and self.low_rank_first_layer:
                 # w0 is never adapted here: every task holds the same copy.
-                z = (tf.tensordot(h, params["w0"][0], axes=1)
-                     + params["b0"][:, tf.newaxis, :])
+                z = (
+                    tf.tensordot(h, params["w0"][0], axes=1)
+                    + params["b0"][:, tf.newaxis, :]
+                )
             else:
                 # [T, N, in] @ [T, in, out] + [T, 1, out]
                 z = tf.matmul(h, params[f"w{i}"]) + params[f"b{i}"][:, tf.newaxis, :]
             if i == 0 and "w0_coef" in params:  # factored inner-loop updates
-                z = z + tf.matmul(tf.matmul(h, params["w0_basis"], transpose_b=True),
-                                  params["w0_coef"])
+                z = z + tf.matmul(
+                    tf.matmul(h, params["w0_basis"], transpose_b=True),
+                    params["w0_coef"],
+                )
             if i == 0:
                 first = z
             h = z
             if i < self.num_layers - 1:
                 if self.batch_norm:
-                    stats = (h if self.bn_stats_examples is None
-                             else h[:, :self.bn_stats_examples])
+                    stats = (
+                        h
+                        if self.bn_stats_examples is None
+                        else h[:, : self.bn_stats_examples]
+                    )
                     mean, var = batch_moments(stats, axes=[1])
-                    h = ((h - mean) * tf.math.rsqrt(var + self.bn_epsilon)
-                         + params[f"bn{i}_beta"][:, tf.newaxis, :])
+                    h = (h - mean) * tf.math.rsqrt(var + self.bn_epsilon) + params[
+                        f"bn{i}_beta"
+                    ][:, tf.newaxis, :]
                 h = tf.nn.relu(h)
         return h, first
 
@@ -231,8 +255,9 @@ def batch_moments(x: tf.Tensor, axes: Sequence[int]) -> tuple[tf.Tensor, tf.Tens
     return mean, var
 
 
-def glorot_uniform(rng: np.random.Generator, shape: Sequence[int], fan_in: int,
-                   fan_out: int) -> np.ndarray:
+def glorot_uniform(
+    rng: np.random.Generator, shape: Sequence[int], fan_in: int, fan_out: int
+) -> np.ndarray:
     """Glorot/Xavier uniform samples (TF's xavier_initializer)."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape)
@@ -245,8 +270,9 @@ def _same_padding(size: int, stride: int, kernel: int = 3) -> tuple[int, int, in
     return total // 2, total - total // 2, out
 
 
-def conv3x3_per_task(x: tf.Tensor, w: tf.Tensor, stride: int,
-                     impl: str = "im2col") -> tf.Tensor:
+def conv3x3_per_task(
+    x: tf.Tensor, w: tf.Tensor, stride: int, impl: str = "im2col"
+) -> tf.Tensor:
     """3x3 'SAME' convolution with a different filter bank for every task.
 
     Args:
@@ -280,8 +306,9 @@ def conv3x3_per_task(x: tf.Tensor, w: tf.Tensor, stride: int,
         patches = tf.nn.depthwise_conv2d(flat, kernel, [1, stride, stride, 1], "SAME")
         out_h, out_w = patches.shape[1], patches.shape[2]
         patches = tf.reshape(patches, [t, b * out_h * out_w, 9 * c_static])
-        w_rows = tf.reshape(tf.transpose(w, [0, 3, 1, 2, 4]),
-                            [t, 9 * c_static, f_static])
+        w_rows = tf.reshape(
+            tf.transpose(w, [0, 3, 1, 2, 4]), [t, 9 * c_static, f_static]
+        )
         y = tf.matmul(patches, w_rows)
         return tf.reshape(y, [t, b, out_h, out_w, f_static])
     if impl != "im2col":
@@ -290,9 +317,17 @@ def conv3x3_per_task(x: tf.Tensor, w: tf.Tensor, stride: int,
     top, bottom, out_h = _same_padding(height, stride)
     left, right, out_w = _same_padding(width, stride)
     xp = tf.pad(x, [[0, 0], [0, 0], [top, bottom], [left, right], [0, 0]])
-    views = [xp[:, :, dy:dy + stride * (out_h - 1) + 1:stride,
-                dx:dx + stride * (out_w - 1) + 1:stride, :]
-             for dy in range(3) for dx in range(3)]
+    views = [
+        xp[
+            :,
+            :,
+            dy : dy + stride * (out_h - 1) + 1 : stride,
+            dx : dx + stride * (out_w - 1) + 1 : stride,
+            :,
+        ]
+        for dy in range(3)
+        for dx in range(3)
+    ]
     patches = tf.concat(views, axis=-1)  # [T, B, out_h, out_w, 9C], (dy, dx, c)
     patches = tf.reshape(patches, [t, b * out_h * out_w, 9 * c_static])
     y = tf.matmul(patches, tf.reshape(w, [t, 9 * c_static, f_static]))
@@ -330,10 +365,18 @@ class Conv4(FunctionalNetwork):
         bn_epsilon: Batch-norm epsilon (tf.contrib's default 1e-3).
     """
 
-    def __init__(self, num_classes: int, image_size: int = 28, channels: int = 1,
-                 filters: int = 64, downsample: str = "stride", head: str = "mean",
-                 head_init: str = "normal", conv_impl: str = "native",
-                 bn_epsilon: float = 1e-3):
+    def __init__(
+        self,
+        num_classes: int,
+        image_size: int = 28,
+        channels: int = 1,
+        filters: int = 64,
+        downsample: str = "stride",
+        head: str = "mean",
+        head_init: str = "normal",
+        conv_impl: str = "native",
+        bn_epsilon: float = 1e-3,
+    ):
         if downsample not in ("stride", "maxpool") or head not in ("mean", "flatten"):
             raise ValueError(f"bad downsample/head: {downsample}/{head}")
         self.num_classes = int(num_classes)
@@ -348,9 +391,18 @@ class Conv4(FunctionalNetwork):
         self.bn_stats_examples = None
 
     def _key(self):
-        return (self.num_classes, self.image_size, self.channels, self.filters,
-                self.downsample, self.head, self.head_init, self.conv_impl,
-                self.bn_epsilon, self.bn_stats_examples)
+        return (
+            self.num_classes,
+            self.image_size,
+            self.channels,
+            self.filters,
+            self.downsample,
+            self.head,
+            self.head_init,
+            self.conv_impl,
+            self.bn_epsilon,
+            self.bn_stats_examples,
+        )
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Conv4) and self._key() == other._key()
@@ -394,8 +446,11 @@ class Conv4(FunctionalNetwork):
             if name.endswith("_w") and name.startswith("conv"):
                 value = glorot_uniform(rng, shape, 9 * shape[2], 9 * shape[3])
             elif name == "out_w":
-                value = (rng.standard_normal(shape) if self.head_init == "normal"
-                         else glorot_uniform(rng, shape, shape[0], shape[1]))
+                value = (
+                    rng.standard_normal(shape)
+                    if self.head_init == "normal"
+                    else glorot_uniform(rng, shape, shape[0], shape[1])
+                )
             else:
                 value = np.zeros(shape)
             params[name] = tf.constant(value, dtype)
@@ -404,9 +459,12 @@ class Conv4(FunctionalNetwork):
     def apply(self, params: Mapping[str, tf.Tensor], x: tf.Tensor) -> tf.Tensor:
         if self.conv_impl == "native" and self.bn_stats_examples is None:
             # Tasks are unrolled (T is static; the per-task trainer passes T = 1).
-            return tf.stack([
-                self._apply_one({k: v[i] for k, v in params.items()}, x[i])
-                for i in range(x.shape[0])])
+            return tf.stack(
+                [
+                    self._apply_one({k: v[i] for k, v in params.items()}, x[i])
+                    for i in range(x.shape[0])
+                ]
+            )
         return self._apply_batched(params, x)
 
     def _apply_one(self, params: Mapping[str, tf.Tensor], x: tf.Tensor) -> tf.Tensor:
@@ -419,8 +477,12 @@ class Conv4(FunctionalNetwork):
             h = h + params[f"conv{i}_b"]
             # Training-mode fused batch norm: batch statistics, scale fixed at 1.
             h, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                h, ones, params[f"bn{i}_beta"], epsilon=self.bn_epsilon,
-                is_training=True)
+                h,
+                ones,
+                params[f"bn{i}_beta"],
+                epsilon=self.bn_epsilon,
+                is_training=True,
+            )
             h = tf.nn.relu(h)
             if self.downsample == "maxpool":
                 h = tf.nn.max_pool2d(h, 2, 2, "VALID")
@@ -430,21 +492,23 @@ class Conv4(FunctionalNetwork):
             feats = tf.reshape(h, [tf.shape(h)[0], self.feature_size()])
         return tf.matmul(feats, params["out_w"]) + params["out_b"]
 
-    def _apply_batched(self, params: Mapping[str, tf.Tensor],
-                       x: tf.Tensor) -> tf.Tensor:
+    def _apply_batched(
+        self, params: Mapping[str, tf.Tensor], x: tf.Tensor
+    ) -> tf.Tensor:
         h = x
         stride = 2 if self.downsample == "stride" else 1
         for i in range(4):
             h = conv3x3_per_task(h, params[f"conv{i}_w"], stride, self.conv_impl)
             h = h + params[f"conv{i}_b"][:, None, None, None, :]
-            stats = (h if self.bn_stats_examples is None
-                     else h[:, :self.bn_stats_examples])
+            stats = (
+                h if self.bn_stats_examples is None else h[:, : self.bn_stats_examples]
+            )
             mean, var = batch_moments(stats, axes=[1, 2, 3])
             h = (h - mean) * tf.math.rsqrt(var + self.bn_epsilon)
             h = tf.nn.relu(h + params[f"bn{i}_beta"][:, None, None, None, :])
             if self.downsample == "maxpool":
                 size = h.shape[2] // 2
-                h = h[:, :, :2 * size, :2 * size, :]
+                h = h[:, :, : 2 * size, : 2 * size, :]
                 shape = tf.shape(h)
                 h = tf.reshape(h, [shape[0], shape[1], size, 2, size, 2, self.filters])
                 h = tf.reduce_max(h, axis=[3, 5])
@@ -492,8 +556,7 @@ class ContextConv4(Conv4):
 
     def _shapes(self) -> dict[str, tuple[int, ...]]:
         shapes = super()._shapes()
-        shapes["conv0_w"] = (3, 3, self.channels + self.context_channels,
-                             self.filters)
+        shapes["conv0_w"] = (3, 3, self.channels + self.context_channels, self.filters)
         shapes["context"] = (self.image_size, self.image_size, self.context_channels)
         return shapes
 

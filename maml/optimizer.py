@@ -30,10 +30,15 @@ def adam_init(params: Mapping[str, tf.Tensor]) -> AdamState:
     return AdamState(m=zeros, v=dict(zeros), count=tf.constant(0.0))
 
 
-def adam_update(params: Mapping[str, tf.Tensor], grads: Mapping[str, tf.Tensor],
-                state: AdamState, learning_rate: float, beta_1: float = 0.9,
-                beta_2: float = 0.999, epsilon: float = 1e-8,
-                ) -> tuple[dict[str, tf.Tensor], AdamState]:
+def adam_update(
+    params: Mapping[str, tf.Tensor],
+    grads: Mapping[str, tf.Tensor],
+    state: AdamState,
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-8,
+) -> tuple[dict[str, tf.Tensor], AdamState]:
     """One Adam step.
 
     Args:
@@ -62,7 +67,7 @@ def adam_update(params: Mapping[str, tf.Tensor], grads: Mapping[str, tf.Tensor],
     count = state.count + 1.0
     dtype = next(iter(params.values())).dtype
     t = tf.cast(count, dtype)
-    step = learning_rate * tf.sqrt(1.0 - beta_2 ** t) / (1.0 - beta_1 ** t)
+    step = learning_rate * tf.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
     new_params, new_m, new_v = {}, {}, {}
     for k, p in params.items():
         g = grads[k]

@@ -32,15 +32,20 @@ def oracle_batch(batch: tasks.RegressionBatch) -> tasks.RegressionBatch:
     """The same tasks with the oracle's inputs (targets unchanged)."""
     return batch._replace(
         support_x=oracle_inputs(batch.support_x, batch.amplitude, batch.phase),
-        query_x=oracle_inputs(batch.query_x, batch.amplitude, batch.phase))
+        query_x=oracle_inputs(batch.query_x, batch.amplitude, batch.phase),
+    )
 
 
-def oracle_sampler(num_tasks: int, num_support: int, num_query: int,
-                   ) -> Callable[[tf.Tensor], tasks.RegressionBatch]:
+def oracle_sampler(
+    num_tasks: int,
+    num_support: int,
+    num_query: int,
+) -> Callable[[tf.Tensor], tasks.RegressionBatch]:
     """A task sampler (seed -> batch) for `MetaTrainer`, with oracle inputs."""
 
     def sample(seed: tf.Tensor) -> tasks.RegressionBatch:
-        return oracle_batch(tasks.sample_sinusoid_tasks(seed, num_tasks, num_support,
-                                                        num_query))
+        return oracle_batch(
+            tasks.sample_sinusoid_tasks(seed, num_tasks, num_support, num_query)
+        )
 
     return sample

@@ -93,19 +93,25 @@ class FewShotModule(tf.Module):
         TensorShape([7, 1])
     """
 
-    def __init__(self, net: networks.FunctionalNetwork,
-                 params: Mapping[str, tf.Tensor], loss_fn: meta_learner.LossFn,
-                 alpha: float, example_shape: Sequence[int],
-                 target_shape: Sequence[int] = (1,),
-                 target_dtype: tf.DType = tf.float32,
-                 output_fn: Callable[[tf.Tensor], tf.Tensor] = tf.identity,
-                 limits: FewShotLimits = FewShotLimits(),
-                 num_classes: int | None = None,
-                 input_range: tuple[float, float] | None = None):
+    def __init__(
+        self,
+        net: networks.FunctionalNetwork,
+        params: Mapping[str, tf.Tensor],
+        loss_fn: meta_learner.LossFn,
+        alpha: float,
+        example_shape: Sequence[int],
+        target_shape: Sequence[int] = (1,),
+        target_dtype: tf.DType = tf.float32,
+        output_fn: Callable[[tf.Tensor], tf.Tensor] = tf.identity,
+        limits: FewShotLimits = FewShotLimits(),
+        num_classes: int | None = None,
+        input_range: tuple[float, float] | None = None,
+    ):
         super().__init__(name="few_shot_module")
         if target_dtype.is_integer and not (num_classes and num_classes >= 1):
-            raise ValueError("integer targets need num_classes >= 1, got "
-                             f"{num_classes!r}")
+            raise ValueError(
+                f"integer targets need num_classes >= 1, got {num_classes!r}"
+            )
         self._net = net
         self._loss_fn = loss_fn
         self._output_fn = output_fn
@@ -115,13 +121,15 @@ class FewShotModule(tf.Module):
         self._example_shape = tuple(int(d) for d in example_shape)
         self._target_shape = tuple(int(d) for d in target_shape)
         self.alpha = tf.Variable(float(alpha), trainable=False, name="alpha")
-        self.params = {k: tf.Variable(v, trainable=False, name=k)
-                       for k, v in params.items()}
+        self.params = {
+            k: tf.Variable(v, trainable=False, name=k) for k, v in params.items()
+        }
         x_spec = tf.TensorSpec([None, *example_shape], tf.float32)
         y_spec = tf.TensorSpec([None, *target_shape], target_dtype)
         self.predict = tf.function(
             self._predict,
-            input_signature=[tf.TensorSpec(x_spec.shape, x_spec.dtype, name="x")])
+            input_signature=[tf.TensorSpec(x_spec.shape, x_spec.dtype, name="x")],
+        )
         self.adapt_and_predict = tf.function(
             self._adapt_and_predict,
             input_signature=[
@@ -129,25 +137,36 @@ class FewShotModule(tf.Module):
                 tf.TensorSpec(y_spec.shape, y_spec.dtype, name="support_y"),
                 tf.TensorSpec(x_spec.shape, x_spec.dtype, name="query_x"),
                 tf.TensorSpec([], tf.int32, name="num_steps"),
-            ])
+            ],
+        )
 
     def _tiled(self) -> networks.Params:
-        return networks.tile_params({k: v.read_value() for k, v in self.params.items()},
-                                    1)
+        return networks.tile_params(
+            {k: v.read_value() for k, v in self.params.items()}, 1
+        )
 
-    def _check_inputs(self, checks: serving_checks.RequestChecks, x: tf.Tensor,
-                      name: str, max_rows: int, limit_name: str) -> None:
+    def _check_inputs(
+        self,
+        checks: serving_checks.RequestChecks,
+        x: tf.Tensor,
+        name: str,
+        max_rows: int,
+        limit_name: str,
+    ) -> None:
         checks.shape(x, name, ("rows", *self._example_shape))
         checks.rows(x, name, 1, max_rows, limit_name)
         checks.finite(x, name)
         if self._input_range is not None:
-            checks.values_in(x, name, *self._input_range,
-                             why="the input range the model was trained on")
+            checks.values_in(
+                x,
+                name,
+                *self._input_range,
+                why="the input range the model was trained on",
+            )
 
     def _predict(self, x):
         checks = serving_checks.RequestChecks()
-        self._check_inputs(checks, x, "x", self.limits.max_query_size,
-                           "max_query_size")
+        self._check_inputs(checks, x, "x", self.limits.max_query_size, "max_query_size")
         (x,) = checks.gate(x)
         out = self._net.apply(self._tiled(), x[tf.newaxis])[0]
         return {"outputs": self._output_fn(out)}
@@ -155,31 +174,49 @@ class FewShotModule(tf.Module):
     def _adapt_and_predict(self, support_x, support_y, query_x, num_steps):
         checks = serving_checks.RequestChecks()
         checks.shape(num_steps, "num_steps", ())
-        checks.values_in(num_steps, "num_steps", 0, self.limits.max_num_steps,
-                         why="max_num_steps is fixed at export")
-        self._check_inputs(checks, support_x, "support_x",
-                           self.limits.max_support_size, "max_support_size")
+        checks.values_in(
+            num_steps,
+            "num_steps",
+            0,
+            self.limits.max_num_steps,
+            why="max_num_steps is fixed at export",
+        )
+        self._check_inputs(
+            checks,
+            support_x,
+            "support_x",
+            self.limits.max_support_size,
+            "max_support_size",
+        )
         checks.shape(support_y, "support_y", ("rows", *self._target_shape))
         checks.same_size(support_y, "support_y", 0, support_x, "support_x", 0)
         if support_y.dtype.is_integer:
-            checks.values_in(support_y, "support_y", 0, self._num_classes - 1,
-                             why=f"labels of a {self._num_classes}-way model")
+            checks.values_in(
+                support_y,
+                "support_y",
+                0,
+                self._num_classes - 1,
+                why=f"labels of a {self._num_classes}-way model",
+            )
         else:
             checks.finite(support_y, "support_y")
-        self._check_inputs(checks, query_x, "query_x", self.limits.max_query_size,
-                           "max_query_size")
+        self._check_inputs(
+            checks, query_x, "query_x", self.limits.max_query_size, "max_query_size"
+        )
         support_x, support_y, query_x, num_steps = checks.gate(
-            support_x, support_y, query_x, num_steps)
+            support_x, support_y, query_x, num_steps
+        )
         sx, sy = support_x[tf.newaxis], support_y[tf.newaxis]
         alpha = self.alpha.read_value()
 
         def body(i, params):
-            return i + 1, meta_learner.inner_update(self._net, params, sx, sy,
-                                                    self._loss_fn, alpha,
-                                                    first_order=True)
+            return i + 1, meta_learner.inner_update(
+                self._net, params, sx, sy, self._loss_fn, alpha, first_order=True
+            )
 
-        _, fast = tf.while_loop(lambda i, _: i < num_steps, body,
-                                (tf.constant(0), self._tiled()))
+        _, fast = tf.while_loop(
+            lambda i, _: i < num_steps, body, (tf.constant(0), self._tiled())
+        )
         out = self._net.apply(fast, query_x[tf.newaxis])[0]
         return {"outputs": self._output_fn(out)}
 
@@ -192,10 +229,16 @@ class FewShotModule(tf.Module):
         }
 
 
-def export_few_shot_model(module: FewShotModule, export_dir: str, model_name: str,
-                          warmup_support_x: np.ndarray, warmup_support_y: np.ndarray,
-                          warmup_query_x: np.ndarray, warmup_steps: int,
-                          version: int | None = None) -> str:
+def export_few_shot_model(
+    module: FewShotModule,
+    export_dir: str,
+    model_name: str,
+    warmup_support_x: np.ndarray,
+    warmup_support_y: np.ndarray,
+    warmup_query_x: np.ndarray,
+    warmup_steps: int,
+    version: int | None = None,
+) -> str:
     """Exports `module` for TF Serving with one warm-up request per signature.
 
     Returns:
@@ -208,22 +251,34 @@ def export_few_shot_model(module: FewShotModule, export_dir: str, model_name: st
         raise ValueError(
             f"warm-up num_steps {warmup_steps} is outside [0, "
             f"{module.limits.max_num_steps}]: raise max_num_steps "
-            "(--limit max_num_steps=N)")
+            "(--limit max_num_steps=N)"
+        )
     requests = [
         ("predict", {"x": warmup_query_x.astype(np.float32)}),
-        ("adapt_and_predict", {
-            "support_x": warmup_support_x.astype(np.float32),
-            "support_y": warmup_support_y,
-            "query_x": warmup_query_x.astype(np.float32),
-            "num_steps": np.int32(warmup_steps)}),
+        (
+            "adapt_and_predict",
+            {
+                "support_x": warmup_support_x.astype(np.float32),
+                "support_y": warmup_support_y,
+                "query_x": warmup_query_x.astype(np.float32),
+                "num_steps": np.int32(warmup_steps),
+            },
+        ),
     ]
-    return export.export_for_serving(module, export_dir, model_name,
-                                     module.signatures(), requests, version,
-                                     limits=dataclasses.asdict(module.limits))
+    return export.export_for_serving(
+        module,
+        export_dir,
+        model_name,
+        module.signatures(),
+        requests,
+        version,
+        limits=dataclasses.asdict(module.limits),
+    )
 
 
-def restore_meta_params(run_dir: str, net: networks.FunctionalNetwork,
-                        phase: str = "maml") -> dict[str, tf.Tensor]:
+def restore_meta_params(
+    run_dir: str, net: networks.FunctionalNetwork, phase: str = "maml"
+) -> dict[str, tf.Tensor]:
     """Loads the latest meta-parameters of a run's training phase.
 
     Raises:
@@ -234,17 +289,21 @@ def restore_meta_params(run_dir: str, net: networks.FunctionalNetwork,
     if latest is None:
         raise FileNotFoundError(
             f"no checkpoint in {ckpt_dir}: train first with python -m maml.main "
-            f"--output_dir={run_dir}")
+            f"--output_dir={run_dir}"
+        )
     holder = tf.Module()
     holder.params = {k: tf.Variable(v, name=k) for k, v in net.init_params(0).items()}
     tf.train.Checkpoint(trainer=holder).restore(latest).expect_partial()
     return {k: tf.identity(v) for k, v in holder.params.items()}
 
 
-def classification_module(net: networks.FunctionalNetwork,
-                          params: Mapping[str, tf.Tensor], shots: int,
-                          alpha: float,
-                          limits: FewShotLimits = FewShotLimits()) -> FewShotModule:
+def classification_module(
+    net: networks.FunctionalNetwork,
+    params: Mapping[str, tf.Tensor],
+    shots: int,
+    alpha: float,
+    limits: FewShotLimits = FewShotLimits(),
+) -> FewShotModule:
     """A serving module for N-way classification.
 
     Support images (pixels in [0, 1], as `maml.tasks` makes them) with int labels
@@ -255,7 +314,16 @@ def classification_module(net: networks.FunctionalNetwork,
     else:
         shape, ways = (28, 28, 1), net.layer_sizes[-1]
     loss = meta_learner.softmax_cross_entropy_per_task(shots)
-    return FewShotModule(net, params, loss, alpha, example_shape=shape,
-                         target_shape=(), target_dtype=tf.int32,
-                         output_fn=tf.nn.softmax, limits=limits,
-                         num_classes=ways, input_range=(0.0, 1.0))
+    return FewShotModule(
+        net,
+        params,
+        loss,
+        alpha,
+        example_shape=shape,
+        target_shape=(),
+        target_dtype=tf.int32,
+        output_fn=tf.nn.softmax,
+        limits=limits,
+        num_classes=ways,
+        input_range=(0.0, 1.0),
+    )

@@ -49,16 +49,21 @@ class SinusoidDistribution:
     phase_range: tuple[float, float] = (0.0, math.pi)
     x_range: tuple[float, float] = (-5.0, 5.0)
 
-    def __call__(self, x: tf.Tensor, amplitude: tf.Tensor,
-                 phase: tf.Tensor) -> tf.Tensor:
+    def __call__(
+        self, x: tf.Tensor, amplitude: tf.Tensor, phase: tf.Tensor
+    ) -> tf.Tensor:
         """Evaluates each task's sinusoid: x `[T, N, 1]`, amplitude/phase `[T]`."""
         return amplitude[:, None, None] * tf.sin(x - phase[:, None, None])
 
 
-def sample_sinusoid_tasks(seed: tf.Tensor, num_tasks: int, num_support: int,
-                          num_query: int,
-                          distribution: SinusoidDistribution = SinusoidDistribution(),
-                          dtype: tf.DType = tf.float32) -> RegressionBatch:
+def sample_sinusoid_tasks(
+    seed: tf.Tensor,
+    num_tasks: int,
+    num_support: int,
+    num_query: int,
+    distribution: SinusoidDistribution = SinusoidDistribution(),
+    dtype: tf.DType = tf.float32,
+) -> RegressionBatch:
     """Draws a batch of sinusoid tasks with a single stateless random call.
 
     Args:
@@ -85,8 +90,9 @@ def sample_sinusoid_tasks(seed: tf.Tensor, num_tasks: int, num_support: int,
         >>> bool(tf.reduce_all(again.support_x == batch.support_x))  # seeded
         True
     """
-    u = tf.random.stateless_uniform([num_tasks, 2 + num_support + num_query],
-                                    seed=seed, dtype=dtype)
+    u = tf.random.stateless_uniform(
+        [num_tasks, 2 + num_support + num_query], seed=seed, dtype=dtype
+    )
     a_lo, a_hi = distribution.amplitude_range
     p_lo, p_hi = distribution.phase_range
     x_lo, x_hi = distribution.x_range
@@ -95,9 +101,13 @@ def sample_sinusoid_tasks(seed: tf.Tensor, num_tasks: int, num_support: int,
     x = (x_lo + (x_hi - x_lo) * u[:, 2:])[:, :, tf.newaxis]
     y = distribution(x, amplitude, phase)
     return RegressionBatch(
-        support_x=x[:, :num_support], support_y=y[:, :num_support],
-        query_x=x[:, num_support:], query_y=y[:, num_support:],
-        amplitude=amplitude, phase=phase)
+        support_x=x[:, :num_support],
+        support_y=y[:, :num_support],
+        query_x=x[:, num_support:],
+        query_y=y[:, num_support:],
+        amplitude=amplitude,
+        phase=phase,
+    )
 
 
 class EpisodeBatch(NamedTuple):
@@ -129,8 +139,15 @@ def _rot90(x: tf.Tensor, k: int) -> tf.Tensor:
     return x
 
 
-def sample_episodes(seed: tf.Tensor, images: tf.Tensor, num_tasks: int, ways: int,
-                    shots: int, queries: int, rotate: bool = False) -> EpisodeBatch:
+def sample_episodes(
+    seed: tf.Tensor,
+    images: tf.Tensor,
+    num_tasks: int,
+    ways: int,
+    shots: int,
+    queries: int,
+    rotate: bool = False,
+) -> EpisodeBatch:
     """Draws N-way K-shot episodes from a class-indexed image array, in the graph.
 
     Each task draws `ways` distinct classes in random order (so the label of a
@@ -154,21 +171,28 @@ def sample_episodes(seed: tf.Tensor, images: tf.Tensor, num_tasks: int, ways: in
     """
     num_classes, per_class = images.shape[0], images.shape[1]
     if ways > num_classes or shots + queries > per_class:
-        raise ValueError(f"cannot draw {ways}-way {shots}+{queries}-example episodes "
-                         f"from {num_classes} classes of {per_class} examples")
+        raise ValueError(
+            f"cannot draw {ways}-way {shots}+{queries}-example episodes "
+            f"from {num_classes} classes of {per_class} examples"
+        )
     s_class, s_example, s_rot = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 3))
-    classes = tf.math.top_k(tf.random.stateless_uniform([num_tasks, num_classes],
-                                                        s_class), ways).indices
-    examples = tf.math.top_k(tf.random.stateless_uniform(
-        [num_tasks, ways, per_class], s_example), shots + queries).indices
+        tf.random.experimental.stateless_split(seed, 3)
+    )
+    classes = tf.math.top_k(
+        tf.random.stateless_uniform([num_tasks, num_classes], s_class), ways
+    ).indices
+    examples = tf.math.top_k(
+        tf.random.stateless_uniform([num_tasks, ways, per_class], s_example),
+        shots + queries,
+    ).indices
     flat = tf.reshape(images, [num_classes * per_class, *images.shape[2:]])
     x = tf.gather(flat, classes[:, :, None] * per_class + examples)
     x = tf.cast(x, tf.float32) / 255.0
     if len(x.shape) == 5:  # [T, N, K+Q, H, W] -> channel axis
         x = x[..., tf.newaxis]
-    rotations = tf.random.stateless_uniform([num_tasks, ways], s_rot, minval=0,
-                                            maxval=4, dtype=tf.int32)
+    rotations = tf.random.stateless_uniform(
+        [num_tasks, ways], s_rot, minval=0, maxval=4, dtype=tf.int32
+    )
     if rotate:
         choice = tf.one_hot(rotations, 4, dtype=x.dtype)
         choice = choice[:, :, None, None, None, None, :]
@@ -176,18 +200,23 @@ def sample_episodes(seed: tf.Tensor, images: tf.Tensor, num_tasks: int, ways: in
         x = tf.reduce_sum(rotated * choice, axis=-1)
     else:
         rotations = tf.zeros_like(rotations)
-    labels = tf.broadcast_to(tf.range(ways)[None, :, None],
-                             [num_tasks, ways, shots + queries])
+    labels = tf.broadcast_to(
+        tf.range(ways)[None, :, None], [num_tasks, ways, shots + queries]
+    )
     size = x.shape[3:]
 
     def part(a, start, count):
-        return tf.reshape(a[:, :, start:start + count], [num_tasks, ways * count,
-                                                         *a.shape[3:]])
+        return tf.reshape(
+            a[:, :, start : start + count], [num_tasks, ways * count, *a.shape[3:]]
+        )
 
     return EpisodeBatch(
         support_x=tf.ensure_shape(part(x, 0, shots), [num_tasks, ways * shots, *size]),
         support_y=part(labels, 0, shots),
-        query_x=tf.ensure_shape(part(x, shots, queries),
-                                [num_tasks, ways * queries, *size]),
+        query_x=tf.ensure_shape(
+            part(x, shots, queries), [num_tasks, ways * queries, *size]
+        ),
         query_y=part(labels, shots, queries),
-        classes=classes, rotations=rotations)
+        classes=classes,
+        rotations=rotations,
+    )

@@ -70,8 +70,9 @@ def _write_state(directory: str, state: dict) -> None:
     files.atomic_write_json(os.path.join(directory, PHASE_STATE), state, indent=None)
 
 
-def restore_phase(name: str, trainer: meta_trainer.MetaTrainer, target: int,
-                  run_dir: str) -> PhaseResult:
+def restore_phase(
+    name: str, trainer: meta_trainer.MetaTrainer, target: int, run_dir: str
+) -> PhaseResult:
     """Restores a phase's latest checkpoint without training (evaluate-only runs).
 
     The status is "complete" when the checkpoint reached `target`, otherwise
@@ -82,14 +83,29 @@ def restore_phase(name: str, trainer: meta_trainer.MetaTrainer, target: int,
     state = _read_state(ckpt_dir)
     done = int(trainer.iteration.numpy())
     status = "complete" if done >= target else "cut short"
-    return PhaseResult(name, done, target, state["train_seconds"], state["sessions"],
-                       status, 0.0, 0.0, float("nan"))
+    return PhaseResult(
+        name,
+        done,
+        target,
+        state["train_seconds"],
+        state["sessions"],
+        status,
+        0.0,
+        0.0,
+        float("nan"),
+    )
 
 
-def train_phase(name: str, trainer: meta_trainer.MetaTrainer, target: int,
-                run_dir: str, checkpoint_every: int, log_every: int,
-                max_seconds: float = 0.0,
-                on_checkpoint: Callable[[int], None] | None = None) -> PhaseResult:
+def train_phase(
+    name: str,
+    trainer: meta_trainer.MetaTrainer,
+    target: int,
+    run_dir: str,
+    checkpoint_every: int,
+    log_every: int,
+    max_seconds: float = 0.0,
+    on_checkpoint: Callable[[int], None] | None = None,
+) -> PhaseResult:
     """Trains until `target` iterations (or the time limit), resuming if possible.
 
     Args:
@@ -113,8 +129,17 @@ def train_phase(name: str, trainer: meta_trainer.MetaTrainer, target: int,
     state = _read_state(ckpt_dir)
     done = int(trainer.iteration.numpy())
     if done >= target:
-        return PhaseResult(name, done, target, state["train_seconds"],
-                           state["sessions"], "complete", 0.0, 0.0, float("nan"))
+        return PhaseResult(
+            name,
+            done,
+            target,
+            state["train_seconds"],
+            state["sessions"],
+            "complete",
+            0.0,
+            0.0,
+            float("nan"),
+        )
     state["sessions"] += 1
     if done:
         print(f"[{name}] resuming from checkpoint at iteration {done}", flush=True)
@@ -130,13 +155,16 @@ def train_phase(name: str, trainer: meta_trainer.MetaTrainer, target: int,
         last_loss = stats.loss
         if not math.isfinite(stats.loss):
             status = "diverged"
-            print(f"[{name}] diverged at iteration {done}: loss {stats.loss}",
-                  flush=True)
+            print(
+                f"[{name}] diverged at iteration {done}: loss {stats.loss}", flush=True
+            )
             break
-        scalars = {"loss": stats.loss,
-                   "query_loss_pre_update": stats.pre_update_query_loss,
-                   "query_loss_post_update": stats.post_update_query_loss,
-                   "iterations_per_second": bar.rate(done)}
+        scalars = {
+            "loss": stats.loss,
+            "query_loss_pre_update": stats.pre_update_query_loss,
+            "query_loss_post_update": stats.post_update_query_loss,
+            "iterations_per_second": bar.rate(done),
+        }
         writer.scalars(done, scalars)
         if done % log_every == 0 or done == target:
             bar.update(done, loss=stats.loss)
@@ -152,9 +180,19 @@ def train_phase(name: str, trainer: meta_trainer.MetaTrainer, target: int,
                 bar.exclude(time.perf_counter() - paused)
         if out_of_time and done < target:
             status = "cut short"
-            print(f"[{name}] time limit reached at iteration {done} of {target}",
-                  flush=True)
+            print(
+                f"[{name}] time limit reached at iteration {done} of {target}",
+                flush=True,
+            )
             break
-    return PhaseResult(name, done, target, base_seconds + bar.elapsed,
-                       state["sessions"], status, bar.elapsed, bar.rate(done),
-                       last_loss)
+    return PhaseResult(
+        name,
+        done,
+        target,
+        base_seconds + bar.elapsed,
+        state["sessions"],
+        status,
+        bar.elapsed,
+        bar.rate(done),
+        last_loss,
+    )

@@ -26,8 +26,9 @@ _SKIP_DIRS = {".venv", "runs", "resume_state", "results", ".git", "tools"}
 # `from pkg.mod import a, b` / `from pkg import (a, b)` / `import pkg.mod`, found in
 # code and in strings alike.
 _PKG = "|".join(PACKAGES)
-_FROM = re.compile(rf"^\s*from\s+((?:{_PKG})(?:\.\w+)*)\s+import\s+(\([^)]*\)|[^\n#]*)",
-                   re.M)
+_FROM = re.compile(
+    rf"^\s*from\s+((?:{_PKG})(?:\.\w+)*)\s+import\s+(\([^)]*\)|[^\n#]*)", re.M
+)
 _IMPORT = re.compile(rf"^\s*import\s+((?:{_PKG})(?:\.\w+)+)", re.M)
 # Modules run as child processes: `[sys.executable, "-m", "pkg.main", ...]`.
 _RUN_MODULE = re.compile(rf"""["']-m["'],\s*["']((?:{_PKG})(?:\.\w+)+)["']""")
@@ -38,15 +39,27 @@ def _load_build() -> dict[str, dict]:
     targets: dict[str, dict] = {}
 
     def rule(**kw):
-        targets[kw["name"]] = {"srcs": list(kw.get("srcs", [])),
-                               "deps": [d.lstrip(":") for d in kw.get("deps", [])]}
+        targets[kw["name"]] = {
+            "srcs": list(kw.get("srcs", [])),
+            "deps": [d.lstrip(":") for d in kw.get("deps", [])],
+        }
 
     def glob(patterns):
-        return sorted({os.path.relpath(f, REPO) for p in patterns
-                       for f in glob_lib.glob(os.path.join(REPO, p), recursive=True)})
+        return sorted(
+            {
+                os.path.relpath(f, REPO)
+                for p in patterns
+                for f in glob_lib.glob(os.path.join(REPO, p), recursive=True)
+            }
+        )
 
-    scope = {"package": lambda **_: None, "py_library": rule, "py_binary": rule,
-             "py_test": rule, "glob": glob}
+    scope = {
+        "package": lambda **_: None,
+        "py_library": rule,
+        "py_binary": rule,
+        "py_test": rule,
+        "glob": glob,
+    }
     with open(os.path.join(REPO, "BUILD")) as f:
         exec(compile(f.read(), "BUILD", "exec"), scope)  # noqa: S102 (our own file)
     return targets
@@ -54,8 +67,9 @@ def _load_build() -> dict[str, dict]:
 
 def _project_files() -> Iterator[str]:
     for root, dirs, files in os.walk(REPO):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and
-                         not d.startswith((".", "bazel-")))
+        dirs[:] = sorted(
+            d for d in dirs if d not in _SKIP_DIRS and not d.startswith((".", "bazel-"))
+        )
         for name in sorted(files):
             if name.endswith(".py"):
                 yield os.path.relpath(os.path.join(root, name), REPO)
@@ -92,8 +106,9 @@ def imported_files(src: str) -> set[str]:
     return found
 
 
-def _transitive_srcs(targets: dict[str, dict], name: str,
-                     memo: dict[str, set[str]]) -> set[str]:
+def _transitive_srcs(
+    targets: dict[str, dict], name: str, memo: dict[str, set[str]]
+) -> set[str]:
     if name not in memo:
         memo[name] = set()  # guards against dependency cycles in BUILD itself
         srcs = set(targets[name]["srcs"])
@@ -109,14 +124,21 @@ TARGETS = _load_build()
 
 def test_every_python_file_has_a_target():
     owned = {s for t in TARGETS.values() for s in t["srcs"]}
-    missing = [f for f in _project_files() if f not in owned and
-               f.split("/")[0] in PACKAGES]
+    missing = [
+        f for f in _project_files() if f not in owned and f.split("/")[0] in PACKAGES
+    ]
     assert not missing, f"files in no BUILD target: {missing}"
 
 
 def test_every_listed_source_exists():
-    absent = sorted({s for t in TARGETS.values() for s in t["srcs"]
-                     if not os.path.exists(os.path.join(REPO, s))})
+    absent = sorted(
+        {
+            s
+            for t in TARGETS.values()
+            for s in t["srcs"]
+            if not os.path.exists(os.path.join(REPO, s))
+        }
+    )
     assert not absent, f"BUILD lists files that do not exist: {absent}"
 
 
@@ -128,8 +150,10 @@ def test_target_deps_cover_its_imports(name):
     for src in TARGETS[name]["srcs"]:
         needed |= imported_files(src)
     missing = sorted(needed - available)
-    assert not missing, (f":{name} imports {missing}, which are in none of its "
-                         "transitive deps (add the owning targets to its deps)")
+    assert not missing, (
+        f":{name} imports {missing}, which are in none of its "
+        "transitive deps (add the owning targets to its deps)"
+    )
 
 
 def _import_graph() -> dict[str, set[str]]:
@@ -165,7 +189,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if state.get(nxt) is None:
                 cycle = visit(nxt)
                 if cycle:
@@ -205,8 +229,13 @@ def is_harness(src: str) -> bool:
 @pytest.mark.parametrize("package", ["common", "maml", "neural_ode", "magnet"])
 def test_library_modules_never_import_the_harness(package):
     offenders = sorted(
-        f"{src} imports {dep}" for src, deps in _import_graph().items()
+        f"{src} imports {dep}"
+        for src, deps in _import_graph().items()
         if src.startswith(package + "/") and not is_harness(src)
-        for dep in deps if is_harness(dep))
-    assert not offenders, ("library modules import reproduction harness modules "
-                           f"(move the shared code into the library): {offenders}")
+        for dep in deps
+        if is_harness(dep)
+    )
+    assert not offenders, (
+        "library modules import reproduction harness modules "
+        f"(move the shared code into the library): {offenders}"
+    )

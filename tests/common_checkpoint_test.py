@@ -6,7 +6,6 @@ from common import checkpoint
 
 
 class CheckpointerTest(tf.test.TestCase):
-
     def test_save_and_restore_latest(self):
         d = self.get_temp_dir()
         v = tf.Variable([1.0, 2.0])

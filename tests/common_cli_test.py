@@ -43,21 +43,37 @@ class Second:
     mode: str = "a"
 
 
-@pytest.mark.parametrize("text, annotation, expected", [
-    ("3", int, 3), ("1e5", int, 100000), ("0.5", float, 0.5), ("x", str, "x"),
-    ("true", bool, True), ("0", bool, False), ("none", int | None, None),
-    ("4", int | None, 4), ("1,2, 3", tuple[int, ...], (1, 2, 3)),
-    ("", tuple[int, ...], ()),
-    ("a,b", tuple[str, ...], ("a", "b")), ("1,x", tuple[int, str], (1, "x")),
-])
+@pytest.mark.parametrize(
+    "text, annotation, expected",
+    [
+        ("3", int, 3),
+        ("1e5", int, 100000),
+        ("0.5", float, 0.5),
+        ("x", str, "x"),
+        ("true", bool, True),
+        ("0", bool, False),
+        ("none", int | None, None),
+        ("4", int | None, 4),
+        ("1,2, 3", tuple[int, ...], (1, 2, 3)),
+        ("", tuple[int, ...], ()),
+        ("a,b", tuple[str, ...], ("a", "b")),
+        ("1,x", tuple[int, str], (1, "x")),
+    ],
+)
 def test_parse_value(text, annotation, expected):
     assert cli.parse_value(text, annotation) == expected
 
 
-@pytest.mark.parametrize("text, annotation", [
-    ("1.5", int), ("maybe", bool), ("x", float), ("1,2,3", tuple[int, str]),
-    ("__import__('os')", int),
-])
+@pytest.mark.parametrize(
+    "text, annotation",
+    [
+        ("1.5", int),
+        ("maybe", bool),
+        ("x", float),
+        ("1,2,3", tuple[int, str]),
+        ("__import__('os')", int),
+    ],
+)
 def test_parse_value_rejects(text, annotation):
     with pytest.raises(ValueError):
         cli.parse_value(text, annotation)
@@ -73,8 +89,9 @@ def test_descriptions_come_from_the_attributes_section():
 def _flags():
     fv = flags.FlagValues()
     flags.DEFINE_integer("seed", 0, "already defined", flag_values=fv)
-    holders = cli.define_config_flags({"first": First, "second": Second},
-                                      flag_values=fv)
+    holders = cli.define_config_flags(
+        {"first": First, "second": Second}, flag_values=fv
+    )
     return fv, holders
 
 
@@ -95,8 +112,10 @@ def test_flags_build_the_config_and_unset_flags_keep_defaults():
     assert cfg == First(steps=9, sizes=(16, 16), rate=None, first_order=True)
     fv2, holders2 = _flags()
     fv2(["prog"])
-    assert cli.config_from_overrides(Second, cli.overrides_from_flags(holders2)) \
+    assert (
+        cli.config_from_overrides(Second, cli.overrides_from_flags(holders2))
         == Second()
+    )
 
 
 def test_a_flag_of_another_experiment_or_a_bad_value_names_the_flag():
@@ -123,8 +142,12 @@ def test_run_experiment_exits_2_on_bad_input_and_runs_otherwise(tmp_path, capsys
         return {"status": "complete", "cfg": cfg}
 
     record = cli.run_experiment(
-        "x", lambda: (First(), str(tmp_path), ()), run, claim=lambda *a: True,
-        export=lambda d: d + "/export")
+        "x",
+        lambda: (First(), str(tmp_path), ()),
+        run,
+        claim=lambda *a: True,
+        export=lambda d: d + "/export",
+    )
     assert record["status"] == "complete"
     out = capsys.readouterr().out
     assert "(resuming)" in out and "exported SavedModel" in out
@@ -144,5 +167,8 @@ class Child(Second):
 
 def test_descriptions_of_inherited_fields_come_from_the_base_class():
     desc = cli.field_descriptions(Child)
-    assert desc == {"steps": "Training steps.", "mode": "The child's own words.",
-                    "extra": "An extra field."}
+    assert desc == {
+        "steps": "Training steps.",
+        "mode": "The child's own words.",
+        "extra": "An extra field.",
+    }

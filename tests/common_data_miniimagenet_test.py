@@ -74,9 +74,13 @@ def _image_paths(root, layout, split) -> dict[str, list[str]]:
     root = str(root)
     if layout == "folder":
         split_dir = os.path.join(root, split)
-        return {w: sorted(os.path.join(split_dir, w, f)
-                          for f in os.listdir(os.path.join(split_dir, w)))
-                for w in os.listdir(split_dir)}
+        return {
+            w: sorted(
+                os.path.join(split_dir, w, f)
+                for f in os.listdir(os.path.join(split_dir, w))
+            )
+            for w in os.listdir(split_dir)
+        }
     paths: dict[str, list[str]] = {}
     with open(os.path.join(root, f"{split}.csv")) as f:
         for line in f.read().splitlines()[1:]:
@@ -105,8 +109,7 @@ def test_loads_both_layouts(tmp_path, layout, size):
         paths = _image_paths(root, layout, split)
         for c, wnid in enumerate(data.class_names):
             for i, path in enumerate(paths[wnid]):
-                np.testing.assert_array_equal(data.images[c, i],
-                                              _reference(path, size))
+                np.testing.assert_array_equal(data.images[c, i], _reference(path, size))
         # Greyscale sources come out as RGB with three equal channels.
         grey = data.images[:, 0].astype(int)
         np.testing.assert_array_equal(grey[..., 0], grey[..., 1])
@@ -117,12 +120,14 @@ def test_csv_layout_preferred_when_both_present(tmp_path):
     _make_folder_root(tmp_path / "mini", splits=("train", "val"), seed=1)
     data = _load(root, "train")
     csv_paths = _image_paths(root, "csv", "train")
-    np.testing.assert_array_equal(data.images[1, 2],
-                                  _reference(csv_paths[data.class_names[1]][2], SIZE))
+    np.testing.assert_array_equal(
+        data.images[1, 2], _reference(csv_paths[data.class_names[1]][2], SIZE)
+    )
     val = _load(root, "val")  # No val.csv: falls back to the folder layout.
     folder_paths = _image_paths(root, "folder", "val")
     np.testing.assert_array_equal(
-        val.images[0, 0], _reference(folder_paths[val.class_names[0]][0], SIZE))
+        val.images[0, 0], _reference(folder_paths[val.class_names[0]][0], SIZE)
+    )
 
 
 @pytest.mark.parametrize("layout", ["csv", "folder"])
@@ -252,8 +257,9 @@ def test_defaults_are_ravi_larochelle(tmp_path):
         miniimagenet.load_miniimagenet_split(root, "val", image_size=SIZE)
     assert "expected 16" in _assert_data_error(excinfo)
     with pytest.raises(DatasetError) as excinfo:
-        miniimagenet.load_miniimagenet_split(root, "val", image_size=SIZE,
-                                             expected_classes=NUM_CLASSES)
+        miniimagenet.load_miniimagenet_split(
+            root, "val", image_size=SIZE, expected_classes=NUM_CLASSES
+        )
     assert "expected 600" in _assert_data_error(excinfo)
 
 

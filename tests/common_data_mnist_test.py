@@ -9,23 +9,32 @@ import pytest
 from common.data import mnist
 from common.data.errors import DatasetError
 
-DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
-    "data"))
+DATA_DIR = os.environ.get(
+    "REPRO_DATA_DIR",
+    os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "..",
+        "shared",
+        "data",
+    ),
+)
 REAL = os.path.join(DATA_DIR, "mnist")
 REAL_FASHION = os.path.join(DATA_DIR, "fashion_mnist")
 
 
 def _has_files(folder):
-    return all(os.path.exists(os.path.join(folder, f))
-               for pair in mnist.FILES.values() for f in pair)
+    return all(
+        os.path.exists(os.path.join(folder, f))
+        for pair in mnist.FILES.values()
+        for f in pair
+    )
 
 
 def _write_idx(path, magic, array, truncate=0):
     header = np.array([magic, len(array), *array.shape[1:]], ">i4").tobytes()
     data = header + array.astype(np.uint8).tobytes()
     with gzip.open(path, "wb") as f:
-        f.write(data[:len(data) - truncate])
+        f.write(data[: len(data) - truncate])
 
 
 def _fixture(folder, n=(5, 3)):
@@ -47,8 +56,7 @@ def test_missing_directory_fails_in_one_line_naming_file_and_folder(tmp_path):
     missing = str(tmp_path / "nothing")
     for reader in ("tfds", "idx"):
         with pytest.raises(DatasetError, match="--data_dir") as e:
-            mnist.load_mnist(missing, str(tmp_path / "prepared"), "test",
-                             reader=reader)
+            mnist.load_mnist(missing, str(tmp_path / "prepared"), "test", reader=reader)
         message = str(e.value)
         assert "\n" not in message
         # tfds builds both splits, so it checks the train files first.
@@ -56,7 +64,8 @@ def test_missing_directory_fails_in_one_line_naming_file_and_folder(tmp_path):
         assert f"{first}-images-idx3-ubyte.gz not found in {missing}" in message
     # Nothing was prepared and no download folder is left behind.
     assert not os.path.exists(tmp_path / "prepared") or not any(
-        f.startswith(".tmp") for f in os.listdir(tmp_path / "prepared"))
+        f.startswith(".tmp") for f in os.listdir(tmp_path / "prepared")
+    )
 
 
 def test_one_missing_file_is_named(tmp_path):
@@ -72,8 +81,9 @@ def test_one_missing_file_is_named(tmp_path):
 def test_idx_reader_returns_what_was_written(tmp_path):
     written = _fixture(tmp_path / "d")
     for split in mnist.SPLITS:
-        x, y = mnist.load_mnist_arrays(str(tmp_path / "d"), split=split,
-                                       name="fashion_mnist")
+        x, y = mnist.load_mnist_arrays(
+            str(tmp_path / "d"), split=split, name="fashion_mnist"
+        )
         images, labels = written[split]
         assert x.dtype == np.float32 and x.shape == (len(images), 28, 28, 1)
         assert y.dtype == np.int64
@@ -82,8 +92,9 @@ def test_idx_reader_returns_what_was_written(tmp_path):
     ds = mnist.load_mnist(str(tmp_path / "d"), split="test", reader="idx")
     assert ds.element_spec[0].shape == (28, 28, 1)
     image, label = next(iter(ds))
-    np.testing.assert_allclose(image.numpy()[..., 0] * 255, written["test"][0][0],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        image.numpy()[..., 0] * 255, written["test"][0][0], atol=1e-4
+    )
     assert label.dtype.name == "int64" and int(label) == written["test"][1][0]
 
 
@@ -117,12 +128,14 @@ def test_bad_arguments():
         mnist.load_mnist("x", None, "train", reader="tfds")
 
 
-@pytest.mark.skipif(not _has_files(REAL),
-                    reason="real MNIST not available (set REPRO_DATA_DIR)")
+@pytest.mark.skipif(
+    not _has_files(REAL), reason="real MNIST not available (set REPRO_DATA_DIR)"
+)
 def test_real_mnist_through_tfds(tmp_path_factory):
     cache = os.environ.get("REPRO_CACHE_DIR")
-    prepared = (os.path.join(cache, "tfds") if cache
-                else str(tmp_path_factory.mktemp("tfds")))
+    prepared = (
+        os.path.join(cache, "tfds") if cache else str(tmp_path_factory.mktemp("tfds"))
+    )
     sizes = {}
     for split in mnist.SPLITS:
         x, y = mnist.load_mnist_arrays(REAL, prepared, split)
@@ -137,8 +150,12 @@ def test_real_mnist_through_tfds(tmp_path_factory):
     ix, iy = mnist.load_mnist_arrays(REAL, split="test", reader="idx")
 
     def rows(images, labels):
-        keys = [im.tobytes() + bytes([lab]) for im, lab in
-                zip((images * 255).round().astype(np.uint8), labels, strict=True)]
+        keys = [
+            im.tobytes() + bytes([lab])
+            for im, lab in zip(
+                (images * 255).round().astype(np.uint8), labels, strict=True
+            )
+        ]
         return sorted(keys)
 
     assert rows(x, y) == rows(ix, iy)
@@ -147,12 +164,13 @@ def test_real_mnist_through_tfds(tmp_path_factory):
     assert label.dtype.name == "int64"
 
 
-@pytest.mark.skipif(not _has_files(REAL_FASHION),
-                    reason="real Fashion-MNIST not available (set REPRO_DATA_DIR)")
+@pytest.mark.skipif(
+    not _has_files(REAL_FASHION),
+    reason="real Fashion-MNIST not available (set REPRO_DATA_DIR)",
+)
 def test_real_fashion_mnist_through_idx_reader():
     for split in mnist.SPLITS:
-        x, y = mnist.load_mnist_arrays(REAL_FASHION, split=split,
-                                       name="fashion_mnist")
+        x, y = mnist.load_mnist_arrays(REAL_FASHION, split=split, name="fashion_mnist")
         assert x.shape == (mnist.NUM_EXAMPLES[split], 28, 28, 1)
         assert np.bincount(y).tolist() == [mnist.NUM_EXAMPLES[split] // 10] * 10
         assert x.min() == 0.0 and x.max() == 1.0

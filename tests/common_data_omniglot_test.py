@@ -11,9 +11,15 @@ from PIL import Image
 from common.data import omniglot
 from common.data.errors import DatasetError
 
-DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
-    "data"))
+DATA_DIR = os.environ.get(
+    "REPRO_DATA_DIR",
+    os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "..",
+        "shared",
+        "data",
+    ),
+)
 REAL = os.path.join(DATA_DIR, "omniglot")
 
 
@@ -24,9 +30,12 @@ def _png(rng, mode="L"):
     return buf.getvalue()
 
 
-def _fixture(folder, chars=(("images_background", "Alpha", 2),
-                            ("images_evaluation", "Beta", 1)), drawings=20,
-             mode="L"):
+def _fixture(
+    folder,
+    chars=(("images_background", "Alpha", 2), ("images_evaluation", "Beta", 1)),
+    drawings=20,
+    mode="L",
+):
     rng = np.random.default_rng(0)
     os.makedirs(folder, exist_ok=True)
     raw = {}
@@ -59,8 +68,9 @@ def test_official_pixels_of_mode_1_pngs_are_binary_nearest_neighbour(tmp_path):
     expected = 255 - stored[np.ix_(centres, centres)]
     np.testing.assert_array_equal(data.images[1, 6], expected)
     # The option keeps this project's earlier grey-level preprocessing.
-    grey = omniglot.load_omniglot(str(tmp_path / "omni"), None, expected_characters=3,
-                                  pixels="antialiased")
+    grey = omniglot.load_omniglot(
+        str(tmp_path / "omni"), None, expected_characters=3, pixels="antialiased"
+    )
     assert len(np.unique(grey.images)) > 2
     with pytest.raises(ValueError, match="--omniglot_pixels"):
         omniglot.load_omniglot(str(tmp_path / "omni"), None, pixels="grey")
@@ -68,8 +78,9 @@ def test_official_pixels_of_mode_1_pngs_are_binary_nearest_neighbour(tmp_path):
 
 def test_preprocessing_matches_pil_lanczos_inverted(tmp_path):
     raw = _fixture(tmp_path / "omni")
-    data = omniglot.load_omniglot(str(tmp_path / "omni"), None, expected_characters=3,
-                                  pixels="antialiased")
+    data = omniglot.load_omniglot(
+        str(tmp_path / "omni"), None, expected_characters=3, pixels="antialiased"
+    )
     assert data.images.shape == (3, 20, 28, 28) and data.images.dtype == np.uint8
     assert data.names[0] == "images_background/Alpha/character01"
     name = "images_background/Alpha/character01/0001_03.png"
@@ -80,13 +91,15 @@ def test_preprocessing_matches_pil_lanczos_inverted(tmp_path):
 
 def test_cache_is_written_once_and_reused(tmp_path):
     _fixture(tmp_path / "omni")
-    first = omniglot.load_omniglot(str(tmp_path / "omni"), str(tmp_path / "cache"),
-                                   expected_characters=3)
+    first = omniglot.load_omniglot(
+        str(tmp_path / "omni"), str(tmp_path / "cache"), expected_characters=3
+    )
     assert os.listdir(tmp_path / "cache") == ["omniglot_28_binary.npz"]
     for z in omniglot.ZIPS:
         os.remove(tmp_path / "omni" / z)
-    again = omniglot.load_omniglot(str(tmp_path / "omni"), str(tmp_path / "cache"),
-                                   expected_characters=3)
+    again = omniglot.load_omniglot(
+        str(tmp_path / "omni"), str(tmp_path / "cache"), expected_characters=3
+    )
     np.testing.assert_array_equal(first.images, again.images)
     assert first.names == again.names
 
@@ -108,12 +121,15 @@ def test_missing_empty_and_corrupt_data_fail_in_one_line(tmp_path):
     _fixture(tmp_path / "ok")
     with pytest.raises(DatasetError, match="expected 1623"):
         omniglot.load_omniglot(str(tmp_path / "ok"), str(cache))
-    assert not cache.exists() or not [f for f in os.listdir(cache)
-                                      if f.startswith(".tmp")]
+    assert not cache.exists() or not [
+        f for f in os.listdir(cache) if f.startswith(".tmp")
+    ]
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(REAL, omniglot.ZIPS[0])),
-                    reason="real Omniglot not available (set REPRO_DATA_DIR)")
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(REAL, omniglot.ZIPS[0])),
+    reason="real Omniglot not available (set REPRO_DATA_DIR)",
+)
 def test_real_omniglot_splits(tmp_path_factory):
     cache = os.environ.get("REPRO_CACHE_DIR") or str(tmp_path_factory.mktemp("c"))
     data = omniglot.load_omniglot(REAL, cache)
@@ -123,8 +139,11 @@ def test_real_omniglot_splits(tmp_path_factory):
     # Strokes are 1 (255): most pixels are background.
     assert 0.02 < data.images.mean() / 255 < 0.2
     split = omniglot.split_characters(data)
-    assert {k: len(v) for k, v in split.items()} == {"train": 1100, "val": 100,
-                                                       "test": 423}
+    assert {k: len(v) for k, v in split.items()} == {
+        "train": 1100,
+        "val": 100,
+        "test": 423,
+    }
     every = np.concatenate(list(split.values()))
     assert len(set(every.tolist())) == 1623  # disjoint and covering
     names = {k: {data.names[i] for i in v} for k, v in split.items()}

@@ -55,11 +55,14 @@ def test_proportion_ci95_is_wald_with_a_floor_at_the_ends():
         stats.proportion_ci95(0.5, 0)
 
 
-@pytest.mark.parametrize("check, good, bad", [
-    (validation.require_positive, [1, 0.5], [0, -1, float("nan"), True, "1"]),
-    (validation.require_non_negative, [0, 2.5], [-1e-9, float("inf")]),
-    (validation.require_fraction, [0, 0.3, 1], [-0.1, 1.1]),
-])
+@pytest.mark.parametrize(
+    "check, good, bad",
+    [
+        (validation.require_positive, [1, 0.5], [0, -1, float("nan"), True, "1"]),
+        (validation.require_non_negative, [0, 2.5], [-1e-9, float("inf")]),
+        (validation.require_fraction, [0, 0.3, 1], [-0.1, 1.1]),
+    ],
+)
 def test_validators_accept_and_reject_and_name_the_field(check, good, bad):
     for value in good:
         check("my_field", value)

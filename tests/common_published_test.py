@@ -19,14 +19,20 @@ def test_keys_are_unique_and_sources_complete():
 
 
 def test_maml_table1_covers_every_maml_cell_with_a_ci():
-    columns = {e.column for e in published.table("maml", "Table 1")
-               if e.row == "MAML"}
+    columns = {e.column for e in published.table("maml", "Table 1") if e.row == "MAML"}
     assert columns == {
-        "Omniglot 5-way 1-shot", "Omniglot 5-way 5-shot", "Omniglot 20-way 1-shot",
-        "Omniglot 20-way 5-shot", "MiniImagenet 5-way 1-shot",
-        "MiniImagenet 5-way 5-shot"}
-    assert all(e.ci95 is not None for e in published.table("maml", "Table 1")
-               if e.row == "MAML")
+        "Omniglot 5-way 1-shot",
+        "Omniglot 5-way 5-shot",
+        "Omniglot 20-way 1-shot",
+        "Omniglot 20-way 5-shot",
+        "MiniImagenet 5-way 1-shot",
+        "MiniImagenet 5-way 5-shot",
+    }
+    assert all(
+        e.ci95 is not None
+        for e in published.table("maml", "Table 1")
+        if e.row == "MAML"
+    )
     assert all(0 < e.value <= 100 for e in published.table("maml", "Table 1"))
 
 
@@ -39,19 +45,28 @@ def test_sinusoid_table_has_maml_and_pretrained_rows_at_1_5_10_steps():
         assert rows[row] == {"1 step", "5 steps", "10 steps"}
     # MAML improves with more steps, and beats the pretrained baseline: the
     # paper's qualitative claim, which the registry must not contradict.
-    maml = [published.lookup("maml", "Appendix C Table 2", "MAML (ours)", c).value
-            for c in ("1 step", "5 steps", "10 steps")]
-    pre = [published.lookup("maml", "Appendix C Table 2", "pretrain on all tasks",
-                            c).value for c in ("1 step", "5 steps", "10 steps")]
+    maml = [
+        published.lookup("maml", "Appendix C Table 2", "MAML (ours)", c).value
+        for c in ("1 step", "5 steps", "10 steps")
+    ]
+    pre = [
+        published.lookup("maml", "Appendix C Table 2", "pretrain on all tasks", c).value
+        for c in ("1 step", "5 steps", "10 steps")
+    ]
     assert maml == sorted(maml, reverse=True)
     assert all(m < p for m, p in zip(maml, pre, strict=True))
 
 
 def test_neural_ode_tables_present():
     assert {e.row for e in published.table("neural_ode", "Table 1")} >= {
-        "ResNet", "RK-Net", "ODE-Net"}
+        "ResNet",
+        "RK-Net",
+        "ODE-Net",
+    }
     assert {e.row for e in published.table("neural_ode", "Table 2")} == {
-        "RNN", "Latent ODE"}
+        "RNN",
+        "Latent ODE",
+    }
 
 
 def test_lookup_names_the_missing_cell():

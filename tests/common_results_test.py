@@ -21,19 +21,31 @@ def test_ci_is_196_std_over_sqrt_n():
         results.mean_ci95([])
 
 
-@pytest.mark.parametrize("ours,higher,expected", [
-    ({"mean": 98.5, "ci95": 0.1}, True, "within the published 95% CI"),
-    ({"mean": 97.0, "ci95": 2.0}, True,
-     "consistent (published value inside our 95% CI)"),
-    ({"mean": 99.9, "ci95": 0.01}, True, "better"),
-    ({"mean": 90.0, "ci95": 0.5}, True, "worse"),
-    ({"mean": 90.0, "ci95": 0.5}, False, "better"),
-    ({"mean": 1e6, "ci95": 2e6}, False,
-     "inconclusive (our 95% CI is wider than the published value)"),
-    ({"mean": float("nan"), "ci95": float("nan")}, True,
-     "diverged (non-finite result)"),
-    (None, True, "not measured"),
-])
+@pytest.mark.parametrize(
+    "ours,higher,expected",
+    [
+        ({"mean": 98.5, "ci95": 0.1}, True, "within the published 95% CI"),
+        (
+            {"mean": 97.0, "ci95": 2.0},
+            True,
+            "consistent (published value inside our 95% CI)",
+        ),
+        ({"mean": 99.9, "ci95": 0.01}, True, "better"),
+        ({"mean": 90.0, "ci95": 0.5}, True, "worse"),
+        ({"mean": 90.0, "ci95": 0.5}, False, "better"),
+        (
+            {"mean": 1e6, "ci95": 2e6},
+            False,
+            "inconclusive (our 95% CI is wider than the published value)",
+        ),
+        (
+            {"mean": float("nan"), "ci95": float("nan")},
+            True,
+            "diverged (non-finite result)",
+        ),
+        (None, True, "not measured"),
+    ],
+)
 def test_verdicts(ours, higher, expected):
     pub = {"value": 98.7, "ci95": 0.4}
     assert results.verdict(pub, ours, higher) == expected
@@ -41,8 +53,9 @@ def test_verdicts(ours, higher, expected):
 
 def test_cell_looks_up_the_registry():
     est = results.Estimate(mean=0.5, ci95=0.05, n=600)
-    c = results.cell("maml", "Appendix C Table 2", "MAML (ours)", "1 step", est,
-                     ["fewer iterations"])
+    c = results.cell(
+        "maml", "Appendix C Table 2", "MAML (ours)", "1 step", est, ["fewer iterations"]
+    )
     entry = published.lookup("maml", "Appendix C Table 2", "MAML (ours)", "1 step")
     assert c["published"]["value"] == entry.value
     assert c["published"]["source"] == entry.source
@@ -53,18 +66,30 @@ def test_cell_looks_up_the_registry():
 
 def _fixture_record(directory):
     cells = [
-        results.cell("maml", "Appendix C Table 2", "MAML (ours)", "1 step",
-                     results.mean_ci95(np.linspace(0.2, 1.0, 600)), ["dev A"],
-                     {"iterations": 10, "target_iterations": 70000,
-                      "wall_time_s": 1.0}),
-        results.cell("maml", "Appendix C Table 2", "pretrain on all tasks",
-                     "10 steps", None),
+        results.cell(
+            "maml",
+            "Appendix C Table 2",
+            "MAML (ours)",
+            "1 step",
+            results.mean_ci95(np.linspace(0.2, 1.0, 600)),
+            ["dev A"],
+            {"iterations": 10, "target_iterations": 70000, "wall_time_s": 1.0},
+        ),
+        results.cell(
+            "maml", "Appendix C Table 2", "pretrain on all tasks", "10 steps", None
+        ),
     ]
     return results.write_results(
-        directory, paper="maml", experiment="sinusoid", status="cut short",
+        directory,
+        paper="maml",
+        experiment="sinusoid",
+        status="cut short",
         budget={"iterations": 10, "wall_time_s": 3.0, "machine": "test"},
-        config={"seed": 0}, cells=cells, deviations=["dev A"],
-        figures=["fig.png"])
+        config={"seed": 0},
+        cells=cells,
+        deviations=["dev A"],
+        figures=["fig.png"],
+    )
 
 
 def test_report_is_regenerated_from_results_json_alone():
@@ -82,12 +107,15 @@ def test_report_is_regenerated_from_results_json_alone():
     pub = published.lookup("maml", "Appendix C Table 2", "MAML (ours)", "1 step")
     ours = np.linspace(0.2, 1.0, 600)
     ci = 1.96 * ours.std() / np.sqrt(600)
-    assert (f"| MAML (ours) | 1 step | {pub.value:.3f} | {ours.mean():.3f} ± "
-            f"{ci:.3f} | 10 it of 70,000") in original
+    assert (
+        f"| MAML (ours) | 1 step | {pub.value:.3f} | {ours.mean():.3f} ± "
+        f"{ci:.3f} | 10 it of 70,000"
+    ) in original
     assert "dev A" in original
     assert "(cut short)" in original  # the verdict carries the run's status
-    pre = published.lookup("maml", "Appendix C Table 2", "pretrain on all tasks",
-                           "10 steps")
+    pre = published.lookup(
+        "maml", "Appendix C Table 2", "pretrain on all tasks", "10 steps"
+    )
     assert f"| pretrain on all tasks | 10 steps | {pre.value:.3f} | - |" in original
     assert "not measured" in original
     assert "![fig.png](fig.png)" in original
@@ -95,6 +123,13 @@ def test_report_is_regenerated_from_results_json_alone():
 
 def test_bad_status_is_rejected():
     with tempfile.TemporaryDirectory() as d, pytest.raises(ValueError):
-        results.write_results(d, paper="maml", experiment="x", status="done",
-                              budget={}, config={}, cells=[])
+        results.write_results(
+            d,
+            paper="maml",
+            experiment="x",
+            status="done",
+            budget={},
+            config={},
+            cells=[],
+        )
         assert not os.listdir(d)

@@ -9,8 +9,7 @@ from common import seeding
 
 
 def _draws():
-    return (random.random(), float(np.random.rand()),
-            float(tf.random.uniform([])))
+    return (random.random(), float(np.random.rand()), float(tf.random.uniform([])))
 
 
 def test_same_seed_same_draws_other_seed_other_draws():

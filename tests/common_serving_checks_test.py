@@ -21,7 +21,8 @@ class Limits:
 
 def test_parse_limits_converts_and_validates():
     limits = serving_checks.parse_limits(
-        Limits, ["max_batch_size=64", "min_tolerance=1e-8"])
+        Limits, ["max_batch_size=64", "min_tolerance=1e-8"]
+    )
     assert limits == Limits(max_batch_size=64, min_tolerance=1e-8)
     assert isinstance(limits.max_batch_size, int)
     assert serving_checks.parse_limits(Limits, []) == Limits()
@@ -35,8 +36,12 @@ def test_parse_limits_converts_and_validates():
         serving_checks.parse_limits(Limits, ["min_tolerance=2"])
 
 
-@tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32),
-                              tf.TensorSpec([None], tf.int32)])
+@tf.function(
+    input_signature=[
+        tf.TensorSpec([None, 2], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+    ]
+)
 def _served(x, labels):
     checks = serving_checks.RequestChecks()
     checks.shape(x, "x", ("rows", 2))

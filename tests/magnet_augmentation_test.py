@@ -13,7 +13,7 @@ def _windows(image: np.ndarray, pad: int) -> list[np.ndarray]:
     out = []
     for i in range(2 * pad + 1):
         for j in range(2 * pad + 1):
-            window = padded[i:i + h, j:j + w]
+            window = padded[i : i + h, j : j + w]
             out += [window, window[:, ::-1]]
     return out
 
@@ -21,8 +21,7 @@ def _windows(image: np.ndarray, pad: int) -> list[np.ndarray]:
 def test_outputs_are_padded_windows_possibly_mirrored():
     rng = np.random.default_rng(0)
     images = rng.integers(1, 255, (16, 6, 5, 2), dtype=np.uint8)
-    out = augmentation.random_crop_flip(images, pad=2,
-                                        seed=tf.constant([3, 4])).numpy()
+    out = augmentation.random_crop_flip(images, pad=2, seed=tf.constant([3, 4])).numpy()
     assert out.shape == images.shape and out.dtype == np.float32
     for image, result in zip(images, out, strict=True):
         assert any(np.array_equal(result, w) for w in _windows(image, 2))

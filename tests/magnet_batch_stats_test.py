@@ -15,7 +15,7 @@ from tests.magnet_fixtures import synthetic_dataset
 def numpy_batch_sigma2(embeddings: np.ndarray, m: int, d: int) -> float:
     groups = embeddings.reshape(m, d, -1).astype(np.float64)
     centred = groups - groups.mean(axis=1, keepdims=True)
-    return float(np.sum(centred ** 2) / (m * d - 1))
+    return float(np.sum(centred**2) / (m * d - 1))
 
 
 def closed_form_ema(values: np.ndarray, decay: float) -> float:
@@ -30,10 +30,12 @@ def closed_form_ema(values: np.ndarray, decay: float) -> float:
 def test_running_average_matches_numpy(decay):
     rng = np.random.default_rng(0)
     values = rng.uniform(0.1, 5.0, size=37)
-    expected = (float(np.mean(values)) if decay is None
-                else closed_form_ema(values, decay))
-    assert batch_stats.running_average(values, decay) == pytest.approx(expected,
-                                                                        rel=1e-12)
+    expected = (
+        float(np.mean(values)) if decay is None else closed_form_ema(values, decay)
+    )
+    assert batch_stats.running_average(values, decay) == pytest.approx(
+        expected, rel=1e-12
+    )
     callback = batch_stats.Sigma2RunningAverage(decay=decay)
     assert np.isnan(callback.value)
     for v in values:
@@ -50,11 +52,13 @@ def test_batch_stats_metric_holds_the_batch_variance_and_losses():
     metric = batch_stats.MagnetBatchStats(m, d, alpha=0.5)
     metric.update_state(labels, emb)
     metric.reset_state()  # Keras resets per epoch; the last batch stays.
-    assert float(metric.result()) == pytest.approx(numpy_batch_sigma2(emb, m, d),
-                                                   rel=1e-5)
+    assert float(metric.result()) == pytest.approx(
+        numpy_batch_sigma2(emb, m, d), rel=1e-5
+    )
     expected, _, _ = loss.magnet_loss_terms(emb, labels, m, d, 0.5)
-    np.testing.assert_allclose(metric.example_losses.numpy(), expected,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        metric.example_losses.numpy(), expected, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_the_readme_fit_example_trains_with_sampler_and_callbacks():
@@ -70,10 +74,10 @@ def test_the_readme_fit_example_trains_with_sampler_and_callbacks():
     m, d, k = 4, 3, 2
     magnet_loss = loss.MagnetLoss(m, d, alpha=1.0)
     stats = batch_stats.MagnetBatchStats.like(magnet_loss)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=magnet_loss,
-                  metrics=[stats])
-    index = cluster_index.ClusterIndex.build(
-        embedding.embed_all(model, x), y, k)
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3), loss=magnet_loss, metrics=[stats]
+    )
+    index = cluster_index.ClusterIndex.build(embedding.embed_all(model, x), y, k)
     batches = sampler.MagnetSampler(x, y, index, m, d)
     refresh = kmeans_callback.ClusterRefreshCallback(batches, every=3, unit="step")
     sigma2 = batch_stats.Sigma2RunningAverage(stats)
@@ -83,15 +87,24 @@ def test_the_readme_fit_example_trains_with_sampler_and_callbacks():
         def on_train_batch_end(self, batch, logs=None):
             seen.append(float(logs["sigma2"]))
 
-    history = model.fit(batches.dataset(prefetch=None), steps_per_epoch=4, epochs=2,
-                        verbose=0, shuffle=False, callbacks=[
-                            sampler.LossRecorderCallback(batches, magnet_loss,
-                                                         stats=stats),
-                            sigma2, refresh, Watch()])
+    history = model.fit(
+        batches.dataset(prefetch=None),
+        steps_per_epoch=4,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[
+            sampler.LossRecorderCallback(batches, magnet_loss, stats=stats),
+            sigma2,
+            refresh,
+            Watch(),
+        ],
+    )
     assert len(history.history["loss"]) == 2
     assert refresh.refreshes == 2  # after steps 3 and 6
     # Losses of trained examples reached the index; the others keep 1.0.
     assert np.any(index.example_losses != 1.0)
     # The callback's average is the EMA of the per-step sigma^2 fit logged.
     assert sigma2.value == pytest.approx(
-        closed_form_ema(np.array(seen), batch_stats.DEFAULT_DECAY), rel=1e-6)
+        closed_form_ema(np.array(seen), batch_stats.DEFAULT_DECAY), rel=1e-6
+    )

@@ -8,8 +8,9 @@ from magnet import cluster_index, embedding, kmeans_callback, loss, sampler
 
 
 def _data(rng, sizes=(10, 7, 5), dim=4):
-    labels = np.concatenate([np.full(n, c) for c, n in zip((3, 8, 1), sizes,
-                                                           strict=True)])
+    labels = np.concatenate(
+        [np.full(n, c) for c, n in zip((3, 8, 1), sizes, strict=True)]
+    )
     return rng.normal(size=(len(labels), dim)), labels
 
 
@@ -19,12 +20,12 @@ def _check_fixed_point(test, index, embeddings):
         own = np.flatnonzero(index.cluster_classes == y)
         dist = np.sum((index.centres[own] - x) ** 2, axis=1)
         test.assertIn(index.assignments[i], own)
-        test.assertAllClose(dist[own == index.assignments[i]][0], dist.min(),
-                            rtol=1e-9, atol=1e-12)
+        test.assertAllClose(
+            dist[own == index.assignments[i]][0], dist.min(), rtol=1e-9, atol=1e-12
+        )
 
 
 class ClusterIndexTest(tf.test.TestCase):
-
     def test_each_class_gets_k_clusters(self):
         rng = np.random.default_rng(0)
         x, labels = _data(rng)
@@ -51,8 +52,7 @@ class ClusterIndexTest(tf.test.TestCase):
         blob = np.repeat(np.arange(4), 15)
         x = blob_centres[blob] + rng.normal(size=(60, 2))
         for seed in range(3):
-            index = cluster_index.ClusterIndex.build(x, np.zeros(60, int), 4,
-                                                     seed=seed)
+            index = cluster_index.ClusterIndex.build(x, np.zeros(60, int), 4, seed=seed)
             # Same partition as the blobs, up to relabelling.
             pairs = set(zip(blob, index.assignments, strict=True))
             self.assertLen(pairs, 4)
@@ -89,7 +89,6 @@ class ClusterIndexTest(tf.test.TestCase):
 
 
 class ClusterRefreshCallbackTest(tf.test.TestCase):
-
     def test_fit_refreshes_index_from_images_and_labels_only(self):
         keras.utils.set_random_seed(0)
         rng = np.random.default_rng(5)
@@ -98,27 +97,34 @@ class ClusterRefreshCallbackTest(tf.test.TestCase):
         model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
         m, d = 3, 4
         index = cluster_index.ClusterIndex.build(
-            embedding.embed_all(model, images), labels, 2, seed=0)
+            embedding.embed_all(model, images), labels, 2, seed=0
+        )
         batches = sampler.MagnetSampler(images, labels, index, m, d, seed=0)
         magnet = loss.MagnetLoss(m, d, alpha=1.0)
         model.compile(optimizer=keras.optimizers.SGD(0.5), loss=magnet)
         old_centres = index.centres.copy()
-        refresh = kmeans_callback.ClusterRefreshCallback(batches, every=1,
-                                                       unit="epoch")
-        by_step = kmeans_callback.ClusterRefreshCallback(batches, every=2, unit="step",
-                                                       batch_size=10)
+        refresh = kmeans_callback.ClusterRefreshCallback(batches, every=1, unit="epoch")
+        by_step = kmeans_callback.ClusterRefreshCallback(
+            batches, every=2, unit="step", batch_size=10
+        )
         recorder = sampler.LossRecorderCallback(batches, magnet)
-        history = model.fit(batches.dataset(), steps_per_epoch=4, epochs=2,
-                            callbacks=[by_step, refresh, recorder], shuffle=False,
-                            verbose=0)
+        history = model.fit(
+            batches.dataset(),
+            steps_per_epoch=4,
+            epochs=2,
+            callbacks=[by_step, refresh, recorder],
+            shuffle=False,
+            verbose=0,
+        )
         self.assertTrue(np.all(np.isfinite(history.history["loss"])))
         # 1 build + 2 epoch refreshes + 8 / 2 step refreshes.
         self.assertEqual(index.refresh_count, 1 + 2 + 4)
         final = embedding.embed_all(model, images)
         self.assertNotAllClose(index.centres, old_centres)
         for cid in range(index.num_clusters):
-            self.assertAllClose(index.centres[cid],
-                                final[index.members(cid)].mean(axis=0), atol=1e-5)
+            self.assertAllClose(
+                index.centres[cid], final[index.members(cid)].mean(axis=0), atol=1e-5
+            )
         _check_fixed_point(self, index, final)
         # The recorder replaced some initial losses with measured ones.
         self.assertGreater(np.sum(index.example_losses != index.initial_loss), 0)
@@ -148,7 +154,8 @@ def test_cached_refreshes_recluster_the_cache_and_reembed_on_schedule():
     calls.clear()
     batches = sampler.MagnetSampler(images, labels, index, 3, 2, seed=0)
     refresh = kmeans_callback.ClusterRefreshCallback(
-        batches, embed_fn=embed, every=2, unit="step", seed=7, reembed_every=4)
+        batches, embed_fn=embed, every=2, unit="step", seed=7, reembed_every=4
+    )
     refresh.refresh()  # Full: fills the cache.
     np.testing.assert_allclose(batches.embedding_cache, 2.0 * images, rtol=1e-6)
     idx = batches.sample_batch_indices(0)
@@ -160,8 +167,11 @@ def test_cached_refreshes_recluster_the_cache_and_reembed_on_schedule():
         refresh.on_train_batch_end(0)
     assert calls == []  # Step 2: k-means on the cache only.
     expected = cluster_index.ClusterIndex.build(
-        batches.embedding_cache.astype(np.float64), labels, 2,
-        seed=kmeans_callback.refresh_seed(7, 2))
+        batches.embedding_cache.astype(np.float64),
+        labels,
+        2,
+        seed=kmeans_callback.refresh_seed(7, 2),
+    )
     np.testing.assert_allclose(index.centres, expected.centres)
     for _ in range(2):
         refresh.on_train_batch_end(0)

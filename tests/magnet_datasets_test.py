@@ -17,12 +17,19 @@ from common.data import cifar10, mnist, omniglot
 from common.data.errors import DatasetError
 from magnet import datasets
 
-DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
-    "data"))
+DATA_DIR = os.environ.get(
+    "REPRO_DATA_DIR",
+    os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "..",
+        "shared",
+        "data",
+    ),
+)
 
 
 # --- fixtures ---------------------------------------------------------------------
+
 
 def _cifar10_fixture(data_dir, per_class=3):
     """A tar with `per_class` random 32x32 JPEGs per class and split."""
@@ -35,7 +42,8 @@ def _cifar10_fixture(data_dir, per_class=3):
                 for i in range(per_class):
                     buf = io.BytesIO()
                     Image.fromarray(rng.integers(0, 256, (32, 32, 3), np.uint8)).save(
-                        buf, format="JPEG")
+                        buf, format="JPEG"
+                    )
                     info = tarfile.TarInfo(f"{split}/{name}/{i:04d}.jpg")
                     info.size = buf.tell()
                     buf.seek(0)
@@ -51,8 +59,9 @@ def _fashion_fixture(data_dir, counts=(30, 20)):
     for split, n in zip(mnist.SPLITS, counts, strict=True):
         images = rng.integers(0, 256, (n, 28, 28), np.uint8)
         labels = np.arange(n, dtype=np.uint8) % 10
-        for file_name, magic, array in zip(mnist.FILES[split], (2051, 2049),
-                                           (images, labels), strict=True):
+        for file_name, magic, array in zip(
+            mnist.FILES[split], (2051, 2049), (images, labels), strict=True
+        ):
             header = np.array([magic, n, *array.shape[1:]], ">i4").tobytes()
             with gzip.open(os.path.join(folder, file_name), "wb") as f:
                 f.write(header + array.tobytes())
@@ -60,8 +69,10 @@ def _fashion_fixture(data_dir, counts=(30, 20)):
     return written
 
 
-def _omniglot_fixture(data_dir, chars=(("images_background", "Alpha", 2),
-                                       ("images_evaluation", "Beta", 1))):
+def _omniglot_fixture(
+    data_dir,
+    chars=(("images_background", "Alpha", 2), ("images_evaluation", "Beta", 1)),
+):
     """Both official zips with random 105x105 drawings, 20 drawers a character."""
     rng = np.random.default_rng(2)
     folder = os.path.join(data_dir, "omniglot")
@@ -76,8 +87,10 @@ def _omniglot_fixture(data_dir, chars=(("images_background", "Alpha", 2),
                         ink = (rng.random((105, 105)) > 0.1).astype(np.uint8) * 255
                         buf = io.BytesIO()
                         Image.fromarray(ink).save(buf, format="PNG")
-                        z.writestr(f"{top}/{alphabet}/character{c:02d}/"
-                                   f"{c:04d}_{d:02d}.png", buf.getvalue())
+                        z.writestr(
+                            f"{top}/{alphabet}/character{c:02d}/{c:04d}_{d:02d}.png",
+                            buf.getvalue(),
+                        )
 
 
 def _examples(sizes, labels, channels=3, coarse=None, seed=3):
@@ -92,8 +105,10 @@ def _examples(sizes, labels, channels=3, coarse=None, seed=3):
                 example["species"] = np.int64(coarse[i])
             yield example
 
-    signature = {"image": tf.TensorSpec((None, None, channels), tf.uint8),
-                 "label": tf.TensorSpec((), tf.int64)}
+    signature = {
+        "image": tf.TensorSpec((None, None, channels), tf.uint8),
+        "label": tf.TensorSpec((), tf.int64),
+    }
     if coarse is not None:
         signature["species"] = tf.TensorSpec((), tf.int64)
     return tf.data.Dataset.from_generator(generate, output_signature=signature), images
@@ -104,17 +119,26 @@ def _check(data, name, n_train, n_test, shape):
     assert data.train_images.shape == (n_train, *shape)
     assert data.test_images.shape == (n_test, *shape)
     assert data.train_images.dtype == data.test_images.dtype == np.uint8
-    for labels in (data.train_labels, data.test_labels, data.coarse_train_labels,
-                   data.coarse_test_labels):
+    for labels in (
+        data.train_labels,
+        data.test_labels,
+        data.coarse_train_labels,
+        data.coarse_test_labels,
+    ):
         assert labels is None or labels.dtype == np.int64
     assert data.image_shape == shape
 
 
 # --- coarse groupings and the container ------------------------------------------
 
-@pytest.mark.parametrize("name,classes", [
-    ("cifar10", cifar10.CLASS_NAMES),
-    ("fashion_mnist", datasets.FASHION_MNIST_CLASSES)])
+
+@pytest.mark.parametrize(
+    "name,classes",
+    [
+        ("cifar10", cifar10.CLASS_NAMES),
+        ("fashion_mnist", datasets.FASHION_MNIST_CLASSES),
+    ],
+)
 def test_every_fine_class_is_in_exactly_one_coarse_group(name, classes):
     groups = datasets.COARSE_GROUPS[name]
     members = [m for _, ms in groups for m in ms]
@@ -129,11 +153,13 @@ def test_every_fine_class_is_in_exactly_one_coarse_group(name, classes):
 
 def test_documented_groupings():
     mapping, names = datasets.coarse_mapping(
-        cifar10.CLASS_NAMES, datasets.COARSE_GROUPS["cifar10"])
+        cifar10.CLASS_NAMES, datasets.COARSE_GROUPS["cifar10"]
+    )
     assert names == ("vehicle", "animal")
     np.testing.assert_array_equal(mapping, [0, 0, 1, 1, 1, 1, 1, 1, 0, 0])
     mapping, names = datasets.coarse_mapping(
-        datasets.FASHION_MNIST_CLASSES, datasets.COARSE_GROUPS["fashion_mnist"])
+        datasets.FASHION_MNIST_CLASSES, datasets.COARSE_GROUPS["fashion_mnist"]
+    )
     assert names == ("clothing", "footwear", "bag")
     np.testing.assert_array_equal(mapping, [0, 0, 0, 0, 0, 1, 0, 1, 2, 1])
 
@@ -152,8 +178,16 @@ def test_labelled_images_validates_and_is_frozen():
     images = np.zeros((4, 2, 2, 1), np.uint8)
     fine = np.array([0, 1, 2, 0], np.int64)
     data = datasets.LabelledImages(
-        "toy", images, fine, images[:2], fine[:2], ("a", "b", "c"),
-        np.array([0, 1, 1, 0], np.int64), np.array([0, 1], np.int64), ("x", "y"))
+        "toy",
+        images,
+        fine,
+        images[:2],
+        fine[:2],
+        ("a", "b", "c"),
+        np.array([0, 1, 1, 0], np.int64),
+        np.array([0, 1], np.int64),
+        ("x", "y"),
+    )
     np.testing.assert_array_equal(data.fine_to_coarse(), [0, 1, 1])
     assert data.num_classes == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -168,8 +202,9 @@ def test_labelled_images_validates_and_is_frozen():
         dataclasses.replace(data, train_labels=fine.astype(np.int32))
     with pytest.raises(ValueError, match=r"0\.\.2"):
         dataclasses.replace(data, test_labels=np.array([0, 3], np.int64))
-    plain = dataclasses.replace(data, coarse_train_labels=None,
-                                coarse_test_labels=None, coarse_names=None)
+    plain = dataclasses.replace(
+        data, coarse_train_labels=None, coarse_test_labels=None, coarse_names=None
+    )
     assert plain.fine_to_coarse() is None
 
 
@@ -184,21 +219,26 @@ def test_argument_errors(tmp_path):
 
 # --- fixture loading --------------------------------------------------------------
 
+
 def test_cifar10_fixture(tmp_path):
     _cifar10_fixture(tmp_path / "data")
-    data = datasets.load_dataset("cifar10", str(tmp_path / "data"),
-                                 str(tmp_path / "cache"), strict=False)
+    data = datasets.load_dataset(
+        "cifar10", str(tmp_path / "data"), str(tmp_path / "cache"), strict=False
+    )
     _check(data, "cifar10", 30, 30, (32, 32, 3))
     assert data.class_names == cifar10.CLASS_NAMES
     assert data.coarse_names == ("vehicle", "animal")
     vehicles = {"airplane", "automobile", "ship", "truck"}
-    for labels, coarse in ((data.train_labels, data.coarse_train_labels),
-                           (data.test_labels, data.coarse_test_labels)):
+    for labels, coarse in (
+        (data.train_labels, data.coarse_train_labels),
+        (data.test_labels, data.coarse_test_labels),
+    ):
         expected = [0 if data.class_names[c] in vehicles else 1 for c in labels]
         np.testing.assert_array_equal(coarse, expected)
     assert os.listdir(tmp_path / "cache") == [cifar10.CACHE_NAME]
-    small = datasets.load_dataset("cifar10", str(tmp_path / "data"),
-                                  str(tmp_path / "cache"), 1, strict=False)
+    small = datasets.load_dataset(
+        "cifar10", str(tmp_path / "data"), str(tmp_path / "cache"), 1, strict=False
+    )
     _check(small, "cifar10", 10, 10, (32, 32, 3))
     np.testing.assert_array_equal(small.train_images[1], data.train_images[3])
     with pytest.raises(DatasetError, match="expected 5000"):
@@ -207,16 +247,19 @@ def test_cifar10_fixture(tmp_path):
 
 def test_fashion_mnist_fixture_keeps_exact_pixels(tmp_path):
     written = _fashion_fixture(tmp_path / "data")
-    data = datasets.load_dataset("fashion_mnist", str(tmp_path / "data"), None,
-                                 strict=False)
+    data = datasets.load_dataset(
+        "fashion_mnist", str(tmp_path / "data"), None, strict=False
+    )
     _check(data, "fashion_mnist", 30, 20, (28, 28, 1))
     np.testing.assert_array_equal(data.train_images[..., 0], written["train"][0])
     np.testing.assert_array_equal(data.test_labels, written["test"][1])
-    np.testing.assert_array_equal(data.coarse_train_labels,
-                                  data.fine_to_coarse()[data.train_labels])
+    np.testing.assert_array_equal(
+        data.coarse_train_labels, data.fine_to_coarse()[data.train_labels]
+    )
     assert data.coarse_names == ("clothing", "footwear", "bag")
-    small = datasets.load_dataset("fashion_mnist", str(tmp_path / "data"), None, 2,
-                                  strict=False)
+    small = datasets.load_dataset(
+        "fashion_mnist", str(tmp_path / "data"), None, 2, strict=False
+    )
     assert np.bincount(small.train_labels).tolist() == [2] * 10
     with pytest.raises(DatasetError, match="expected 60000"):
         datasets.load_dataset("fashion_mnist", str(tmp_path / "data"), None)
@@ -225,24 +268,31 @@ def test_fashion_mnist_fixture_keeps_exact_pixels(tmp_path):
 def test_omniglot_alphabets_fixture_splits_drawers(tmp_path):
     _omniglot_fixture(tmp_path / "data")
     cache = str(tmp_path / "cache")
-    data = datasets.load_dataset("omniglot_alphabets", str(tmp_path / "data"), cache,
-                                 strict=False)
+    data = datasets.load_dataset(
+        "omniglot_alphabets", str(tmp_path / "data"), cache, strict=False
+    )
     _check(data, "omniglot_alphabets", 3 * 15, 3 * 5, (28, 28, 1))
-    assert data.class_names == ("images_background/Alpha/character01",
-                                "images_background/Alpha/character02",
-                                "images_evaluation/Beta/character01")
+    assert data.class_names == (
+        "images_background/Alpha/character01",
+        "images_background/Alpha/character02",
+        "images_evaluation/Beta/character01",
+    )
     assert data.coarse_names == ("Alpha", "Beta")
     np.testing.assert_array_equal(data.fine_to_coarse(), [0, 0, 1])
     np.testing.assert_array_equal(data.train_labels, np.repeat([0, 1, 2], 15))
     np.testing.assert_array_equal(data.test_labels, np.repeat([0, 1, 2], 5))
     # Drawers 1-15 train, 16-20 test, pixels as common.data.omniglot makes them.
-    raw = omniglot.load_omniglot(str(tmp_path / "data" / "omniglot"), cache,
-                                 expected_characters=None, pixels="antialiased")
-    np.testing.assert_array_equal(data.train_images[15 + 14, ..., 0],
-                                  raw.images[1, 14])
+    raw = omniglot.load_omniglot(
+        str(tmp_path / "data" / "omniglot"),
+        cache,
+        expected_characters=None,
+        pixels="antialiased",
+    )
+    np.testing.assert_array_equal(data.train_images[15 + 14, ..., 0], raw.images[1, 14])
     np.testing.assert_array_equal(data.test_images[5 * 2, ..., 0], raw.images[2, 15])
-    small = datasets.load_dataset("omniglot_alphabets", str(tmp_path / "data"),
-                                  cache, 2, strict=False)
+    small = datasets.load_dataset(
+        "omniglot_alphabets", str(tmp_path / "data"), cache, 2, strict=False
+    )
     _check(small, "omniglot_alphabets", 6, 6, (28, 28, 1))
     np.testing.assert_array_equal(small.test_images[2, ..., 0], raw.images[1, 15])
     with pytest.raises(DatasetError, match="expected 1623"):
@@ -250,6 +300,7 @@ def test_omniglot_alphabets_fixture_splits_drawers(tmp_path):
 
 
 # --- the fine-grained (tfds) path -------------------------------------------------
+
 
 def test_examples_to_arrays_resizes_any_image():
     sizes = [(50, 40), (17, 90), (8, 8), (64, 64)]
@@ -263,21 +314,22 @@ def test_examples_to_arrays_resizes_any_image():
         ref = tf.image.resize(rgb, (16, 16), antialias=True).numpy()
         np.testing.assert_array_equal(x[1], np.clip(np.round(ref), 0, 255))
     flat = {"image": np.full((30, 20, 3), 77, np.uint8), "label": np.int64(5)}
-    x, _, _ = datasets.examples_to_arrays(
-        tf.data.Dataset.from_tensors(flat), 8)
+    x, _, _ = datasets.examples_to_arrays(tf.data.Dataset.from_tensors(flat), 8)
     assert (x == 77).all()
 
 
 def test_examples_to_arrays_limits_per_class_and_stops_early():
     labels = [0, 1, 1, 0, 1, 0, 2, 2]
     ds, images = _examples([(10, 12)] * 8, labels, coarse=[1, 0, 0, 1, 0, 1, 0, 0])
-    x, y, coarse = datasets.examples_to_arrays(ds, 4, max_per_class=2,
-                                               coarse_key="species")
+    x, y, coarse = datasets.examples_to_arrays(
+        ds, 4, max_per_class=2, coarse_key="species"
+    )
     assert y.tolist() == [0, 1, 1, 0, 2, 2]
     assert coarse.tolist() == [1, 0, 0, 1, 0, 0]
     # An endless dataset still ends once every class is full.
-    x, y, _ = datasets.examples_to_arrays(ds.repeat(), 4, max_per_class=3,
-                                          num_classes=3)
+    x, y, _ = datasets.examples_to_arrays(
+        ds.repeat(), 4, max_per_class=3, num_classes=3
+    )
     assert sorted(y.tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     empty, labels_, _ = datasets.examples_to_arrays(ds.take(0), 4)
     assert empty.shape == (0, 4, 4, 3) and labels_.shape == (0,)
@@ -286,12 +338,14 @@ def test_examples_to_arrays_limits_per_class_and_stops_early():
 def _no_download(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a download was attempted")
+
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", refuse)
 
 
 @pytest.mark.parametrize("name", list(datasets.FINE_GRAINED))
-def test_missing_fine_grained_data_explains_how_to_provide_it(tmp_path, monkeypatch,
-                                                              name):
+def test_missing_fine_grained_data_explains_how_to_provide_it(
+    tmp_path, monkeypatch, name
+):
     _no_download(monkeypatch)
     data_dir, cache = tmp_path / "data", tmp_path / "cache"
     data_dir.mkdir()
@@ -301,7 +355,8 @@ def test_missing_fine_grained_data_explains_how_to_provide_it(tmp_path, monkeypa
     assert "\n" not in message
     spec = datasets.FINE_GRAINED[name]
     assert f"{spec.title} is not prepared in {data_dir / 'tensorflow_datasets'}" in (
-        message)
+        message
+    )
     archives = sorted(i.filename for i in tfds.builder_cls(name).url_infos.values())
     assert archives and f"not found in {data_dir / name}" in message
     assert ", ".join(archives) in message and spec.homepage in message
@@ -324,8 +379,9 @@ def test_archives_are_prepared_offline_from_the_manual_dir(tmp_path, monkeypatch
     with pytest.raises(DatasetError, match="no cache_dir"):
         datasets.load_dataset("stanford_dogs", str(tmp_path / "data"), None)
     with pytest.raises(RuntimeError, match="stop after recording"):
-        datasets.load_dataset("stanford_dogs", str(tmp_path / "data"),
-                              str(tmp_path / "cache"))
+        datasets.load_dataset(
+            "stanford_dogs", str(tmp_path / "data"), str(tmp_path / "cache")
+        )
     [(name, download_dir, config)] = calls
     assert name == "stanford_dogs"
     assert str(config.manual_dir) == str(manual)
@@ -336,11 +392,15 @@ def test_archives_are_prepared_offline_from_the_manual_dir(tmp_path, monkeypatch
 
 def _fake_pets(monkeypatch, species_of_breed, requested):
     """Pretends oxford_iiit_pet is prepared, with small synthetic splits."""
+
     def as_dataset(self, split, **kwargs):
         requested.append(split)
         labels = [0, 1, 2, 1, 0, 36] if split == "train" else [2, 36, 0]
-        ds, _ = _examples([(40, 30)] * len(labels), labels,
-                          coarse=[species_of_breed(b) for b in labels])
+        ds, _ = _examples(
+            [(40, 30)] * len(labels),
+            labels,
+            coarse=[species_of_breed(b) for b in labels],
+        )
         return ds
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
@@ -354,8 +414,9 @@ def test_fine_grained_loading_with_coarse_species_and_cache(tmp_path, monkeypatc
     breeds = tfds.builder_cls("oxford_iiit_pet")().info.features["label"].names
     _fake_pets(monkeypatch, lambda b: 0 if breeds[b][0].isupper() else 1, requested)
     cache = tmp_path / "cache"
-    data = datasets.load_dataset("oxford_iiit_pet", str(tmp_path), str(cache),
-                                 image_size=12)
+    data = datasets.load_dataset(
+        "oxford_iiit_pet", str(tmp_path), str(cache), image_size=12
+    )
     assert requested == ["train", "test"]
     _check(data, "oxford_iiit_pet", 6, 3, (12, 12, 3))
     assert len(data.class_names) == 37 and data.class_names[0] == "Abyssinian"
@@ -366,13 +427,15 @@ def test_fine_grained_loading_with_coarse_species_and_cache(tmp_path, monkeypatc
     # Later loads read the cache: tfds is not asked again.
     monkeypatch.undo()
     _no_download(monkeypatch)
-    again = datasets.load_dataset("oxford_iiit_pet", str(tmp_path), str(cache),
-                                  image_size=12)
+    again = datasets.load_dataset(
+        "oxford_iiit_pet", str(tmp_path), str(cache), image_size=12
+    )
     np.testing.assert_array_equal(again.train_images, data.train_images)
     assert again.coarse_names == data.coarse_names
     assert again.class_names == data.class_names
-    small = datasets.load_dataset("oxford_iiit_pet", str(tmp_path), str(cache), 1,
-                                  image_size=12)
+    small = datasets.load_dataset(
+        "oxford_iiit_pet", str(tmp_path), str(cache), 1, image_size=12
+    )
     assert small.train_labels.tolist() == [0, 1, 2, 36]
     assert small.coarse_train_labels.tolist() == [0, 1, 1, 1]
 
@@ -388,10 +451,12 @@ def test_inconsistent_species_is_a_dataset_error(tmp_path, monkeypatch):
 
 # --- real data --------------------------------------------------------------------
 
+
 def _real(folder, file_name):
     return pytest.mark.skipif(
         not os.path.exists(os.path.join(DATA_DIR, folder, file_name)),
-        reason=f"real {folder} not available (set REPRO_DATA_DIR)")
+        reason=f"real {folder} not available (set REPRO_DATA_DIR)",
+    )
 
 
 @_real("cifar10", cifar10.TAR_NAME)

@@ -35,7 +35,6 @@ def _brute_magnet(queries, centres, classes, sigma2, num_neighbours):
 
 
 class EvaluationTest(tf.test.TestCase):
-
     def setUp(self):
         super().setUp()
         rng = np.random.default_rng(0)
@@ -45,33 +44,50 @@ class EvaluationTest(tf.test.TestCase):
 
     def test_magnet_rule_with_one_neighbour_is_nearest_centroid(self):
         for sigma2 in (0.01, 1.0, 100.0):
-            got = evaluation.magnet_predict(self.queries, self.centres,
-                                            self.cluster_classes, sigma2, 1, chunk=64)
-            want = evaluation.nearest_centroid_predict(self.queries, self.centres,
-                                                       self.cluster_classes)
+            got = evaluation.magnet_predict(
+                self.queries, self.centres, self.cluster_classes, sigma2, 1, chunk=64
+            )
+            want = evaluation.nearest_centroid_predict(
+                self.queries, self.centres, self.cluster_classes
+            )
             self.assertAllEqual(got, want)
         # And nearest centroid is the argmin by brute force.
-        brute = [self.cluster_classes[np.argmin([np.sum((q - c) ** 2)
-                                                 for c in self.centres])]
-                 for q in self.queries]
+        brute = [
+            self.cluster_classes[
+                np.argmin([np.sum((q - c) ** 2) for c in self.centres])
+            ]
+            for q in self.queries
+        ]
         self.assertAllEqual(want, brute)
 
     def test_magnet_rule_matches_brute_force(self):
         for sigma2 in (0.3, 2.0):
             for num_neighbours in (2, 5, 12):
-                got = evaluation.magnet_predict(self.queries, self.centres,
-                                                self.cluster_classes, sigma2,
-                                                num_neighbours, chunk=37)
-                want = _brute_magnet(self.queries, self.centres,
-                                     self.cluster_classes, sigma2, num_neighbours)
+                got = evaluation.magnet_predict(
+                    self.queries,
+                    self.centres,
+                    self.cluster_classes,
+                    sigma2,
+                    num_neighbours,
+                    chunk=37,
+                )
+                want = _brute_magnet(
+                    self.queries,
+                    self.centres,
+                    self.cluster_classes,
+                    sigma2,
+                    num_neighbours,
+                )
                 self.assertAllEqual(got, want)
 
     def test_magnet_rule_survives_tiny_sigma(self):
         far = self.queries * 1e3
-        got = evaluation.magnet_predict(far, self.centres, self.cluster_classes,
-                                        1e-8, 4)
-        want = evaluation.nearest_centroid_predict(far, self.centres,
-                                                   self.cluster_classes)
+        got = evaluation.magnet_predict(
+            far, self.centres, self.cluster_classes, 1e-8, 4
+        )
+        want = evaluation.nearest_centroid_predict(
+            far, self.centres, self.cluster_classes
+        )
         self.assertAllEqual(got, want)
 
     def test_knn_matches_brute_force(self):
@@ -93,17 +109,19 @@ class EvaluationTest(tf.test.TestCase):
 
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, "num_neighbours L must be in"):
-            evaluation.magnet_predict(self.queries, self.centres,
-                                      self.cluster_classes, 1.0, 13)
+            evaluation.magnet_predict(
+                self.queries, self.centres, self.cluster_classes, 1.0, 13
+            )
         with self.assertRaisesRegex(ValueError, "sigma2 must be > 0"):
-            evaluation.magnet_predict(self.queries, self.centres,
-                                      self.cluster_classes, 0.0, 1)
+            evaluation.magnet_predict(
+                self.queries, self.centres, self.cluster_classes, 0.0, 1
+            )
         with self.assertRaisesRegex(ValueError, "k must be in"):
-            evaluation.knn_predict(self.queries, self.centres,
-                                   self.cluster_classes, 0)
+            evaluation.knn_predict(self.queries, self.centres, self.cluster_classes, 0)
         with self.assertRaisesRegex(ValueError, "embedding dims differ"):
-            evaluation.knn_predict(self.queries[:, :2], self.centres,
-                                   self.cluster_classes, 1)
+            evaluation.knn_predict(
+                self.queries[:, :2], self.centres, self.cluster_classes, 1
+            )
 
 
 if __name__ == "__main__":

@@ -27,17 +27,24 @@ class FakeLabelledImages:
     coarse_names: tuple[str, ...] | None = None
 
 
-def _images(labels: np.ndarray, patterns: np.ndarray, rng: np.random.Generator,
-            noise: float) -> np.ndarray:
+def _images(
+    labels: np.ndarray, patterns: np.ndarray, rng: np.random.Generator, noise: float
+) -> np.ndarray:
     base = patterns[labels]
     out = base + rng.normal(scale=noise, size=base.shape)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def synthetic_dataset(num_classes: int = 4, train_per_class: int = 24,
-                      test_per_class: int = 8, size: int = 16, channels: int = 1,
-                      fine_per_coarse: int = 2, noise: float = 40.0,
-                      seed: int = 0) -> FakeLabelledImages:
+def synthetic_dataset(
+    num_classes: int = 4,
+    train_per_class: int = 24,
+    test_per_class: int = 8,
+    size: int = 16,
+    channels: int = 1,
+    fine_per_coarse: int = 2,
+    noise: float = 40.0,
+    seed: int = 0,
+) -> FakeLabelledImages:
     """A `LabelledImages`-like dataset with coarse labels.
 
     Args:

@@ -16,7 +16,7 @@ EPS = magnet_loss.DEFAULT_EPSILON
 def _reference(x, labels, m, d, alpha, eps=EPS):
     """Paper eq. 4-5 with explicit loops: (per-example losses, sigma^2, means)."""
     n = m * d
-    means = [np.mean(x[j * d:(j + 1) * d], axis=0) for j in range(m)]
+    means = [np.mean(x[j * d : (j + 1) * d], axis=0) for j in range(m)]
     own = [float(np.sum((x[i] - means[i // d]) ** 2)) for i in range(n)]
     sigma2 = sum(own) / (n - 1)
     losses = []
@@ -36,13 +36,17 @@ def _labels(cluster_classes, d):
 
 
 class MagnetLossTermsTest(tf.test.TestCase):
-
     def test_matches_numpy_reference_on_random_batches(self):
         rng = np.random.default_rng(0)
         # (M, D, alpha, class of each cluster); repeated classes test the mask.
-        cases = [(2, 3, 1.0, [0, 1]), (3, 4, 1.0, [0, 1, 2]),
-                 (4, 2, 0.5, [0, 1, 0, 2]), (5, 3, 2.0, [3, 3, 1, 1, 7]),
-                 (3, 5, 0.0, [1, 2, 2]), (6, 2, 1.5, [0, 1, 2, 3, 4, 5])]
+        cases = [
+            (2, 3, 1.0, [0, 1]),
+            (3, 4, 1.0, [0, 1, 2]),
+            (4, 2, 0.5, [0, 1, 0, 2]),
+            (5, 3, 2.0, [3, 3, 1, 1, 7]),
+            (3, 5, 0.0, [1, 2, 2]),
+            (6, 2, 1.5, [0, 1, 2, 3, 4, 5]),
+        ]
         for m, d, alpha, classes in cases:
             with self.subTest(m=m, d=d, alpha=alpha):
                 x = rng.normal(size=(m * d, 5)) * rng.uniform(0.3, 2.0)
@@ -73,9 +77,13 @@ class MagnetLossTermsTest(tf.test.TestCase):
         m, d = 3, 2
         x = rng.normal(size=(m * d, 4)).astype(np.float32)
         labels = _labels([0, 1, 2], d).astype(np.int32)
-        fn = tf.function(lambda e, y: magnet_loss.magnet_loss_terms(e, y, m, d)[0],
-                         input_signature=[tf.TensorSpec([None, None], tf.float32),
-                                          tf.TensorSpec([None], tf.int32)])
+        fn = tf.function(
+            lambda e, y: magnet_loss.magnet_loss_terms(e, y, m, d)[0],
+            input_signature=[
+                tf.TensorSpec([None, None], tf.float32),
+                tf.TensorSpec([None], tf.int32),
+            ],
+        )
         eager, _, _ = magnet_loss.magnet_loss_terms(x, labels, m, d)
         self.assertAllClose(fn(x, labels), eager, rtol=1e-6)
 
@@ -84,8 +92,9 @@ class MagnetLossTermsTest(tf.test.TestCase):
         m, d = 4, 5
         centres = np.arange(m)[:, None] * 100.0 * np.ones((1, 3))
         x = np.repeat(centres, d, axis=0) + 0.1 * rng.normal(size=(m * d, 3))
-        losses, _, _ = magnet_loss.magnet_loss_terms(x, _labels(range(m), d), m, d,
-                                                     alpha=1.0)
+        losses, _, _ = magnet_loss.magnet_loss_terms(
+            x, _labels(range(m), d), m, d, alpha=1.0
+        )
         self.assertAllEqual(losses, np.zeros(m * d))
 
     def test_sigma_zero_is_finite_and_correct(self):
@@ -93,14 +102,16 @@ class MagnetLossTermsTest(tf.test.TestCase):
         # Each cluster collapsed to a point, the points apart: sigma^2 = 0, and the
         # impostor terms vanish next to exp(0 - alpha), so every loss is 0.
         x = np.repeat(np.eye(m, 2 * m), d, axis=0)
-        losses, s2, _ = magnet_loss.magnet_loss_terms(x, _labels(range(m), d), m, d,
-                                                      alpha)
+        losses, s2, _ = magnet_loss.magnet_loss_terms(
+            x, _labels(range(m), d), m, d, alpha
+        )
         self.assertEqual(float(s2), 0.0)
         self.assertAllEqual(losses, np.zeros(m * d))
         # Everything at one point: loss = alpha + log(number of impostor clusters).
         same = np.ones((m * d, 2))
-        losses, _, _ = magnet_loss.magnet_loss_terms(same, _labels([0, 1, 1], d), m,
-                                                     d, alpha)
+        losses, _, _ = magnet_loss.magnet_loss_terms(
+            same, _labels([0, 1, 1], d), m, d, alpha
+        )
         want = np.repeat([alpha + math.log(2), alpha, alpha], d)
         self.assertAllClose(losses, want, rtol=1e-12)
 
@@ -117,10 +128,12 @@ class MagnetLossTermsTest(tf.test.TestCase):
 
     def test_gradients_are_finite(self):
         rng = np.random.default_rng(4)
-        cases = [(rng.normal(size=(8, 3)), 4, 2, [0, 1, 0, 1]),
-                 (np.repeat(np.eye(3), 2, axis=0), 3, 2, [0, 1, 2]),  # sigma^2 = 0
-                 (rng.normal(size=(4, 3)), 4, 1, [0, 1, 2, 3]),  # D = 1
-                 (np.ones((6, 3)), 3, 2, [0, 1, 2])]  # all identical
+        cases = [
+            (rng.normal(size=(8, 3)), 4, 2, [0, 1, 0, 1]),
+            (np.repeat(np.eye(3), 2, axis=0), 3, 2, [0, 1, 2]),  # sigma^2 = 0
+            (rng.normal(size=(4, 3)), 4, 1, [0, 1, 2, 3]),  # D = 1
+            (np.ones((6, 3)), 3, 2, [0, 1, 2]),
+        ]  # all identical
         for x, m, d, classes in cases:
             with self.subTest(m=m, d=d):
                 x = tf.Variable(x.astype(np.float32))
@@ -146,14 +159,15 @@ class MagnetLossTermsTest(tf.test.TestCase):
             up, down = x0.copy(), x0.copy()
             up[idx] += h
             down[idx] -= h
-            numeric[idx] = (np.mean(_reference(up, labels, m, d, 1.0)[0])
-                            - np.mean(_reference(down, labels, m, d, 1.0)[0])) / (2 * h)
+            numeric[idx] = (
+                np.mean(_reference(up, labels, m, d, 1.0)[0])
+                - np.mean(_reference(down, labels, m, d, 1.0)[0])
+            ) / (2 * h)
         self.assertAllClose(grad, numeric, atol=1e-6)
         self.assertGreater(np.abs(grad).max(), 1e-3)
 
 
 class MagnetLossSerialisationTest(tf.test.TestCase):
-
     def test_config_round_trip(self):
         loss = magnet_loss.MagnetLoss(6, 4, alpha=2.5, epsilon=1e-6, name="mag")
         config = loss.get_config()
@@ -180,12 +194,12 @@ class MagnetLossSerialisationTest(tf.test.TestCase):
             loaded = keras.models.load_model(path)
         x = np.random.default_rng(7).normal(size=(4, 3)).astype(np.float32)
         y = np.array([0, 0, 1, 1])
-        self.assertAllClose(loaded.evaluate(x, y, verbose=0),
-                            model.evaluate(x, y, verbose=0), rtol=1e-6)
+        self.assertAllClose(
+            loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6
+        )
 
 
 class MagnetLossErrorsTest(tf.test.TestCase):
-
     def test_bad_batch_size(self):
         loss = magnet_loss.MagnetLoss(3, 2)
         with self.assertRaisesRegex(ValueError, "M\\*D = 6 embeddings, got 5"):
@@ -206,9 +220,13 @@ class MagnetLossErrorsTest(tf.test.TestCase):
             loss(np.zeros(6), np.zeros(6))
 
     def test_dynamic_shapes_fail_assertions(self):
-        fn = tf.function(lambda e, y: magnet_loss.magnet_loss_terms(e, y, 3, 2)[0],
-                         input_signature=[tf.TensorSpec([None, 2], tf.float32),
-                                          tf.TensorSpec([None], tf.int32)])
+        fn = tf.function(
+            lambda e, y: magnet_loss.magnet_loss_terms(e, y, 3, 2)[0],
+            input_signature=[
+                tf.TensorSpec([None, 2], tf.float32),
+                tf.TensorSpec([None], tf.int32),
+            ],
+        )
         with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "M\\*D = 6"):
             fn(np.zeros((5, 2), np.float32), np.arange(5, dtype=np.int32))
         with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "two classes"):

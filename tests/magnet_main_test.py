@@ -11,32 +11,44 @@ import pytest
 from common import results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(REPO, "..", "shared",
-                                                         "data"))
+DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
 
 
 def _run(args, timeout=240):
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "magnet.main", *args], check=False,
-                          cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "magnet.main", *args],
+        check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--set", "stepz=3"], "--stepz does not apply"),
-    (["--steps=many"], "--steps=many: expected an integer"),
-    (["--set", "losses=magnet,contrastive"], "losses must be distinct names"),
-    (["--set", "losses=softmax", "--export_dir=EXPORT"], "--export_dir exports"),
-    (["--data_dir=NOWHERE"], "NOWHERE"),
-])
-def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(args, message,
-                                                               tmp_path):
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--set", "stepz=3"], "--stepz does not apply"),
+        (["--steps=many"], "--steps=many: expected an integer"),
+        (["--set", "losses=magnet,contrastive"], "losses must be distinct names"),
+        (["--set", "losses=softmax", "--export_dir=EXPORT"], "--export_dir exports"),
+        (["--data_dir=NOWHERE"], "NOWHERE"),
+    ],
+)
+def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(args, message, tmp_path):
     run_dir = tmp_path / "run"
-    args = [a.replace("EXPORT", str(tmp_path / "export"))
-            .replace("NOWHERE", str(tmp_path / "nowhere")) for a in args]
+    args = [
+        a.replace("EXPORT", str(tmp_path / "export")).replace(
+            "NOWHERE", str(tmp_path / "nowhere")
+        )
+        for a in args
+    ]
     message = message.replace("NOWHERE", str(tmp_path / "nowhere"))
-    proc = _run([f"--output_dir={run_dir}",
-                 f"--set=cache_dir={tmp_path / 'cache'}", *args])
+    proc = _run(
+        [f"--output_dir={run_dir}", f"--set=cache_dir={tmp_path / 'cache'}", *args]
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
@@ -44,17 +56,29 @@ def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(args, message,
     assert not run_dir.exists() and not (tmp_path / "export").exists()
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(DATA_DIR, "fashion_mnist")),
-                    reason="Fashion-MNIST not found under $REPRO_DATA_DIR")
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(DATA_DIR, "fashion_mnist")),
+    reason="Fashion-MNIST not found under $REPRO_DATA_DIR",
+)
 def test_tiny_fashion_mnist_run_exports_and_refuses_other_settings(tmp_path):
     run_dir = tmp_path / "run"
-    tiny = ["--set=losses=magnet", "--set=max_per_class=16", "--set=steps=2",
-            "--set=eval_every=2", "--set=refresh_every=2", "--set=num_clusters=4",
-            "--set=examples_per_cluster=2", "--set=clusters_per_class=2",
-            "--set=embedding_dim=8", "--set=warm_start_epochs=0",
-            f"--set=cache_dir={tmp_path / 'cache'}", f"--data_dir={DATA_DIR}"]
-    proc = _run([f"--output_dir={run_dir}", f"--export_dir={tmp_path / 'export'}",
-                 *tiny])
+    tiny = [
+        "--set=losses=magnet",
+        "--set=max_per_class=16",
+        "--set=steps=2",
+        "--set=eval_every=2",
+        "--set=refresh_every=2",
+        "--set=num_clusters=4",
+        "--set=examples_per_cluster=2",
+        "--set=clusters_per_class=2",
+        "--set=embedding_dim=8",
+        "--set=warm_start_epochs=0",
+        f"--set=cache_dir={tmp_path / 'cache'}",
+        f"--data_dir={DATA_DIR}",
+    ]
+    proc = _run(
+        [f"--output_dir={run_dir}", f"--export_dir={tmp_path / 'export'}", *tiny]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[magnet] 2/2" in proc.stdout
     record = results.load_results(str(run_dir))
@@ -68,17 +92,31 @@ def test_tiny_fashion_mnist_run_exports_and_refuses_other_settings(tmp_path):
 
 def test_kill_9_then_rerun_completes_the_run(tmp_path):
     run_dir = tmp_path / "run"
-    args = [f"--output_dir={run_dir}", "--set=losses=magnet", "--set=max_per_class=16",
-            "--set=steps=400", "--set=eval_every=100", "--set=refresh_every=100",
-            "--set=log_every=50",
-            "--set=num_clusters=4", "--set=examples_per_cluster=2",
-            "--set=clusters_per_class=2", "--set=embedding_dim=8",
-            "--set=warm_start_epochs=0", f"--set=cache_dir={tmp_path / 'cache'}",
-            f"--data_dir={DATA_DIR}"]
+    args = [
+        f"--output_dir={run_dir}",
+        "--set=losses=magnet",
+        "--set=max_per_class=16",
+        "--set=steps=400",
+        "--set=eval_every=100",
+        "--set=refresh_every=100",
+        "--set=log_every=50",
+        "--set=num_clusters=4",
+        "--set=examples_per_cluster=2",
+        "--set=clusters_per_class=2",
+        "--set=embedding_dim=8",
+        "--set=warm_start_epochs=0",
+        f"--set=cache_dir={tmp_path / 'cache'}",
+        f"--data_dir={DATA_DIR}",
+    ]
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.Popen([sys.executable, "-m", "magnet.main", *args], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnet.main", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     killed_at = None
     for line in proc.stdout:  # kill once a checkpoint (every eval_every) exists
         # Any progress line past the first checkpoint and before the end: which

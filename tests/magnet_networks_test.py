@@ -30,12 +30,15 @@ def test_embedder_rescales_pixels():
     assert model.get_layer("rescale").scale == pytest.approx(1 / 255)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"input_shape": (32, 32)}, "input_shape"),
-    ({"input_shape": (4, 4, 1)}, "too small"),
-    ({"input_shape": (32, 32, 3), "embedding_dim": 0}, "positive"),
-    ({"input_shape": (32, 32, 3), "widths": ()}, "positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"input_shape": (32, 32)}, "input_shape"),
+        ({"input_shape": (4, 4, 1)}, "too small"),
+        ({"input_shape": (32, 32, 3), "embedding_dim": 0}, "positive"),
+        ({"input_shape": (32, 32, 3), "widths": ()}, "positive"),
+    ],
+)
 def test_embedder_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         networks.build_embedder(**kwargs)
@@ -61,10 +64,12 @@ def test_classifier_shares_the_embedder_and_normalization_adds_no_weights():
 def test_epoch_batches_cover_each_epoch_once_and_repeat():
     seen = np.concatenate([networks.epoch_batch(3, s, 10, 50) for s in range(5)])
     assert sorted(seen) == list(range(50))
-    np.testing.assert_array_equal(networks.epoch_batch(3, 7, 10, 50),
-                                  networks.epoch_batch(3, 7, 10, 50))
-    assert not np.array_equal(networks.epoch_batch(3, 0, 10, 50),
-                              networks.epoch_batch(3, 5, 10, 50))
+    np.testing.assert_array_equal(
+        networks.epoch_batch(3, 7, 10, 50), networks.epoch_batch(3, 7, 10, 50)
+    )
+    assert not np.array_equal(
+        networks.epoch_batch(3, 0, 10, 50), networks.epoch_batch(3, 5, 10, 50)
+    )
     assert networks.warm_start_steps(0, 100, 10) == 0
     assert networks.warm_start_steps(1.5, 100, 10) == 15
 
@@ -76,18 +81,26 @@ def test_warm_start_learns_and_a_rerun_restores_instead_of_training(tmp_path):
     keras.utils.set_random_seed(0)
     first = networks.build_embedder((16, 16, 1), 8)
     initial = [w.copy() for w in first.get_weights()]
-    loop, head = networks.warm_start(first, x, y, 4, epochs=4, run_dir=str(tmp_path),
-                                     batch_size=16, learning_rate=1e-2,
-                                     stream=io.StringIO())
+    loop, head = networks.warm_start(
+        first,
+        x,
+        y,
+        4,
+        epochs=4,
+        run_dir=str(tmp_path),
+        batch_size=16,
+        learning_rate=1e-2,
+        stream=io.StringIO(),
+    )
     assert loop.steps == 16 and loop.status == "complete"
     assert [w.shape for w in head] == [(8, 4), (4,)]
     assert loop.last_metrics["loss"] < np.log(4)  # Below chance cross-entropy.
     assert not np.allclose(initial[0], first.get_weights()[0])
     second = networks.build_embedder((16, 16, 1), 8)
     stream = io.StringIO()
-    loop2, head2 = networks.warm_start(second, x, y, 4, epochs=4,
-                                       run_dir=str(tmp_path), batch_size=16,
-                                       stream=stream)
+    loop2, head2 = networks.warm_start(
+        second, x, y, 4, epochs=4, run_dir=str(tmp_path), batch_size=16, stream=stream
+    )
     assert loop2.sessions == 1 and stream.getvalue() == ""
     for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -11,15 +11,19 @@ def _setup(num_classes=5, per_class=12, k=3, m=4, d=3, seed=0):
     labels = np.repeat(np.arange(num_classes) * 2 + 1, per_class)
     embeddings = rng.normal(size=(len(labels), 3))
     # Images encode their own index, so batches can be traced back.
-    images = np.arange(len(labels), dtype=np.float32)[:, None] * np.ones((1, 2),
-                                                                       np.float32)
+    images = np.arange(len(labels), dtype=np.float32)[:, None] * np.ones(
+        (1, 2), np.float32
+    )
     index = cluster_index.ClusterIndex.build(embeddings, labels, k, seed=seed)
-    return images, labels, index, sampler.MagnetSampler(images, labels, index, m, d,
-                                                        seed=seed)
+    return (
+        images,
+        labels,
+        index,
+        sampler.MagnetSampler(images, labels, index, m, d, seed=seed),
+    )
 
 
 class MagnetSamplerTest(tf.test.TestCase):
-
     def test_batches_are_m_clusters_of_d_examples(self):
         _, labels, index, s = _setup()
         m, d = 4, 3
@@ -43,10 +47,13 @@ class MagnetSamplerTest(tf.test.TestCase):
             seen.add(int(seed))
             classes = index.cluster_classes
             self.assertNotIn(classes[seed], classes[neighbours])
-            impostors = [c for c in range(index.num_clusters)
-                         if classes[c] != classes[seed]]
-            dist = {c: float(np.sum((index.centres[c] - index.centres[seed]) ** 2))
-                    for c in impostors}
+            impostors = [
+                c for c in range(index.num_clusters) if classes[c] != classes[seed]
+            ]
+            dist = {
+                c: float(np.sum((index.centres[c] - index.centres[seed]) ** 2))
+                for c in impostors
+            }
             want = sorted(impostors, key=lambda c: dist[c])[:3]
             self.assertAllEqual(neighbours, want)
         self.assertGreater(len(seen), 5)
@@ -67,8 +74,7 @@ class MagnetSamplerTest(tf.test.TestCase):
         bound = 5 * np.sqrt(want * (1 - want) / draws) + 1e-3
         self.assertAllLessEqual(np.abs(freq - want) - bound, 0.0)
         # All-zero losses fall back to uniform seeds.
-        index.update_losses(np.arange(index.num_examples),
-                            np.zeros(index.num_examples))
+        index.update_losses(np.arange(index.num_examples), np.zeros(index.num_examples))
         seeds = np.array([s.sample_clusters()[0] for _ in range(3000)])
         self.assertLen(np.unique(seeds), index.num_clusters)
 
@@ -93,15 +99,17 @@ class MagnetSamplerTest(tf.test.TestCase):
 
     def test_index_can_be_swapped(self):
         images, labels, _, s = _setup()
-        new = cluster_index.ClusterIndex.build(np.random.default_rng(9).normal(
-            size=(len(labels), 3)), labels, 4, seed=9)
+        new = cluster_index.ClusterIndex.build(
+            np.random.default_rng(9).normal(size=(len(labels), 3)), labels, 4, seed=9
+        )
         s.index = new
         batch = s.sample_batch_indices().reshape(4, 3)
         self.assertLess(new.assignments[batch].max(), new.num_clusters)
         clusters = new.assignments[batch]
         self.assertAllEqual(clusters, np.repeat(clusters[:, :1], 3, axis=1))
         other = cluster_index.ClusterIndex.build(
-            images, np.tile([0, 1], len(labels) // 2), 1)
+            images, np.tile([0, 1], len(labels) // 2), 1
+        )
         with self.assertRaisesRegex(ValueError, "other labels"):
             s.index = other
 
@@ -123,8 +131,9 @@ class MagnetSamplerTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "num_clusters >= 2"):
             sampler.MagnetSampler(np.eye(8), labels, index, 1, 2)
         with self.assertRaisesRegex(RuntimeError, "call refresh"):
-            sampler.MagnetSampler(np.eye(8), labels, cluster_index.ClusterIndex(1),
-                                  2, 2)
+            sampler.MagnetSampler(
+                np.eye(8), labels, cluster_index.ClusterIndex(1), 2, 2
+            )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ def fake_run(tmp_path_factory):
     """A run directory as the experiment leaves it, with a random network."""
     run_dir = str(tmp_path_factory.mktemp("run"))
     keras.utils.set_random_seed(0)
-    cfg = experiment.MagnetConfig(embedding_dim=8, steps=6, eval_every=6,
-                                  clusters_per_class=2, num_neighbours=5)
+    cfg = experiment.MagnetConfig(
+        embedding_dim=8, steps=6, eval_every=6, clusters_per_class=2, num_neighbours=5
+    )
     config.save_config(cfg, run_dir)
     embedder = networks.build_embedder(SHAPE, 8)
     rng = np.random.default_rng(0)
@@ -41,11 +42,16 @@ def fake_run(tmp_path_factory):
     emb = embedding.embed_all(trainer.embed_fn(embedder), train)
     index = cluster_index.ClusterIndex.build(emb, labels, 2, seed=0)
     names = ("zero", "one", "two", "three")
-    run_files.save_cluster_model(os.path.join(run_dir, "magnet",
-                                            run_files.CLUSTER_MODEL_FILE),
-                               index, 5, names, 6)
-    checkpoint.Checkpointer(os.path.join(run_dir, "checkpoints", "magnet"),
-                            model=embedder).save(6)
+    run_files.save_cluster_model(
+        os.path.join(run_dir, "magnet", run_files.CLUSTER_MODEL_FILE),
+        index,
+        5,
+        names,
+        6,
+    )
+    checkpoint.Checkpointer(
+        os.path.join(run_dir, "checkpoints", "magnet"), model=embedder
+    ).save(6)
     with open(os.path.join(run_dir, run_files.DATA_INFO), "w") as f:
         json.dump({"input_shape": list(SHAPE), "class_names": list(names)}, f)
     export_dir = str(tmp_path_factory.mktemp("export"))
@@ -60,7 +66,9 @@ def test_versioned_layout_and_warmup(fake_run):
     assert os.path.exists(os.path.join(path, "saved_model.pb"))
     logs = export.read_warmup_requests(path)
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
-        "classify", "embed"]
+        "classify",
+        "embed",
+    ]
     assert export.read_serving_limits(path) == {"max_batch_size": 32}
 
 
@@ -69,17 +77,22 @@ def test_classify_equals_magnet_predict_on_the_same_embeddings(fake_run):
     loaded = tf.saved_model.load(path)
     assert {"serving_default", "classify", "embed"} <= set(loaded.signatures)
     emb = loaded.signatures["embed"](images=tf.constant(queries))["embeddings"]
-    np.testing.assert_allclose(emb, embedder(queries, training=False), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        emb, embedder(queries, training=False), rtol=1e-5, atol=1e-6
+    )
     out = loaded.signatures["classify"](images=tf.constant(queries))
-    model = run_files.load_cluster_model(os.path.join(
-        fake_run[0], "magnet", run_files.CLUSTER_MODEL_FILE))
-    want = evaluation.magnet_predict(out["embeddings"].numpy(), model["centres"],
-                                     model["cluster_classes"], float(model["sigma2"]),
-                                     int(model["num_neighbours"]))
+    model = run_files.load_cluster_model(
+        os.path.join(fake_run[0], "magnet", run_files.CLUSTER_MODEL_FILE)
+    )
+    want = evaluation.magnet_predict(
+        out["embeddings"].numpy(),
+        model["centres"],
+        model["cluster_classes"],
+        float(model["sigma2"]),
+        int(model["num_neighbours"]),
+    )
     np.testing.assert_array_equal(out["classes"].numpy(), want)
-    assert [n.decode() for n in out["class_names"].numpy()] == [names[c]
-                                                                for c in want]
+    assert [n.decode() for n in out["class_names"].numpy()] == [names[c] for c in want]
     scores = out["scores"].numpy()
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(np.argmax(scores, axis=1), want)
@@ -96,8 +109,9 @@ def test_classify_matches_numpy_rule_with_sharp_kernel_and_l_equal_1():
     queries = rng.uniform(0, 255, (25, *SHAPE)).astype(np.float32)
     emb = embedder(queries, training=False).numpy()
     for sigma2, num in ((1e-3, 1), (10.0, 6), (0.5, 3)):
-        server = serving.MagnetServer(embedder, centres, classes, sigma2, num,
-                                      [f"c{i}" for i in range(6)], SHAPE)
+        server = serving.MagnetServer(
+            embedder, centres, classes, sigma2, num, [f"c{i}" for i in range(6)], SHAPE
+        )
         got = server.classify(tf.constant(queries))["classes"].numpy()
         want = evaluation.magnet_predict(emb, centres, classes, sigma2, num)
         np.testing.assert_array_equal(got, want)
@@ -114,14 +128,20 @@ def _rejections(queries):
     big[0, 0, 0, 0] = 300.0
     return [
         (("classify", {"images": nan}), "images must be finite"),
-        (("embed", {"images": np.full((2, *SHAPE), np.inf, np.float32)}),
-         "images must be finite"),
+        (
+            ("embed", {"images": np.full((2, *SHAPE), np.inf, np.float32)}),
+            "images must be finite",
+        ),
         (("classify", {"images": big}), "images must be in [0, 255] (pixel values)"),
         (("embed", {"images": -queries[:2] - 1.0}), "images must be in [0, 255]"),
-        (("classify", {"images": np.zeros((33, *SHAPE), np.float32)}),
-         "images must have 1 to 32 rows (max_batch_size = 32"),
-        (("serving_default", {"images": np.zeros((0, *SHAPE), np.float32)}),
-         "images must have 1 to 32 rows"),
+        (
+            ("classify", {"images": np.zeros((33, *SHAPE), np.float32)}),
+            "images must have 1 to 32 rows (max_batch_size = 32",
+        ),
+        (
+            ("serving_default", {"images": np.zeros((0, *SHAPE), np.float32)}),
+            "images must have 1 to 32 rows",
+        ),
     ]
 
 
@@ -135,8 +155,10 @@ def test_loaded_model_rejects_bad_requests_naming_the_input(fake_run):
     for shape in ((2, 16, 16, 3), (2, 16, 16), (2, 16, 16, 1, 1), (2, 8, 32, 1)):
         # The loaded signature falls back to running the graph on a tensor its
         # input spec does not describe: the in-graph shape check rejects it.
-        with pytest.raises(tf.errors.InvalidArgumentError,
-                           match=r"images must have shape \[batch, 16, 16, 1\]"):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=r"images must have shape \[batch, 16, 16, 1\]",
+        ):
             loaded.signatures["classify"](images=tf.zeros(shape))
     for name, inputs in serving_cli.warmup_requests(path):
         loaded.signatures[name](**inputs)
@@ -147,23 +169,28 @@ def test_loaded_model_rejects_bad_requests_naming_the_input(fake_run):
 def test_saved_model_cli_loader_answers_and_rejects(fake_run, tmp_path):
     path, queries = fake_run[2], fake_run[5]
     rejections = _rejections(queries)
-    valid = [("classify", {"images": queries[:5]}), ("embed", {"images": queries}),
-             *serving_cli.warmup_requests(path),
-             ("classify", {"images": np.zeros((2, 16, 16, 3), np.float32)})]
+    valid = [
+        ("classify", {"images": queries[:5]}),
+        ("embed", {"images": queries}),
+        *serving_cli.warmup_requests(path),
+        ("classify", {"images": np.zeros((2, 16, 16, 3), np.float32)}),
+    ]
     results = serving_cli.cli_batch(
-        [(path, *r) for r, _ in rejections] + [(path, *r) for r in valid],
-        str(tmp_path))
+        [(path, *r) for r, _ in rejections] + [(path, *r) for r in valid], str(tmp_path)
+    )
     for (_, text), result in zip(rejections, results, strict=False):
         assert isinstance(result, str) and text in result, (text, result)
-    answers = results[len(rejections):]
+    answers = results[len(rejections) :]
     loaded = tf.saved_model.load(path)
     want = loaded.signatures["classify"](images=tf.constant(queries[:5]))
     np.testing.assert_array_equal(answers[0]["classes"], want["classes"].numpy())
-    np.testing.assert_allclose(answers[0]["scores"], want["scores"].numpy(),
-                               rtol=1e-6)
-    np.testing.assert_allclose(answers[1]["embeddings"],
-                               fake_run[3](queries, training=False), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(answers[0]["scores"], want["scores"].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        answers[1]["embeddings"],
+        fake_run[3](queries, training=False),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     assert all(isinstance(a, dict) for a in answers[2:4])  # Warm-up requests.
     assert "Cannot feed value of shape (2, 16, 16, 3)" in answers[4]
     assert "images" in answers[4]
@@ -173,8 +200,7 @@ def test_saved_model_cli_run_rejects_naming_the_input(fake_run, tmp_path):
     path, queries = fake_run[2], fake_run[5]
     images = queries[:2].copy()
     images[0, 0, 0, 0] = np.nan
-    proc, _ = serving_cli.cli_run(path, "classify", {"images": images},
-                                  str(tmp_path))
+    proc, _ = serving_cli.cli_run(path, "classify", {"images": images}, str(tmp_path))
     assert proc.returncode != 0
     assert "images must be finite" in proc.stderr, proc.stderr[-2000:]
 

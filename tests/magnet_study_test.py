@@ -13,19 +13,40 @@ from tests.magnet_fixtures import synthetic_dataset
 def tiny(monkeypatch, tmp_path):
     data = synthetic_dataset(num_classes=4, train_per_class=14, test_per_class=4)
     monkeypatch.setattr(experiment, "load_labelled_images", lambda config: data)
-    monkeypatch.setattr(study, "GRID", {
-        "magnet": (("a", {"learning_rate": 3e-3}), ("b", {"learning_rate": 1e-4})),
-        "triplet": (("a", {"learning_rate": 3e-3}),),
-    })
-    base = (("num_clusters", 4), ("examples_per_cluster", 3),
-            ("clusters_per_class", 2), ("num_neighbours", 4), ("embedding_dim", 8),
-            ("knn_k", 3), ("log_every", 2))
+    monkeypatch.setattr(
+        study,
+        "GRID",
+        {
+            "magnet": (("a", {"learning_rate": 3e-3}), ("b", {"learning_rate": 1e-4})),
+            "triplet": (("a", {"learning_rate": 3e-3}),),
+        },
+    )
+    base = (
+        ("num_clusters", 4),
+        ("examples_per_cluster", 3),
+        ("clusters_per_class", 2),
+        ("num_neighbours", 4),
+        ("embedding_dim", 8),
+        ("knn_k", 3),
+        ("log_every", 2),
+    )
     return study.StudyConfig(
-        "classification", "fashion_mnist", str(tmp_path / "study"),
-        losses=("magnet", "triplet"), seeds=(0, 1), steps=4, eval_every=4,
-        checkpoint_every=2, refresh_every=2, reembed_every=4, grid_steps=2,
-        grid_eval_every=2, grid_refresh_every=2,
-        validation_per_class=2, base=base)
+        "classification",
+        "fashion_mnist",
+        str(tmp_path / "study"),
+        losses=("magnet", "triplet"),
+        seeds=(0, 1),
+        steps=4,
+        eval_every=4,
+        checkpoint_every=2,
+        refresh_every=2,
+        reembed_every=4,
+        grid_steps=2,
+        grid_eval_every=2,
+        grid_refresh_every=2,
+        validation_per_class=2,
+        base=base,
+    )
 
 
 def test_grid_then_seeds_then_report(tiny, tmp_path):
@@ -35,8 +56,10 @@ def test_grid_then_seeds_then_report(tiny, tmp_path):
     study_phases.run_phase(tiny, "grid", ["magnet", "triplet"], [0], 5.0)
     with open(os.path.join(tiny.root, "grid", study.CHOSEN_FILE)) as f:
         chosen = json.load(f)
-    errors = {name: study.unit_curve(tiny.grid_dir("magnet", name), "magnet")[-1]
-              ["error"] for name in ("a", "b")}
+    errors = {
+        name: study.unit_curve(tiny.grid_dir("magnet", name), "magnet")[-1]["error"]
+        for name in ("a", "b")
+    }
     best = min(errors, key=errors.get)
     assert chosen["magnet"] == dict(study.GRID["magnet"])[best]
     # Grid points are evaluated on the validation split (2 per class), not test.
@@ -59,10 +82,12 @@ def test_grid_then_seeds_then_report(tiny, tmp_path):
     assert claims[1][3].startswith("not measured")  # softmax not in this study
     final = report["extra"]["finals"]["magnet"]["0"]
     assert {"magnet_error_running", "magnet_error_recomputed", "knn_error"} <= set(
-        final)
+        final
+    )
     # The README block shows the claims and the per-loss errors; only the
     # text between the markers changes.
     from magnet.experiments import readme_table
+
     text = readme_table.block({"classification_fashion_mnist": report})
     assert text.startswith(readme_table.START) and text.endswith(readme_table.END)
     assert study.stated("triplet_error").statement in text and "4 of 4" in text

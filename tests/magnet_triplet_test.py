@@ -11,8 +11,7 @@ from magnet import triplet
 def _reference(x, labels, margin, squared=True):
     """FaceNet semi-hard mining with explicit loops: (mean loss, active fraction)."""
     b = len(x)
-    dist = np.array([[np.sum((x[i] - x[j]) ** 2) for j in range(b)]
-                     for i in range(b)])
+    dist = np.array([[np.sum((x[i] - x[j]) ** 2) for j in range(b)] for i in range(b)])
     if not squared:
         dist = np.sqrt(np.maximum(dist, 1e-12))
     total, count, active = 0.0, 0, 0
@@ -32,20 +31,24 @@ def _reference(x, labels, margin, squared=True):
     return (total / count if count else 0.0), (active / count if count else 0.0)
 
 
-@pytest.mark.parametrize("seed,classes,per_class,dim,margin,squared", [
-    (0, 3, 4, 5, 0.2, True),
-    (1, 5, 2, 3, 0.5, True),
-    (2, 2, 6, 8, 0.1, False),
-    (3, 4, 3, 2, 1.0, True),
-])
+@pytest.mark.parametrize(
+    "seed,classes,per_class,dim,margin,squared",
+    [
+        (0, 3, 4, 5, 0.2, True),
+        (1, 5, 2, 3, 0.5, True),
+        (2, 2, 6, 8, 0.1, False),
+        (3, 4, 3, 2, 1.0, True),
+    ],
+)
 def test_matches_numpy_reference(seed, classes, per_class, dim, margin, squared):
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.repeat(np.arange(classes) * 3 + 1, per_class))
     x = rng.normal(size=(len(labels), dim)).astype(np.float64)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     want, want_active = _reference(x, labels, margin, squared)
-    got, active = triplet.semi_hard_triplet_loss(tf.constant(x), tf.constant(labels),
-                                                 margin, squared)
+    got, active = triplet.semi_hard_triplet_loss(
+        tf.constant(x), tf.constant(labels), margin, squared
+    )
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(active.numpy(), want_active)
 

@@ -9,8 +9,7 @@ from magnet.experiments import validation_split
 def test_carve_holds_out_per_class_and_partitions_the_training_set():
     labels = np.repeat(np.arange(5), [7, 9, 4, 12, 3])
     keep, held = validation_split.carve(labels, 2, seed=3)
-    assert np.array_equal(np.sort(np.concatenate([keep, held])),
-                          np.arange(len(labels)))
+    assert np.array_equal(np.sort(np.concatenate([keep, held])), np.arange(len(labels)))
     assert np.bincount(labels[held]).tolist() == [2] * 5
     again, held_again = validation_split.carve(labels, 2, seed=3)
     assert np.array_equal(held, held_again) and np.array_equal(keep, again)

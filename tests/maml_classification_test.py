@@ -11,9 +11,15 @@ from common.data import omniglot
 from maml import evaluation, meta_learner, networks, serving, tasks
 from maml.experiments import classification_experiment, configs
 
-DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
-    "data"))
+DATA_DIR = os.environ.get(
+    "REPRO_DATA_DIR",
+    os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "..",
+        "shared",
+        "data",
+    ),
+)
 HAVE_OMNIGLOT = os.path.exists(os.path.join(DATA_DIR, "omniglot", omniglot.ZIPS[0]))
 
 
@@ -23,11 +29,11 @@ def _images(classes=12, per_class=20, size=28, seed=0):
 
 
 class EpisodeTest(tf.test.TestCase):
-
     def test_shapes_labels_and_distinct_classes(self):
         images = _images()
-        ep = tasks.sample_episodes(tf.constant([1, 2], tf.int64), tf.constant(images),
-                                   6, 5, 2, 3, rotate=True)
+        ep = tasks.sample_episodes(
+            tf.constant([1, 2], tf.int64), tf.constant(images), 6, 5, 2, 3, rotate=True
+        )
         self.assertEqual(ep.support_x.shape, (6, 10, 28, 28, 1))
         self.assertEqual(ep.query_x.shape, (6, 15, 28, 28, 1))
         self.assertAllEqual(ep.support_y[0], np.repeat(np.arange(5), 2))
@@ -39,10 +45,16 @@ class EpisodeTest(tf.test.TestCase):
 
     def test_rotation_is_per_class_multiple_of_90_and_examples_distinct(self):
         images = _images()
-        ep = tasks.sample_episodes(tf.constant([3, 4], tf.int64), tf.constant(images),
-                                   8, 4, 2, 2, rotate=True)
-        x = np.concatenate([ep.support_x.numpy().reshape(8, 4, 2, 28, 28),
-                            ep.query_x.numpy().reshape(8, 4, 2, 28, 28)], axis=2)
+        ep = tasks.sample_episodes(
+            tf.constant([3, 4], tf.int64), tf.constant(images), 8, 4, 2, 2, rotate=True
+        )
+        x = np.concatenate(
+            [
+                ep.support_x.numpy().reshape(8, 4, 2, 28, 28),
+                ep.query_x.numpy().reshape(8, 4, 2, 28, 28),
+            ],
+            axis=2,
+        )
         seen_rotations = set()
         for t in range(8):
             for n in range(4):
@@ -51,8 +63,11 @@ class EpisodeTest(tf.test.TestCase):
                 matched = []
                 for img in x[t, n]:
                     unrot = np.rot90(img, -k)  # undo the class's rotation
-                    hits = [e for e in range(20)
-                            if np.allclose(unrot, images[c, e] / 255.0, atol=1e-6)]
+                    hits = [
+                        e
+                        for e in range(20)
+                        if np.allclose(unrot, images[c, e] / 255.0, atol=1e-6)
+                    ]
                     self.assertLen(hits, 1)
                     matched.append(hits[0])
                 self.assertLen(set(matched), 4)  # 4 distinct drawings
@@ -71,14 +86,12 @@ class EpisodeTest(tf.test.TestCase):
             size = 28 if cfg.dataset == "omniglot" else 84
             net = cfg.network(impl="patches")
             params = net.init_params(0)
-            x = tf.zeros([2, cfg.ways * cfg.shots, size, size,
-                          1 if size == 28 else 3])
+            x = tf.zeros([2, cfg.ways * cfg.shots, size, size, 1 if size == 28 else 3])
             out = net.apply(networks.tile_params(params, 2), x)
             self.assertEqual(out.shape, (2, cfg.ways * cfg.shots, cfg.ways), name)
 
 
 class Conv4Test(tf.test.TestCase):
-
     def test_parameter_counts(self):
         omni = networks.Conv4(5)
         # conv: 3*3*cin*64 + 64 bias; 4 batch-norm offsets of 64; head 64*5 + 5.
@@ -94,73 +107,98 @@ class Conv4Test(tf.test.TestCase):
     def test_implementations_compute_the_same_function(self):
         rng = np.random.default_rng(0)
         for args in ((5,), (5, 84, 3, 32, "maxpool", "flatten", "glorot")):
-            nets = {impl: networks.Conv4(*args, conv_impl=impl)
-                    for impl in ("native", "patches", "im2col")}
+            nets = {
+                impl: networks.Conv4(*args, conv_impl=impl)
+                for impl in ("native", "patches", "im2col")
+            }
             params = nets["native"].init_params(1)
-            params = {k: v + 0.1 * rng.standard_normal(v.shape).astype(np.float32)
-                      for k, v in params.items()}
+            params = {
+                k: v + 0.1 * rng.standard_normal(v.shape).astype(np.float32)
+                for k, v in params.items()
+            }
             size, ch = (28, 1) if len(args) == 1 else (84, 3)
             x = tf.constant(rng.uniform(size=(2, 6, size, size, ch)), tf.float32)
             tiled = networks.tile_params(params, 2)
             ref = nets["native"].apply(tiled, x)
             for impl in ("patches", "im2col"):
-                self.assertAllClose(nets[impl].apply(tiled, x), ref, rtol=1e-3,
-                                    atol=1e-3)
+                self.assertAllClose(
+                    nets[impl].apply(tiled, x), ref, rtol=1e-3, atol=1e-3
+                )
 
     def test_second_order_matches_finite_differences_and_differs_from_first(self):
         net = networks.Conv4(2, 8, 1, 3, conv_impl="im2col", head_init="glorot")
         rng = np.random.default_rng(2)
-        params = {k: tf.constant(v.numpy() + 0.3 * rng.standard_normal(v.shape))
-                  for k, v in net.init_params(0, tf.float64).items()}
+        params = {
+            k: tf.constant(v.numpy() + 0.3 * rng.standard_normal(v.shape))
+            for k, v in net.init_params(0, tf.float64).items()
+        }
         batch = meta_learner.TaskSlice(
             tf.constant(rng.uniform(size=(2, 4, 8, 8, 1))),
             tf.constant([[0, 1, 0, 1], [1, 0, 1, 0]], tf.int32),
             tf.constant(rng.uniform(size=(2, 4, 8, 8, 1))),
-            tf.constant([[0, 0, 1, 1], [1, 1, 0, 0]], tf.int32))
+            tf.constant([[0, 0, 1, 1], [1, 1, 0, 0]], tf.int32),
+        )
         loss = meta_learner.softmax_cross_entropy_per_task(2)
 
         def objective(p):
-            return float(meta_learner.maml_objective(net, p, batch, loss, 0.3, 2,
-                                                     False).loss)
+            return float(
+                meta_learner.maml_objective(net, p, batch, loss, 0.3, 2, False).loss
+            )
 
         _, so = meta_learner.meta_gradient(net, params, batch, loss, 0.3, 2)
-        _, fo = meta_learner.meta_gradient(net, params, batch, loss, 0.3, 2,
-                                           first_order=True)
+        _, fo = meta_learner.meta_gradient(
+            net, params, batch, loss, 0.3, 2, first_order=True
+        )
         eps = 1e-6
         for key in ("conv1_w", "bn2_beta", "out_w"):
             flat = params[key].numpy().ravel()
             for i in rng.choice(flat.size, 3, replace=False):
                 e = np.zeros_like(flat)
                 e[i] = eps
-                plus = dict(params, **{key: tf.constant((flat + e).reshape(
-                    params[key].shape))})
-                minus = dict(params, **{key: tf.constant((flat - e).reshape(
-                    params[key].shape))})
+                plus = dict(
+                    params, **{key: tf.constant((flat + e).reshape(params[key].shape))}
+                )
+                minus = dict(
+                    params, **{key: tf.constant((flat - e).reshape(params[key].shape))}
+                )
                 numeric = (objective(plus) - objective(minus)) / (2 * eps)
-                self.assertAllClose(so[key].numpy().ravel()[i], numeric, rtol=1e-4,
-                                    atol=1e-7)
+                self.assertAllClose(
+                    so[key].numpy().ravel()[i], numeric, rtol=1e-4, atol=1e-7
+                )
         diff = max(float(tf.reduce_max(tf.abs(so[k] - fo[k]))) for k in so)
         self.assertGreater(diff, 1e-4)
         # The batch-norm offsets are not adapted by the inner loop.
-        fast = meta_learner.adapt(net, params, batch.support_x, batch.support_y, loss,
-                                  0.3, 2)
+        fast = meta_learner.adapt(
+            net, params, batch.support_x, batch.support_y, loss, 0.3, 2
+        )
         self.assertAllEqual(fast["bn0_beta"][0], params["bn0_beta"])
         self.assertNotAllClose(fast["conv0_w"][0], params["conv0_w"])
 
     def test_split_meta_gradient_equals_batched(self):
         rng = np.random.default_rng(3)
-        batch = tasks.sample_episodes(tf.constant([7, 8], tf.int64),
-                                      tf.constant(_images()), 3, 4, 1, 3, rotate=True)
+        batch = tasks.sample_episodes(
+            tf.constant([7, 8], tf.int64),
+            tf.constant(_images()),
+            3,
+            4,
+            1,
+            3,
+            rotate=True,
+        )
         loss = meta_learner.softmax_cross_entropy_per_task(1)
         net = networks.Conv4(4, filters=8, conv_impl="patches")
         qnet = networks.Conv4(4, filters=8, conv_impl="native")
-        params = {k: v + 0.05 * rng.standard_normal(v.shape).astype(np.float32)
-                  for k, v in net.init_params(0).items()}
+        params = {
+            k: v + 0.05 * rng.standard_normal(v.shape).astype(np.float32)
+            for k, v in net.init_params(0).items()
+        }
         for first_order in (False, True):
-            obj_a, a = meta_learner.meta_gradient(net, params, batch, loss, 0.4, 2,
-                                                  first_order)
-            obj_b, b = meta_learner.meta_gradient_split(net, qnet, params, batch, loss,
-                                                        0.4, 2, first_order)
+            obj_a, a = meta_learner.meta_gradient(
+                net, params, batch, loss, 0.4, 2, first_order
+            )
+            obj_b, b = meta_learner.meta_gradient_split(
+                net, qnet, params, batch, loss, 0.4, 2, first_order
+            )
             self.assertAllClose(obj_a.loss, obj_b.loss, rtol=1e-4)
             for k in a:
                 self.assertAllClose(a[k], b[k], rtol=2e-3, atol=2e-5)
@@ -168,23 +206,30 @@ class Conv4Test(tf.test.TestCase):
 
 @pytest.mark.skipif(not HAVE_OMNIGLOT, reason="real Omniglot not available")
 class RealOmniglotTest(tf.test.TestCase):
-
     def test_tiny_meta_training_beats_chance_and_resumes_exactly(self):
         cfg = dataclasses.replace(
             configs.CLASSIFICATION_EXPERIMENTS["omniglot_5w1s"],
-            meta_batch_size=8, num_iterations=120, eval_tasks=100, val_tasks=20,
-            eval_every=120, checkpoint_every=60, log_every=60)
+            meta_batch_size=8,
+            num_iterations=120,
+            eval_tasks=100,
+            val_tasks=20,
+            eval_every=120,
+            checkpoint_every=60,
+            log_every=60,
+        )
         cache = os.environ.get("REPRO_CACHE_DIR") or self.get_temp_dir()
         splits = classification_experiment.load_splits(cfg, DATA_DIR, cache)
         images = tf.Variable(splits["train"], trainable=False)
         test = classification_experiment.eval_episodes(
-            cfg, tf.constant(splits["test"]), "test", cfg.eval_tasks)
+            cfg, tf.constant(splits["test"]), "test", cfg.eval_tasks
+        )
         trainer = classification_experiment.build_trainer(cfg, images)
         first = trainer.train(60)
         ckpt = tf.train.Checkpoint(trainer=trainer).save(self.get_temp_dir() + "/c")
         second = trainer.train(60)
         after = classification_experiment.accuracy_curve(
-            cfg, trainer.current_params(), test)
+            cfg, trainer.current_params(), test
+        )
         # Meta-training lowers the post-update query loss...
         self.assertLess(second.loss, 0.9 * first.loss)
         # ...and adapted 5-way accuracy is far above chance (20%), while the
@@ -195,25 +240,43 @@ class RealOmniglotTest(tf.test.TestCase):
         tf.train.Checkpoint(trainer=resumed).restore(ckpt)
         resumed.train(60)
         for k in trainer.params:
-            self.assertAllClose(resumed.params[k], trainer.params[k], rtol=1e-5,
-                                atol=1e-6)
+            self.assertAllClose(
+                resumed.params[k], trainer.params[k], rtol=1e-5, atol=1e-6
+            )
         # The exported serving signature adapts like the in-process model.
         net = cfg.network(impl="native")
-        module = serving.classification_module(net, trainer.current_params(),
-                                               cfg.shots, cfg.alpha)
+        module = serving.classification_module(
+            net, trainer.current_params(), cfg.shots, cfg.alpha
+        )
         path = serving.export_few_shot_model(
-            module, self.get_temp_dir() + "/export", "omniglot",
-            test.support_x[0].numpy(), test.support_y[0].numpy(),
-            test.query_x[0].numpy(), 3)
+            module,
+            self.get_temp_dir() + "/export",
+            "omniglot",
+            test.support_x[0].numpy(),
+            test.support_y[0].numpy(),
+            test.query_x[0].numpy(),
+            3,
+        )
         loaded = tf.saved_model.load(path)
         probs = loaded.signatures["adapt_and_predict"](
-            support_x=test.support_x[0], support_y=test.support_y[0],
-            query_x=test.query_x[0], num_steps=tf.constant(3))["outputs"]
+            support_x=test.support_x[0],
+            support_y=test.support_y[0],
+            query_x=test.query_x[0],
+            num_steps=tf.constant(3),
+        )["outputs"]
         self.assertAllClose(tf.reduce_sum(probs, -1), tf.ones(5), atol=1e-5)
         served_acc = np.mean(np.argmax(probs, -1) == test.query_y[0].numpy())
         ref = evaluation.classification_curve(
-            classification_experiment.support_network(cfg), trainer.current_params(),
-            meta_learner.TaskSlice(test.support_x[:1], test.support_y[:1],
-                                   test.query_x[:1], test.query_y[:1]),
-            classification_experiment.loss_fn(cfg), cfg.alpha, 3)
+            classification_experiment.support_network(cfg),
+            trainer.current_params(),
+            meta_learner.TaskSlice(
+                test.support_x[:1],
+                test.support_y[:1],
+                test.query_x[:1],
+                test.query_y[:1],
+            ),
+            classification_experiment.loss_fn(cfg),
+            cfg.alpha,
+            3,
+        )
         self.assertAlmostEqual(served_acc, ref[0, 3], places=5)

@@ -18,35 +18,57 @@ TINY = ["--eval_tasks=50", "--log_every=100", "--checkpoint_every=200"]
 
 def _run(args, timeout=300):
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "maml.main", *args], check=False,
-                          cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "maml.main", *args],
+        check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_run():
     d = tempfile.mkdtemp()
     run_dir = os.path.join(d, "run")
-    proc = _run([f"--output_dir={run_dir}", "--num_iterations=400",
-                 "--pretrain_iterations=400", f"--export_dir={d}/export", *TINY])
+    proc = _run(
+        [
+            f"--output_dir={run_dir}",
+            "--num_iterations=400",
+            "--pretrain_iterations=400",
+            f"--export_dir={d}/export",
+            *TINY,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return d, run_dir, proc
 
 
 def test_smoke_run_writes_every_output(tiny_run):
     d, run_dir, proc = tiny_run
-    for name in ("config.json", "results.json", "report.md",
-                 "fig2_adapted_curves.png", "fig3_learning_curves.png"):
+    for name in (
+        "config.json",
+        "results.json",
+        "report.md",
+        "fig2_adapted_curves.png",
+        "fig3_learning_curves.png",
+    ):
         assert os.path.exists(os.path.join(run_dir, name)), name
     assert os.listdir(os.path.join(run_dir, "tensorboard", "maml"))
-    assert os.path.exists(os.path.join(d, "export", "maml_sinusoid", "1",
-                                       "saved_model.pb"))
+    assert os.path.exists(
+        os.path.join(d, "export", "maml_sinusoid", "1", "saved_model.pb")
+    )
     record = results.load_results(run_dir)
     assert record["status"] == "complete"
     assert record["budget"]["iterations"] == 400
     cells = {(c["row"], c["column"]) for c in record["cells"]}
-    assert cells == {(r, c) for r in ("MAML (ours)", "pretrain on all tasks")
-                     for c in ("1 step", "5 steps", "10 steps")}
+    assert cells == {
+        (r, c)
+        for r in ("MAML (ours)", "pretrain on all tasks")
+        for c in ("1 step", "5 steps", "10 steps")
+    }
     assert all(c["ours"]["n"] == 50 for c in record["cells"])
     assert any("400 of the paper's 70,000" in dev for dev in record["deviations"])
     assert "it/s" in proc.stdout and "ETA" in proc.stdout
@@ -57,24 +79,37 @@ def test_smoke_run_writes_every_output(tiny_run):
 def test_rerun_of_finished_run_resumes_and_reproduces(tiny_run):
     _, run_dir, _ = tiny_run
     before = results.load_results(run_dir)
-    proc = _run([f"--output_dir={run_dir}", "--num_iterations=400",
-                 "--pretrain_iterations=400", *TINY])
+    proc = _run(
+        [
+            f"--output_dir={run_dir}",
+            "--num_iterations=400",
+            "--pretrain_iterations=400",
+            *TINY,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = results.load_results(run_dir)
     assert [c["ours"] for c in after["cells"]] == [c["ours"] for c in before["cells"]]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--experiment=omniglot_typo"], "unknown experiment 'omniglot_typo'"),
-    (["--num_shots=0"], "--num_shots"),
-    (["--alpha=-0.1"], "--alpha"),
-    (["--alpha=0"], "--alpha"),
-    (["--experiment=miniimagenet_5w1s", "--data_dir=/nonexistent"],
-     "MiniImagenet not found under /nonexistent/miniimagenet"),
-    (["--experiment=omniglot_5w1s", "--data_dir=/nonexistent"],
-     "Omniglot not found"),
-    (["--experiment=omniglot_5w1s", "--num_shots=0"], "--num_shots"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--experiment=omniglot_typo"], "unknown experiment 'omniglot_typo'"),
+        (["--num_shots=0"], "--num_shots"),
+        (["--alpha=-0.1"], "--alpha"),
+        (["--alpha=0"], "--alpha"),
+        (
+            ["--experiment=miniimagenet_5w1s", "--data_dir=/nonexistent"],
+            "MiniImagenet not found under /nonexistent/miniimagenet",
+        ),
+        (
+            ["--experiment=omniglot_5w1s", "--data_dir=/nonexistent"],
+            "Omniglot not found",
+        ),
+        (["--experiment=omniglot_5w1s", "--num_shots=0"], "--num_shots"),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(args, message):
     with tempfile.TemporaryDirectory() as d:
         run_dir = os.path.join(d, "run")
@@ -103,12 +138,21 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tiny_run):
     _, reference_dir, _ = tiny_run
     with tempfile.TemporaryDirectory() as d:
         run_dir = os.path.join(d, "run")
-        args = [f"--output_dir={run_dir}", "--num_iterations=400",
-                "--pretrain_iterations=400", *TINY]
+        args = [
+            f"--output_dir={run_dir}",
+            "--num_iterations=400",
+            "--pretrain_iterations=400",
+            *TINY,
+        ]
         env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-        proc = subprocess.Popen([sys.executable, "-m", "maml.main", *args], cwd=REPO,
-                                env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "maml.main", *args],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         killed_at = None
         for line in proc.stdout:  # kill as soon as a checkpoint exists mid-run
             if line.startswith("[maml] 300/400"):
@@ -125,32 +169,48 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tiny_run):
         resumed = results.load_results(run_dir)
         reference = results.load_results(reference_dir)
         assert [c["ours"] for c in resumed["cells"]] == [
-            c["ours"] for c in reference["cells"]]
+            c["ours"] for c in reference["cells"]
+        ]
         assert resumed["budget"]["sessions"] == 2
 
 
 DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(DATA_DIR, "omniglot",
-                                                    "images_background.zip")),
-                    reason="real Omniglot not available (set REPRO_DATA_DIR)")
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(DATA_DIR, "omniglot", "images_background.zip")),
+    reason="real Omniglot not available (set REPRO_DATA_DIR)",
+)
 def test_omniglot_smoke_run_writes_the_table1_cell():
     with tempfile.TemporaryDirectory() as d:
         run_dir = os.path.join(d, "run")
-        args = [f"--output_dir={run_dir}", "--experiment=omniglot_5w1s",
-                f"--data_dir={DATA_DIR}", f"--cache_dir={d}/cache",
-                "--num_iterations=20", "--meta_batch_size=4", "--eval_tasks=20",
-                "--val_tasks=10", "--eval_every=10", "--checkpoint_every=10",
-                "--log_every=10"]
+        args = [
+            f"--output_dir={run_dir}",
+            "--experiment=omniglot_5w1s",
+            f"--data_dir={DATA_DIR}",
+            f"--cache_dir={d}/cache",
+            "--num_iterations=20",
+            "--meta_batch_size=4",
+            "--eval_tasks=20",
+            "--val_tasks=10",
+            "--eval_every=10",
+            "--checkpoint_every=10",
+            "--log_every=10",
+        ]
         proc = _run(args)
         assert proc.returncode == 0, proc.stderr[-3000:]
         record = results.load_results(run_dir)
         cell, table3 = record["cells"]  # App. C Table 3 repeats the 5-way cell
         assert (cell["table"], cell["row"], cell["column"]) == (
-            "Table 1", "MAML", "Omniglot 5-way 1-shot")
+            "Table 1",
+            "MAML",
+            "Omniglot 5-way 1-shot",
+        )
         assert (table3["table"], table3["row"], table3["column"]) == (
-            "Appendix C Table 3", "MAML", "1-shot")
+            "Appendix C Table 3",
+            "MAML",
+            "1-shot",
+        )
         assert cell["details"]["checkpoint"] == "final (iteration 20)"
         assert cell["ours"]["n"] == 20 and 0 <= cell["ours"]["mean"] <= 100
         assert [h["iteration"] for h in record["extra"]["history"]] == [10, 20]

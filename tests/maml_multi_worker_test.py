@@ -66,14 +66,23 @@ def test_two_workers_on_localhost_equal_one_process(tmp_path):
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", SCRIPT, str(tmp_path / f"worker{i}.npz")],
-            cwd=REPO, env=_env({"cluster": cluster,
-                                "task": {"type": "worker", "index": i}}),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=REPO,
+            env=_env({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     single = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "single.npz")], cwd=REPO,
-        env=_env(None), capture_output=True, text=True, timeout=600, check=False)
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "single.npz")],
+        cwd=REPO,
+        env=_env(None),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     for w in workers:
         try:

@@ -10,8 +10,12 @@ from maml import networks
 
 def _params(n=4, seed=0):
     rng = np.random.default_rng(seed)
-    return {"w0": rng.normal(size=(n, 1, 3)), "b0": rng.normal(size=(n, 3)),
-            "w1": rng.normal(size=(n, 3, 1)), "b1": rng.normal(size=(n, 1))}
+    return {
+        "w0": rng.normal(size=(n, 1, 3)),
+        "b0": rng.normal(size=(n, 3)),
+        "w1": rng.normal(size=(n, 3, 1)),
+        "b1": rng.normal(size=(n, 1)),
+    }
 
 
 def test_regularisers_match_numpy():
@@ -22,10 +26,13 @@ def test_regularisers_match_numpy():
     flat = np.concatenate([v.reshape(4, -1) for v in p.values()], axis=1)
     flat_anchor = np.concatenate([v.ravel() for v in anchor.values()])
     np.testing.assert_allclose(mb.regulariser(tf_p, "none", 3.0).numpy(), 0.0)
-    np.testing.assert_allclose(mb.regulariser(tf_p, "l2", 0.3).numpy(),
-                               0.3 * np.sum(flat ** 2, axis=1))
-    np.testing.assert_allclose(mb.regulariser(tf_p, "mean", 0.3, tf_a).numpy(),
-                               0.3 * np.sum((flat - flat_anchor) ** 2, axis=1))
+    np.testing.assert_allclose(
+        mb.regulariser(tf_p, "l2", 0.3).numpy(), 0.3 * np.sum(flat**2, axis=1)
+    )
+    np.testing.assert_allclose(
+        mb.regulariser(tf_p, "mean", 0.3, tf_a).numpy(),
+        0.3 * np.sum((flat - flat_anchor) ** 2, axis=1),
+    )
     with pytest.raises(ValueError):
         mb.regulariser(tf_p, "mean", 0.3)
     with pytest.raises(ValueError):
@@ -78,35 +85,64 @@ def test_regressors_stop_at_the_target_and_report_their_true_error():
     net = networks.MLP((1, 8, 8, 1))
     init = mb.he_normal_params(net, 3, seed=1)
     amp, ph = np.array([1.0, 2.0, 3.0]), np.array([0.5, 1.0, 2.0])
-    done = mb.train_regressors(net, init, amp, ph, "none", 0.0,
-                               mb.RegressorTraining(target_mse=1e9, max_steps=200,
-                                                    check_every=100), seed=0)
+    done = mb.train_regressors(
+        net,
+        init,
+        amp,
+        ph,
+        "none",
+        0.0,
+        mb.RegressorTraining(target_mse=1e9, max_steps=200, check_every=100),
+        seed=0,
+    )
     np.testing.assert_array_equal(done.steps, 0)  # already below: untouched
     np.testing.assert_array_equal(done.params["w0"], init["w0"].numpy())
-    run = mb.train_regressors(net, init, amp, ph, "l2", 1e-3,
-                              mb.RegressorTraining(target_mse=1e-9, max_steps=200,
-                                                   check_every=100), seed=0)
+    run = mb.train_regressors(
+        net,
+        init,
+        amp,
+        ph,
+        "l2",
+        1e-3,
+        mb.RegressorTraining(target_mse=1e-9, max_steps=200, check_every=100),
+        seed=0,
+    )
     np.testing.assert_array_equal(run.steps, 200)
     assert run.num_below_target == 0
-    again = mb.grid_errors(net, {k: tf.constant(v) for k, v in run.params.items()},
-                           tf.constant(amp, tf.float32), tf.constant(ph, tf.float32))
+    again = mb.grid_errors(
+        net,
+        {k: tf.constant(v) for k, v in run.params.items()},
+        tf.constant(amp, tf.float32),
+        tf.constant(ph, tf.float32),
+    )
     np.testing.assert_allclose(run.errors, again, rtol=1e-6)
-    assert np.all(run.errors < mb.grid_errors(net, init, tf.constant(amp, tf.float32),
-                                              tf.constant(ph, tf.float32)))
+    assert np.all(
+        run.errors
+        < mb.grid_errors(
+            net, init, tf.constant(amp, tf.float32), tf.constant(ph, tf.float32)
+        )
+    )
 
 
 def test_mean_variant_pulls_each_block_to_the_mean_of_all_earlier_regressors(
-        monkeypatch):
+    monkeypatch,
+):
     net = networks.MLP((1, 4, 1))
     seen = []
 
-    def fake_train(net, init, amplitude, phase, kind, weight, training, seed,
-                   anchor=None):
-        seen.append((kind, None if anchor is None else
-                     {k: np.array(v) for k, v in anchor.items()}))
+    def fake_train(
+        net, init, amplitude, phase, kind, weight, training, seed, anchor=None
+    ):
+        seen.append(
+            (
+                kind,
+                None if anchor is None else {k: np.array(v) for k, v in anchor.items()},
+            )
+        )
         params = {k: np.array(v) + len(seen) for k, v in init.items()}
-        return mb.TrainedRegressors(params, np.zeros(len(amplitude)),
-                                    np.zeros(len(amplitude), np.int64), 0.02)
+        return mb.TrainedRegressors(
+            params, np.zeros(len(amplitude)), np.zeros(len(amplitude), np.int64), 0.02
+        )
 
     monkeypatch.setattr(mb, "train_regressors", fake_train)
     amp, ph = np.linspace(1, 2, 7), np.linspace(0, 1, 7)
@@ -125,9 +161,21 @@ def test_min_steps_keeps_training_regressors_already_below_the_target():
     net = networks.MLP((1, 8, 8, 1))
     init = mb.he_normal_params(net, 2, seed=4)
     amp, ph = np.array([1.0, 2.0]), np.array([0.5, 1.0])
-    run = mb.train_regressors(net, init, amp, ph, "none", 0.0,
-                              mb.RegressorTraining(target_mse=1e9, max_steps=400,
-                                                   check_every=100, min_steps=200,
-                                                   jit_compile=False), seed=0)
+    run = mb.train_regressors(
+        net,
+        init,
+        amp,
+        ph,
+        "none",
+        0.0,
+        mb.RegressorTraining(
+            target_mse=1e9,
+            max_steps=400,
+            check_every=100,
+            min_steps=200,
+            jit_compile=False,
+        ),
+        seed=0,
+    )
     np.testing.assert_array_equal(run.steps, 200)
     assert not np.allclose(run.params["w0"], init["w0"].numpy())

@@ -7,7 +7,6 @@ from maml import networks
 
 
 class MLPTest(tf.test.TestCase):
-
     def test_paper_sinusoid_network_size(self):
         net = networks.MLP((1, 40, 40, 1))
         params = net.init_params(0)
@@ -29,10 +28,16 @@ class MLPTest(tf.test.TestCase):
     def test_apply_matches_numpy_per_task(self):
         net = networks.MLP((2, 5, 3), init_stddev=1.0)
         rng = np.random.default_rng(1)
-        per_task = [{k: rng.normal(size=v.shape) for k, v in
-                     net.init_params(0, tf.float64).items()} for _ in range(4)]
-        stacked = {k: tf.constant(np.stack([p[k] for p in per_task]))
-                   for k in per_task[0]}
+        per_task = [
+            {
+                k: rng.normal(size=v.shape)
+                for k, v in net.init_params(0, tf.float64).items()
+            }
+            for _ in range(4)
+        ]
+        stacked = {
+            k: tf.constant(np.stack([p[k] for p in per_task])) for k in per_task[0]
+        }
         x = rng.normal(size=(4, 6, 2))
         out = net.apply(stacked, tf.constant(x)).numpy()
         for t, p in enumerate(per_task):

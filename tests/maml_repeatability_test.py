@@ -63,8 +63,7 @@ def test_same_command_repeats_and_thread_counts_do_not_matter():
     first = _hash(jit=True)
     assert _hash(jit=True) == first
     assert (
-        _hash(jit=True, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
-        == first
+        _hash(jit=True, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1") == first
     )
 
 

@@ -13,8 +13,9 @@ from maml.rl import policy as rl_policy
 from maml.rl import trpo
 
 
-def _policy_params(seed=0, obs_dim=2, act_dim=2, hidden=(8, 8), context_dim=0,
-                   dtype=tf.float64):
+def _policy_params(
+    seed=0, obs_dim=2, act_dim=2, hidden=(8, 8), context_dim=0, dtype=tf.float64
+):
     pol = rl_policy.GaussianMLPPolicy(obs_dim, act_dim, hidden, context_dim, seed=seed)
     params = {k: tf.cast(v, dtype) for k, v in pol.params().items()}
     params["log_std"] = params["log_std"] - 0.3
@@ -49,9 +50,14 @@ def test_reinforce_on_a_bandit_matches_the_known_gradient():
     watched = [params["b1"], params["log_std"]]
     with tf.GradientTape() as tape:
         tape.watch(watched)
-        loss = rl_learner.pg_surrogate(params, obs, act[None, :, None],
-                                       reward[None, :, None].astype(np.float32), mask,
-                                       pol.num_layers)[0]
+        loss = rl_learner.pg_surrogate(
+            params,
+            obs,
+            act[None, :, None],
+            reward[None, :, None].astype(np.float32),
+            mask,
+            pol.num_layers,
+        )[0]
     g_mu, g_ls = (-g.numpy()[0] for g in tape.gradient(loss, watched))
     # Standard errors of the per-sample estimators, for the tolerance.
     z = (act - mu) / sigma
@@ -78,10 +84,14 @@ def test_linear_baseline_equals_closed_form_least_squares_per_task():
     rewards = rng.normal(size=(tasks, traj, horizon))
     lengths = rng.integers(3, horizon + 1, size=(tasks, traj))
     mask = (np.arange(horizon)[None, None] < lengths[..., None]).astype(np.float64)
-    adv = rl_baseline.advantages(tf.constant(obs, tf.float32),
-                                 tf.constant(rewards * mask, tf.float32),
-                                 tf.constant(mask, tf.float32), discount=0.99,
-                                 gae_lambda=1.0, center=False).numpy()
+    adv = rl_baseline.advantages(
+        tf.constant(obs, tf.float32),
+        tf.constant(rewards * mask, tf.float32),
+        tf.constant(mask, tf.float32),
+        discount=0.99,
+        gae_lambda=1.0,
+        center=False,
+    ).numpy()
     for i in range(tasks):
         feats, rets, paths = [], [], []
         for j in range(traj):
@@ -94,12 +104,14 @@ def test_linear_baseline_equals_closed_form_least_squares_per_task():
             rets.append(r)
             paths.append((f, r))
         x, y = np.concatenate(feats), np.concatenate(rets)
-        coeffs = np.linalg.lstsq(x.T @ x + 1e-5 * np.eye(x.shape[1]), x.T @ y,
-                                 rcond=None)[0]
+        coeffs = np.linalg.lstsq(
+            x.T @ x + 1e-5 * np.eye(x.shape[1]), x.T @ y, rcond=None
+        )[0]
         for j, (f, r) in enumerate(paths):
             n = lengths[i, j]
-            np.testing.assert_allclose(adv[i, j, :n], r - f @ coeffs, rtol=1e-4,
-                                       atol=1e-4)
+            np.testing.assert_allclose(
+                adv[i, j, :n], r - f @ coeffs, rtol=1e-4, atol=1e-4
+            )
             np.testing.assert_array_equal(adv[i, j, n:], 0.0)
 
 
@@ -133,8 +145,7 @@ def test_hessian_vector_product_matches_finite_differences():
     flat = trpo.flatten(plist)
     g_plus = trpo.gradient(f, trpo.unflatten(flat + eps * v, plist))[1].numpy()
     g_minus = trpo.gradient(f, trpo.unflatten(flat - eps * v, plist))[1].numpy()
-    np.testing.assert_allclose(hv, (g_plus - g_minus) / (2 * eps), rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(hv, (g_plus - g_minus) / (2 * eps), rtol=1e-5, atol=1e-7)
 
 
 def test_conjugate_gradient_solves_a_spd_system():
@@ -142,8 +153,9 @@ def test_conjugate_gradient_solves_a_spd_system():
     m = rng.normal(size=(6, 6))
     a = m @ m.T + 6 * np.eye(6)
     b = rng.normal(size=6)
-    x = trpo.conjugate_gradient(lambda v: tf.linalg.matvec(tf.constant(a), v),
-                                tf.constant(b), iterations=6).numpy()
+    x = trpo.conjugate_gradient(
+        lambda v: tf.linalg.matvec(tf.constant(a), v), tf.constant(b), iterations=6
+    ).numpy()
     np.testing.assert_allclose(x, np.linalg.solve(a, b), rtol=1e-8)
 
 
@@ -160,9 +172,13 @@ def test_trpo_step_on_a_quadratic_trust_region_matches_the_closed_form():
         return tf.reduce_sum(g * p[0]), kl
 
     new, info = trpo.trpo_step(
-        x0, loss_and_kl,
+        x0,
+        loss_and_kl,
         lambda v: trpo.hessian_vector_product(lambda p: loss_and_kl(p)[1], x0, v),
-        max_kl=0.01, cg_iterations=5, reg_coeff=0.0)
+        max_kl=0.01,
+        cg_iterations=5,
+        reg_coeff=0.0,
+    )
     ainv_g = np.linalg.solve(a.numpy(), g.numpy())
     expected = -np.sqrt(2 * 0.01 / (g.numpy() @ ainv_g)) * ainv_g
     assert bool(info["accepted"])
@@ -176,8 +192,9 @@ def test_trpo_step_on_a_quadratic_trust_region_matches_the_closed_form():
 def test_meta_trpo_step_respects_the_kl_bound_and_lowers_the_loss():
     rng = np.random.default_rng(6)
     pol = rl_policy.GaussianMLPPolicy(2, 2, (16, 16), seed=1)
-    learner = rl_learner.RLMetaLearner(pol, rl_learner.RLHyperparameters(
-        alpha=0.5, max_kl=0.01))
+    learner = rl_learner.RLMetaLearner(
+        pol, rl_learner.RLHyperparameters(alpha=0.5, max_kl=0.01)
+    )
     pre = tuple(tf.cast(x, tf.float32) for x in _batch(rng, 3, 4, 5))
     post = tuple(tf.cast(x, tf.float32) for x in _batch(rng, 3, 4, 5))
     before = {k: v.numpy() for k, v in pol.variables_by_name.items()}
@@ -188,8 +205,7 @@ def test_meta_trpo_step_respects_the_kl_bound_and_lowers_the_loss():
     # Recompute the KL independently of the step's own bookkeeping.
     theta_old = {k: tf.constant(v) for k, v in before.items()}
     phi_old = rl_learner.adapt(rl_policy.tile(theta_old, 3), *pre, 0.5, 3, pol.names)
-    phi_new = rl_learner.adapt(rl_policy.tile(pol.params(), 3), *pre, 0.5, 3,
-                               pol.names)
+    phi_new = rl_learner.adapt(rl_policy.tile(pol.params(), 3), *pre, 0.5, 3, pol.names)
     obs = tf.reshape(post[0], [3, -1, 2])
     m_old, s_old = rl_policy.distribution(phi_old, obs, 3)
     m_new, s_new = rl_policy.distribution(phi_new, obs, 3)
@@ -210,11 +226,13 @@ def test_meta_gradient_matches_float64_finite_differences(context_dim):
     tiled = rl_policy.tile(params, 2)
     phi_old = rl_learner.adapt(tiled, *pre, 0.3, 3, pol.adapted_names)
     old_mean, old_log_std = rl_policy.distribution(
-        phi_old, tf.reshape(post[0], [2, -1, 2]), 3)
+        phi_old, tf.reshape(post[0], [2, -1, 2]), 3
+    )
 
     def loss(plist):
-        return learner._post_loss_and_kl(dict(zip(names, plist, strict=True)), pre,
-                                         post, old_mean, old_log_std, True)[0]
+        return learner._post_loss_and_kl(
+            dict(zip(names, plist, strict=True)), pre, post, old_mean, old_log_std, True
+        )[0]
 
     plist = [params[k] for k in names]
     _, grad = trpo.gradient(loss, plist)
@@ -223,8 +241,10 @@ def test_meta_gradient_matches_float64_finite_differences(context_dim):
     for idx in rng.choice(flat.size, 25, replace=False):
         e = np.zeros_like(flat)
         e[idx] = eps
-        fd = (loss(trpo.unflatten(tf.constant(flat + e), plist))
-              - loss(trpo.unflatten(tf.constant(flat - e), plist))).numpy() / (2 * eps)
+        fd = (
+            loss(trpo.unflatten(tf.constant(flat + e), plist))
+            - loss(trpo.unflatten(tf.constant(flat - e), plist))
+        ).numpy() / (2 * eps)
         np.testing.assert_allclose(grad.numpy()[idx], fd, rtol=1e-5, atol=1e-8)
 
 
@@ -238,11 +258,13 @@ def test_factored_kl_hvp_equals_nested_tapes_and_finite_differences(context_dim)
     tiled = rl_policy.tile(params, 2)
     phi_old = rl_learner.adapt(tiled, *pre, 0.3, 3, pol.adapted_names)
     old_mean, old_log_std = rl_policy.distribution(
-        phi_old, tf.reshape(post[0], [2, -1, 2]), 3)
+        phi_old, tf.reshape(post[0], [2, -1, 2]), 3
+    )
 
     def kl(plist):
-        return learner._post_loss_and_kl(dict(zip(names, plist, strict=True)), pre,
-                                         post, old_mean, old_log_std, True)[1]
+        return learner._post_loss_and_kl(
+            dict(zip(names, plist, strict=True)), pre, post, old_mean, old_log_std, True
+        )[1]
 
     plist = [params[k] for k in names]
     v = tf.constant(rng.normal(size=int(trpo.flatten(plist).shape[0])), tf.float64)
@@ -253,5 +275,6 @@ def test_factored_kl_hvp_equals_nested_tapes_and_finite_differences(context_dim)
     flat = trpo.flatten(plist)
     g_plus = trpo.gradient(kl, trpo.unflatten(flat + eps * v, plist))[1].numpy()
     g_minus = trpo.gradient(kl, trpo.unflatten(flat - eps * v, plist))[1].numpy()
-    np.testing.assert_allclose(factored, (g_plus - g_minus) / (2 * eps), rtol=1e-4,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        factored, (g_plus - g_minus) / (2 * eps), rtol=1e-4, atol=1e-7
+    )

@@ -24,12 +24,14 @@ def test_navigation_step_clips_velocity_and_rewards_minus_distance():
     new, reward, done = env.step(pos, act, goal)
     np.testing.assert_allclose(new.numpy(), [[[0.05, 0.1], [0.1, 0.18]]], atol=1e-7)
     d = np.array([[0.05 - 0.3, 0.1 + 0.4], [0.1 - 0.3, 0.18 + 0.4]])
-    np.testing.assert_allclose(reward.numpy()[0], -np.linalg.norm(d, axis=-1),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        reward.numpy()[0], -np.linalg.norm(d, axis=-1), rtol=1e-6
+    )
     assert not done.numpy().any()
     sq = rl_envs.Navigation2D(reward="squared_distance")
-    np.testing.assert_allclose(sq.step(pos, act, goal)[1].numpy()[0],
-                               -np.sum(d**2, -1), rtol=1e-6)
+    np.testing.assert_allclose(
+        sq.step(pos, act, goal)[1].numpy()[0], -np.sum(d**2, -1), rtol=1e-6
+    )
 
 
 def test_navigation_terminates_within_0_01_in_both_coordinates():
@@ -49,17 +51,20 @@ def test_navigation_rollouts_mask_after_the_goal_and_freeze_the_agent():
     params["b1"] = tf.ones_like(params["b1"])
     params["log_std"] = tf.fill(params["log_std"].shape, -30.0)
     goals = np.array([[0.3, 0.3], [-0.5, 0.5]], np.float32)
-    batch = rl_sampling.navigation_rollouts(env, params, tf.constant(goals), 2, 2,
-                                            tf.constant([0, 1], tf.int64))
+    batch = rl_sampling.navigation_rollouts(
+        env, params, tf.constant(goals), 2, 2, tf.constant([0, 1], tf.int64)
+    )
     mask = batch.mask.numpy()
     # Task 0 reaches (0.3, 0.3) on step 3 (index 2): steps 0..2 count, then masked.
     np.testing.assert_array_equal(mask[0, 0], [1, 1, 1] + [0] * 9)
     np.testing.assert_array_equal(mask[1, 0], [1] * 12)  # never reaches its goal
     obs = batch.observations.numpy()
-    np.testing.assert_allclose(obs[0, 0, :3], [[0, 0], [0.1, 0.1], [0.2, 0.2]],
-                               atol=1e-6)
-    expected = -np.linalg.norm(np.array([[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]])
-                               - goals[0], axis=-1)
+    np.testing.assert_allclose(
+        obs[0, 0, :3], [[0, 0], [0.1, 0.1], [0.2, 0.2]], atol=1e-6
+    )
+    expected = -np.linalg.norm(
+        np.array([[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]) - goals[0], axis=-1
+    )
     np.testing.assert_allclose(batch.rewards.numpy()[0, 0, :3], expected, atol=1e-6)
     assert np.all(batch.rewards.numpy()[0, 0, 3:] == 0)
 
@@ -76,8 +81,9 @@ def test_goals_are_uniform_in_the_unit_square():
     np.testing.assert_allclose(goals.mean(0), 0.0, atol=0.02)
 
 
-needs_mujoco = pytest.mark.skipif(importlib.util.find_spec("mujoco") is None,
-                                  reason="MuJoCo not installed")
+needs_mujoco = pytest.mark.skipif(
+    importlib.util.find_spec("mujoco") is None, reason="MuJoCo not installed"
+)
 
 
 @needs_mujoco
@@ -99,13 +105,15 @@ def test_cheetah_reward_is_direction_times_com_velocity_minus_control_cost():
     speed = (after - before) / env.model.opt.timestep
     a = np.clip(actions.reshape(4, 6), -1, 1)
     expected = np.repeat([1.0, -1.0], 2) * speed - 0.05 * np.sum(a * a, -1)
-    np.testing.assert_allclose(reward.reshape(4), expected, atol=0.05 + 0.05 * np.abs(
-        expected).max())
+    np.testing.assert_allclose(
+        reward.reshape(4), expected, atol=0.05 + 0.05 * np.abs(expected).max()
+    )
     assert not done.any()
     for i, d in enumerate(datas):
         np.testing.assert_allclose(obs.reshape(4, 20)[i, :8], d.qpos[1:], rtol=1e-6)
-        np.testing.assert_allclose(obs.reshape(4, 20)[i, 17:], d.subtree_com[torso],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            obs.reshape(4, 20)[i, 17:], d.subtree_com[torso], rtol=1e-5
+        )
 
 
 @needs_mujoco

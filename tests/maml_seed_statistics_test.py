@@ -15,9 +15,9 @@ THRESHOLD = 1000.0
 def _synthetic():
     rng = np.random.default_rng(3)
     seeds = [rng.gamma(2.0, 0.3, size=40) for _ in range(4)]
-    seeds[1][5] = np.inf       # diverged: non-finite
-    seeds[2][7] = 3.0e6        # diverged: above the threshold
-    seeds[2][9] = np.nan       # diverged: nan
+    seeds[1][5] = np.inf  # diverged: non-finite
+    seeds[2][7] = 3.0e6  # diverged: above the threshold
+    seeds[2][9] = np.nan  # diverged: nan
     return seeds
 
 
@@ -34,8 +34,9 @@ def test_statistics_match_numpy():
     np.testing.assert_allclose(stats.finite_means, finite)
     assert stats.finite_mean == pytest.approx(finite.mean())
     assert stats.finite_std == pytest.approx(np.std(finite, ddof=1))
-    pooled = np.concatenate([np.where(m, a, np.inf) for a, m in zip(seeds, ok,
-                                                                    strict=True)])
+    pooled = np.concatenate(
+        [np.where(m, a, np.inf) for a, m in zip(seeds, ok, strict=True)]
+    )
     assert stats.pooled_median == pytest.approx(np.median(pooled))
     # Seeds 1 and 2 have non-finite means: mean and spread over seeds follow them.
     assert math.isnan(stats.mean_over_seeds) and math.isnan(stats.seed_means[2])

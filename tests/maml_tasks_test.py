@@ -13,7 +13,6 @@ def _sample(seed=(1, 2), t=500, k=5, q=7):
 
 
 class SinusoidTasksTest(tf.test.TestCase):
-
     def test_shapes(self):
         b = _sample(t=25, k=10, q=10)
         self.assertEqual(b.support_x.shape, (25, 10, 1))
@@ -37,8 +36,9 @@ class SinusoidTasksTest(tf.test.TestCase):
     def test_targets_are_a_sin_x_minus_phase(self):
         b = _sample(t=20)
         for x, y in ((b.support_x, b.support_y), (b.query_x, b.query_y)):
-            expected = (b.amplitude.numpy()[:, None, None]
-                        * np.sin(x.numpy() - b.phase.numpy()[:, None, None]))
+            expected = b.amplitude.numpy()[:, None, None] * np.sin(
+                x.numpy() - b.phase.numpy()[:, None, None]
+            )
             np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-6)
 
     def test_support_and_query_share_the_task(self):

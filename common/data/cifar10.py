@@ -37,8 +37,18 @@ from common.data.errors import DatasetError
 TAR_NAME = "cifar10_jpg.tar"
 """File name of the JPEG tar inside the data folder."""
 
-CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-               "horse", "ship", "truck")
+CLASS_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 """The CIFAR-10 classes in the standard label order (label `i` is `CLASS_NAMES[i]`).
 """
 
@@ -55,8 +65,10 @@ CACHE_NAME = "cifar10.npz"
 """File name of the cache of a full load inside the cache folder."""
 
 _EXTENSIONS = (".jpg", ".jpeg")
-_LAYOUT = (f"<data_dir>/cifar10/{TAR_NAME} holding train/<class>/NNNN.jpg and "
-           "test/<class>/NNNN.jpg")
+_LAYOUT = (
+    f"<data_dir>/cifar10/{TAR_NAME} holding train/<class>/NNNN.jpg and "
+    "test/<class>/NNNN.jpg"
+)
 
 
 class Cifar10(NamedTuple):
@@ -81,14 +93,21 @@ def _error(message: str) -> DatasetError:
     return DatasetError(f"{message}; expected {_LAYOUT}; set --data_dir")
 
 
-def _select_members(tar: tarfile.TarFile, path: str, max_per_class: int | None,
-                    ) -> dict[str, list[list[tarfile.TarInfo]]]:
+def _select_members(
+    tar: tarfile.TarFile,
+    path: str,
+    max_per_class: int | None,
+) -> dict[str, list[list[tarfile.TarInfo]]]:
     """JPEG members per split and label, sorted by name, at most `max_per_class`."""
     found: dict[str, dict[str, list[tarfile.TarInfo]]] = {s: {} for s in SPLITS}
     for info in tar.getmembers():
         parts = info.name.removeprefix("./").split("/")
-        if (not info.isfile() or len(parts) != 3 or parts[0] not in found
-                or not parts[2].lower().endswith(_EXTENSIONS)):
+        if (
+            not info.isfile()
+            or len(parts) != 3
+            or parts[0] not in found
+            or not parts[2].lower().endswith(_EXTENSIONS)
+        ):
             continue
         found[parts[0]].setdefault(parts[1], []).append(info)
     selected = {}
@@ -98,11 +117,14 @@ def _select_members(tar: tarfile.TarFile, path: str, max_per_class: int | None,
         if sorted(classes) != list(CLASS_NAMES):
             missing = sorted(set(CLASS_NAMES) - set(classes))
             extra = sorted(set(classes) - set(CLASS_NAMES))
-            raise _error(f"CIFAR-10 split {split}/ in {path} has class folders "
-                         f"missing {missing} and unexpected {extra}")
+            raise _error(
+                f"CIFAR-10 split {split}/ in {path} has class folders "
+                f"missing {missing} and unexpected {extra}"
+            )
         selected[split] = [
             sorted(classes[name], key=lambda m: m.name)[:max_per_class]
-            for name in CLASS_NAMES]
+            for name in CLASS_NAMES
+        ]
     return selected
 
 
@@ -119,26 +141,32 @@ def _decode(data: bytes, where: str) -> np.ndarray:
 
 def _read_tar(path: str, max_per_class: int | None) -> Cifar10:
     if not os.path.isfile(path):
-        raise _error(f"CIFAR-10 file {os.path.basename(path)} not found in "
-                     f"{os.path.dirname(path)}")
+        raise _error(
+            f"CIFAR-10 file {os.path.basename(path)} not found in "
+            f"{os.path.dirname(path)}"
+        )
     arrays = {}
     try:
         with tarfile.open(path, "r:*") as tar:
             selected = _select_members(tar, path, max_per_class)
             for split in SPLITS:
-                members = [(m, label) for label, ms in enumerate(selected[split])
-                           for m in ms]
+                members = [
+                    (m, label) for label, ms in enumerate(selected[split]) for m in ms
+                ]
                 images = np.zeros((len(members), *IMAGE_SHAPE), np.uint8)
                 # Read in archive order (sequential I/O), store in label order.
-                order = sorted(range(len(members)),
-                               key=lambda i: members[i][0].offset_data)
+                order = sorted(
+                    range(len(members)), key=lambda i: members[i][0].offset_data
+                )
                 for i in order:
                     member = members[i][0]
                     f = tar.extractfile(member)
                     data = f.read() if f is not None else b""
                     if len(data) != member.size:
-                        raise _error(f"{path} is truncated: member {member.name} "
-                                     f"has {len(data)} of {member.size} bytes")
+                        raise _error(
+                            f"{path} is truncated: member {member.name} "
+                            f"has {len(data)} of {member.size} bytes"
+                        )
                     images[i] = _decode(data, f"{member.name} in {path}")
                 arrays[split] = images, np.array([lb for _, lb in members], np.int64)
     except (tarfile.TarError, EOFError) as e:
@@ -152,12 +180,15 @@ def _check_counts(data: Cifar10, path: str, expected: dict[str, int]) -> None:
         short = np.flatnonzero(counts != expected[split])
         if short.size:
             c = int(short[0])
-            raise _error(f"CIFAR-10 {split}/{CLASS_NAMES[c]} in {path} has "
-                         f"{counts[c]} images, expected {expected[split]}")
+            raise _error(
+                f"CIFAR-10 {split}/{CLASS_NAMES[c]} in {path} has "
+                f"{counts[c]} images, expected {expected[split]}"
+            )
 
 
-def _first_per_class(images: np.ndarray, labels: np.ndarray, max_per_class: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _first_per_class(
+    images: np.ndarray, labels: np.ndarray, max_per_class: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The first `max_per_class` examples of every label, keeping the order."""
     keep = np.zeros(len(labels), bool)
     for label in np.unique(labels):
@@ -169,30 +200,42 @@ def _read_cache(path: str) -> Cifar10 | None:
     """The cached dataset, or None when the cache is unreadable or malformed."""
     try:
         with np.load(path) as f:
-            data = Cifar10(f["train_images"], f["train_labels"], f["test_images"],
-                           f["test_labels"],
-                           tuple(str(n) for n in f["class_names"]))
+            data = Cifar10(
+                f["train_images"],
+                f["train_labels"],
+                f["test_images"],
+                f["test_labels"],
+                tuple(str(n) for n in f["class_names"]),
+            )
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
-    well_formed = (data.class_names == CLASS_NAMES
-                   and data.train_images.shape[1:] == IMAGE_SHAPE
-                   and data.test_images.shape[1:] == IMAGE_SHAPE
-                   and len(data.train_images) == len(data.train_labels)
-                   and len(data.test_images) == len(data.test_labels))
+    well_formed = (
+        data.class_names == CLASS_NAMES
+        and data.train_images.shape[1:] == IMAGE_SHAPE
+        and data.test_images.shape[1:] == IMAGE_SHAPE
+        and len(data.train_images) == len(data.train_labels)
+        and len(data.test_images) == len(data.test_labels)
+    )
     return data if well_formed else None
 
 
 def _write_cache(path: str, data: Cifar10) -> None:
-    files.atomic_write_npz(path, train_images=data.train_images,
-                           train_labels=data.train_labels,
-                           test_images=data.test_images, test_labels=data.test_labels,
-                           class_names=np.array(data.class_names))
+    files.atomic_write_npz(
+        path,
+        train_images=data.train_images,
+        train_labels=data.train_labels,
+        test_images=data.test_images,
+        test_labels=data.test_labels,
+        class_names=np.array(data.class_names),
+    )
 
 
-def load_cifar10(folder: str, cache_dir: str | None = None,
-                 max_per_class: int | None = None,
-                 expected_per_class: dict[str, int] | None = NUM_PER_CLASS,
-                 ) -> Cifar10:
+def load_cifar10(
+    folder: str,
+    cache_dir: str | None = None,
+    max_per_class: int | None = None,
+    expected_per_class: dict[str, int] | None = NUM_PER_CLASS,
+) -> Cifar10:
     """Loads both CIFAR-10 splits, from the cache when present.
 
     Args:
@@ -222,14 +265,15 @@ def load_cifar10(folder: str, cache_dir: str | None = None,
     if data is None:
         data, source = _read_tar(path, max_per_class), path
     elif max_per_class is not None:
-        data = Cifar10(*_first_per_class(data.train_images, data.train_labels,
-                                         max_per_class),
-                       *_first_per_class(data.test_images, data.test_labels,
-                                         max_per_class),
-                       class_names=data.class_names)
+        data = Cifar10(
+            *_first_per_class(data.train_images, data.train_labels, max_per_class),
+            *_first_per_class(data.test_images, data.test_labels, max_per_class),
+            class_names=data.class_names,
+        )
     if expected_per_class is not None:
-        expected = {s: min(n, max_per_class or n)
-                    for s, n in expected_per_class.items()}
+        expected = {
+            s: min(n, max_per_class or n) for s, n in expected_per_class.items()
+        }
         _check_counts(data, source, expected)
     if cache and source == path and max_per_class is None:
         _write_cache(cache, data)

@@ -57,9 +57,11 @@ READERS = ("auto", "tfds", "idx")
 _IMAGES_MAGIC = 2051
 _LABELS_MAGIC = 2049
 _SIZE = 28
-_LAYOUT = ("the four idx files train-images-idx3-ubyte.gz, "
-           "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
-           "t10k-labels-idx1-ubyte.gz in one folder")
+_LAYOUT = (
+    "the four idx files train-images-idx3-ubyte.gz, "
+    "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+    "t10k-labels-idx1-ubyte.gz in one folder"
+)
 
 
 def _error(message: str) -> DatasetError:
@@ -70,8 +72,9 @@ def _check_args(name: str, split: str, reader: str) -> str:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: use one of {sorted(DATASETS)}")
     if split not in SPLITS:
-        raise ValueError(f"unknown {DATASETS[name]} split {split!r}: use one of "
-                         f"{list(SPLITS)}")
+        raise ValueError(
+            f"unknown {DATASETS[name]} split {split!r}: use one of {list(SPLITS)}"
+        )
     if reader not in READERS:
         raise ValueError(f"unknown reader {reader!r}: use one of {list(READERS)}")
     if reader == "auto":
@@ -85,11 +88,9 @@ def _check_files(folder: str, name: str, splits: tuple[str, ...]) -> None:
         for file_name in FILES[split]:
             path = os.path.join(folder, file_name)
             if not os.path.isfile(path):
-                raise _error(f"{DATASETS[name]} file {file_name} not found in "
-                             f"{folder}")
+                raise _error(f"{DATASETS[name]} file {file_name} not found in {folder}")
             if os.path.getsize(path) == 0:
-                raise _error(f"{DATASETS[name]} file {file_name} in {folder} is "
-                             "empty")
+                raise _error(f"{DATASETS[name]} file {file_name} in {folder} is empty")
 
 
 def _read_idx(path: str, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
@@ -101,46 +102,58 @@ def _read_idx(path: str, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError.
         raise _error(f"{path} is not a readable gzip file ({e})") from e
     if len(data) < header_len:
-        raise _error(f"{path} is truncated: {len(data)} bytes, shorter than its "
-                     "idx header")
+        raise _error(
+            f"{path} is truncated: {len(data)} bytes, shorter than its idx header"
+        )
     header = np.frombuffer(data, ">i4", count=header_len // 4)
     if header[0] != magic:
         raise _error(f"{path} has idx magic number {header[0]}, not {magic}")
     if tuple(header[2:]) != item_shape:
-        raise _error(f"{path} holds items of shape {tuple(header[2:].tolist())}, "
-                     f"not {item_shape}")
+        raise _error(
+            f"{path} holds items of shape {tuple(header[2:].tolist())}, "
+            f"not {item_shape}"
+        )
     count = int(header[1])
     expected = header_len + count * int(np.prod(item_shape))
     if len(data) != expected:
-        raise _error(f"{path} is truncated or padded: {len(data)} bytes, its header "
-                     f"announces {count} items ({expected} bytes)")
+        raise _error(
+            f"{path} is truncated or padded: {len(data)} bytes, its header "
+            f"announces {count} items ({expected} bytes)"
+        )
     return np.frombuffer(data, np.uint8, offset=header_len).reshape(
-        (count, *item_shape))
+        (count, *item_shape)
+    )
 
 
-def _read_idx_split(folder: str, name: str, split: str
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _read_idx_split(
+    folder: str, name: str, split: str
+) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images `[n, 28, 28, 1]` and int64 labels `[n]` of one split."""
     _check_files(folder, name, (split,))
     images_file, labels_file = FILES[split]
-    images = _read_idx(os.path.join(folder, images_file), _IMAGES_MAGIC,
-                       (_SIZE, _SIZE))
+    images = _read_idx(os.path.join(folder, images_file), _IMAGES_MAGIC, (_SIZE, _SIZE))
     labels = _read_idx(os.path.join(folder, labels_file), _LABELS_MAGIC, ())
     if len(images) != len(labels):
-        raise _error(f"{DATASETS[name]} {split} split in {folder} has "
-                     f"{len(images)} images but {len(labels)} labels")
+        raise _error(
+            f"{DATASETS[name]} {split} split in {folder} has "
+            f"{len(images)} images but {len(labels)} labels"
+        )
     if labels.size and labels.max() > 9:
-        raise _error(f"{os.path.join(folder, labels_file)} holds label "
-                     f"{labels.max()}, outside 0..9")
+        raise _error(
+            f"{os.path.join(folder, labels_file)} holds label "
+            f"{labels.max()}, outside 0..9"
+        )
     return images[..., None], labels.astype(np.int64)
 
 
-def _tfds_builder(folder: str, prepared_dir: str | None,
-                  name: str) -> tfds.core.DatasetBuilder:
+def _tfds_builder(
+    folder: str, prepared_dir: str | None, name: str
+) -> tfds.core.DatasetBuilder:
     """The tfds builder of `name`, prepared from `folder` if not yet prepared."""
     if prepared_dir is None:
-        raise ValueError("the tfds reader needs a prepared_dir for the prepared "
-                         "dataset")
+        raise ValueError(
+            "the tfds reader needs a prepared_dir for the prepared dataset"
+        )
     builder = tfds.builder(name, data_dir=prepared_dir)
     if builder.is_prepared():
         return builder
@@ -150,15 +163,14 @@ def _tfds_builder(folder: str, prepared_dir: str | None,
     download_dir = tempfile.mkdtemp(dir=prepared_dir, prefix=".tmp-downloads-")
     config = tfds.download.DownloadConfig(manual_dir=folder)
     try:
-        builder.download_and_prepare(download_dir=download_dir,
-                                     download_config=config)
+        builder.download_and_prepare(download_dir=download_dir, download_config=config)
     except NonMatchingChecksumError as e:
-        bad = next((f for f in FILES["train"] + FILES["test"] if f in str(e)),
-                   "a file")
-        raise _error(f"{DATASETS[name]} file {bad} in {folder} does not match the "
-                     "checksum tensorflow-datasets registers (truncated, altered "
-                     "or recompressed; reader='idx' accepts recompressed copies)"
-                     ) from e
+        bad = next((f for f in FILES["train"] + FILES["test"] if f in str(e)), "a file")
+        raise _error(
+            f"{DATASETS[name]} file {bad} in {folder} does not match the "
+            "checksum tensorflow-datasets registers (truncated, altered "
+            "or recompressed; reader='idx' accepts recompressed copies)"
+        ) from e
     finally:
         shutil.rmtree(download_dir, ignore_errors=True)
     return builder
@@ -168,9 +180,13 @@ def _to_float(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
     return tf.cast(image, tf.float32) / 255.0, tf.cast(label, tf.int64)
 
 
-def load_mnist_arrays(folder: str, prepared_dir: str | None = None,
-                      split: str = "train", name: str = "mnist",
-                      reader: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+def load_mnist_arrays(
+    folder: str,
+    prepared_dir: str | None = None,
+    split: str = "train",
+    name: str = "mnist",
+    reader: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
     """Loads one split into memory.
 
     Args:
@@ -194,13 +210,19 @@ def load_mnist_arrays(folder: str, prepared_dir: str | None = None,
         images, labels = _read_idx_split(folder, name, split)
     else:
         builder = _tfds_builder(folder, prepared_dir, name)
-        images, labels = tfds.as_numpy(builder.as_dataset(
-            split=split, batch_size=-1, as_supervised=True))
+        images, labels = tfds.as_numpy(
+            builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+        )
     return images.astype(np.float32) / 255.0, labels.astype(np.int64)
 
 
-def load_mnist(folder: str, prepared_dir: str | None = None, split: str = "train",
-               name: str = "mnist", reader: str = "auto") -> tf.data.Dataset:
+def load_mnist(
+    folder: str,
+    prepared_dir: str | None = None,
+    split: str = "train",
+    name: str = "mnist",
+    reader: str = "auto",
+) -> tf.data.Dataset:
     """Loads one split as a dataset of `(image, label)` examples.
 
     Args:

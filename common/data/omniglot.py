@@ -35,8 +35,10 @@ ZIPS = ("images_background.zip", "images_evaluation.zip")
 DRAWERS = 20
 NUM_CHARACTERS = 1623
 PIXELS = ("binary", "antialiased")
-LAYOUT = ("<data_dir>/omniglot/images_background.zip and images_evaluation.zip "
-          "(official layout <set>/<Alphabet>/characterNN/<id>_<drawer>.png)")
+LAYOUT = (
+    "<data_dir>/omniglot/images_background.zip and images_evaluation.zip "
+    "(official layout <set>/<Alphabet>/characterNN/<id>_<drawer>.png)"
+)
 
 
 class Omniglot(NamedTuple):
@@ -74,8 +76,9 @@ def resize_drawing(im: Image.Image, size: int, pixels: str = "binary") -> np.nda
     elif pixels == "antialiased":
         small = im.convert("L").resize((size, size), Image.LANCZOS)
     else:
-        raise ValueError(f"pixels must be one of {PIXELS}, got {pixels!r}: fix "
-                         "--omniglot_pixels")
+        raise ValueError(
+            f"pixels must be one of {PIXELS}, got {pixels!r}: fix --omniglot_pixels"
+        )
     return 255 - np.asarray(small, np.uint8)
 
 
@@ -89,11 +92,15 @@ def _read_zips(folder: str, size: int, pixels: str) -> Omniglot:
             with zipfile.ZipFile(path) as z:
                 for info in z.infolist():
                     parts = info.filename.split("/")
-                    if info.is_dir() or len(parts) != 4 or not parts[3].endswith(
-                            ".png"):
+                    if (
+                        info.is_dir()
+                        or len(parts) != 4
+                        or not parts[3].endswith(".png")
+                    ):
                         continue
                     characters.setdefault("/".join(parts[:3]), []).append(
-                        (parts[3], z.read(info)))
+                        (parts[3], z.read(info))
+                    )
         except zipfile.BadZipFile as e:
             raise _error(f"{path} is not a readable zip ({e})") from e
     if not characters:
@@ -113,9 +120,13 @@ def _read_zips(folder: str, size: int, pixels: str) -> Omniglot:
     return Omniglot(images=images, names=names)
 
 
-def load_omniglot(folder: str, cache_dir: str | None = None, size: int = 28,
-                  expected_characters: int | None = NUM_CHARACTERS,
-                  pixels: str = "binary") -> Omniglot:
+def load_omniglot(
+    folder: str,
+    cache_dir: str | None = None,
+    size: int = 28,
+    expected_characters: int | None = NUM_CHARACTERS,
+    pixels: str = "binary",
+) -> Omniglot:
     """Loads Omniglot, from the cache when present.
 
     Args:
@@ -130,27 +141,37 @@ def load_omniglot(folder: str, cache_dir: str | None = None, size: int = 28,
         DatasetError: missing, empty or corrupt data, naming the layout and flag.
     """
     if pixels not in PIXELS:
-        raise ValueError(f"pixels must be one of {PIXELS}, got {pixels!r}: fix "
-                         "--omniglot_pixels")
-    cache = None if cache_dir is None else os.path.join(
-        cache_dir, f"omniglot_{size}_{pixels}.npz")
+        raise ValueError(
+            f"pixels must be one of {PIXELS}, got {pixels!r}: fix --omniglot_pixels"
+        )
+    cache = (
+        None
+        if cache_dir is None
+        else os.path.join(cache_dir, f"omniglot_{size}_{pixels}.npz")
+    )
     if cache and os.path.exists(cache):
         with np.load(cache) as f:
             data = Omniglot(images=f["images"], names=[str(n) for n in f["names"]])
     else:
         data = _read_zips(folder, size, pixels)
         if cache:
-            files.atomic_write_npz(cache, images=data.images,
-                                   names=np.array(data.names))
+            files.atomic_write_npz(
+                cache, images=data.images, names=np.array(data.names)
+            )
     if expected_characters is not None and len(data.names) != expected_characters:
-        raise _error(f"found {len(data.names)} characters, expected "
-                     f"{expected_characters}")
+        raise _error(
+            f"found {len(data.names)} characters, expected {expected_characters}"
+        )
     return data
 
 
-def split_characters(data: Omniglot, split: str = "official", seed: int = 1,
-                     num_train: int = 1100, num_val: int = 100,
-                     ) -> dict[str, np.ndarray]:
+def split_characters(
+    data: Omniglot,
+    split: str = "official",
+    seed: int = 1,
+    num_train: int = 1100,
+    num_val: int = 100,
+) -> dict[str, np.ndarray]:
     """Meta-train / meta-val / meta-test character indices.
 
     Args:
@@ -172,15 +193,22 @@ def split_characters(data: Omniglot, split: str = "official", seed: int = 1,
     n = len(data.names)
     if split == "official":
         order = rng.permutation(n)
-        parts = {"train": order[:num_train],
-                 "val": order[num_train:num_train + num_val],
-                 "test": order[num_train + num_val:]}
+        parts = {
+            "train": order[:num_train],
+            "val": order[num_train : num_train + num_val],
+            "test": order[num_train + num_val :],
+        }
     elif split == "background_evaluation":
         background = np.flatnonzero(data.is_background)
         order = rng.permutation(background)
-        parts = {"train": order[num_val:], "val": order[:num_val],
-                 "test": np.flatnonzero(~data.is_background)}
+        parts = {
+            "train": order[num_val:],
+            "val": order[:num_val],
+            "test": np.flatnonzero(~data.is_background),
+        }
     else:
-        raise ValueError(f"unknown Omniglot split {split!r}: use 'official' or "
-                         "'background_evaluation' (--omniglot_split)")
+        raise ValueError(
+            f"unknown Omniglot split {split!r}: use 'official' or "
+            "'background_evaluation' (--omniglot_split)"
+        )
     return {k: np.sort(v) for k, v in parts.items()}

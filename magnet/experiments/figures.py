@@ -28,8 +28,9 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
     return centred @ vt[:2].T
 
 
-def plot_embeddings(path: str, run_dir: str, losses: tuple[str, ...],
-                    label_key: str, columns: int = 4) -> str | None:
+def plot_embeddings(
+    path: str, run_dir: str, losses: tuple[str, ...], label_key: str, columns: int = 4
+) -> str | None:
     """Grid of 2-D PCA test embeddings: losses x points of training.
 
     Args:
@@ -47,15 +48,19 @@ def plot_embeddings(path: str, run_dir: str, losses: tuple[str, ...],
         folder = os.path.join(run_dir, loss_name, run_files.SNAPSHOT_DIR)
         names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
         if names:
-            picks = np.unique(np.linspace(0, len(names) - 1, min(columns, len(names)))
-                              .round().astype(int))
+            picks = np.unique(
+                np.linspace(0, len(names) - 1, min(columns, len(names)))
+                .round()
+                .astype(int)
+            )
             rows.append((loss_name, [names[i] for i in picks]))
     if not rows:
         return None
     width = max(len(r[1]) for r in rows)
     plt = plots.pyplot()
-    fig, axes = plt.subplots(len(rows), width, figsize=(2.8 * width, 2.8 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), width, figsize=(2.8 * width, 2.8 * len(rows)), squeeze=False
+    )
     for r, (loss_name, names) in enumerate(rows):
         for c in range(width):
             ax = axes[r][c]
@@ -64,25 +69,34 @@ def plot_embeddings(path: str, run_dir: str, losses: tuple[str, ...],
             if c >= len(names):
                 ax.axis("off")
                 continue
-            with np.load(os.path.join(run_dir, loss_name, run_files.SNAPSHOT_DIR,
-                                      names[c])) as f:
+            with np.load(
+                os.path.join(run_dir, loss_name, run_files.SNAPSHOT_DIR, names[c])
+            ) as f:
                 emb, labels = f["embeddings"], f[label_key]
             xy = pca_2d(emb.astype(np.float64))
-            ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10" if
-                       labels.max() < 10 else "nipy_spectral", s=4)
+            ax.scatter(
+                xy[:, 0],
+                xy[:, 1],
+                c=labels,
+                cmap="tab10" if labels.max() < 10 else "nipy_spectral",
+                s=4,
+            )
             step = int(names[c].split("_")[1].split(".")[0])
             ax.set_title(f"{LABELS[loss_name]}, step {step}", fontsize=9)
-    fig.suptitle(f"Test embeddings (2-D PCA), coloured by "
-                 f"{'fine class' if label_key == 'fine_labels' else 'class'}",
-                 fontsize=10)
+    fig.suptitle(
+        f"Test embeddings (2-D PCA), coloured by "
+        f"{'fine class' if label_key == 'fine_labels' else 'class'}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def curve_panels(curves: dict[str, list[dict[str, float]]], keys: dict[str, str],
-                  n: int) -> dict[str, dict[str, tuple]]:
+def curve_panels(
+    curves: dict[str, list[dict[str, float]]], keys: dict[str, str], n: int
+) -> dict[str, dict[str, tuple]]:
     """Panels of `common.plots.plot_curve_panels` from evaluation curves.
 
     Args:

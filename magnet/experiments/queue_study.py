@@ -32,14 +32,30 @@ DATA_DIR = "/work/shared/data"
 
 SLICES = (
     # (file-name prefix, study, slices, what)
-    ("30-issue12-cifar10", "classification_cifar10", 8,
-     "CIFAR-10 classification: grid, then seeds 0-2 of magnet, triplet, softmax"),
-    ("34-issue12-fmnist", "classification_fashion_mnist", 6,
-     "Fashion-MNIST classification: grid, then seeds 0-2"),
-    ("37-issue12-hier-cifar10", "hierarchy_cifar10", 6,
-     "CIFAR-10 hierarchy (vehicles/animals -> 10 classes): seeds 0-2"),
-    ("39-issue12-hier-omniglot", "hierarchy_omniglot_alphabets", 4,
-     "Omniglot hierarchy (alphabets -> characters): seeds 0-2"),
+    (
+        "30-issue12-cifar10",
+        "classification_cifar10",
+        8,
+        "CIFAR-10 classification: grid, then seeds 0-2 of magnet, triplet, softmax",
+    ),
+    (
+        "34-issue12-fmnist",
+        "classification_fashion_mnist",
+        6,
+        "Fashion-MNIST classification: grid, then seeds 0-2",
+    ),
+    (
+        "37-issue12-hier-cifar10",
+        "hierarchy_cifar10",
+        6,
+        "CIFAR-10 hierarchy (vehicles/animals -> 10 classes): seeds 0-2",
+    ),
+    (
+        "39-issue12-hier-omniglot",
+        "hierarchy_omniglot_alphabets",
+        4,
+        "Omniglot hierarchy (alphabets -> characters): seeds 0-2",
+    ),
 )
 """Each study is cut into slices of `TRAIN_MINUTES` of training; the slice counts
 are estimates (CIFAR-10: 14 grid points of ~2 training minutes and 9 runs of ~15
@@ -92,17 +108,21 @@ timeout 20m .venv/bin/python -m benchmarks.magnet_benchmark --num_train=50000 \\
 
 def _queued(name: str, queue_dir: str) -> bool:
     root = os.path.dirname(os.path.abspath(queue_dir))
-    return any(os.path.exists(os.path.join(root, sub, name))
-               for sub in ("pending", "running", "done"))
+    return any(
+        os.path.exists(os.path.join(root, sub, name))
+        for sub in ("pending", "running", "done")
+    )
 
 
 def write(queue_dir: str, force: bool) -> list[str]:
     """Writes every script not already queued; returns the names written."""
     os.makedirs(queue_dir, exist_ok=True)
     written = []
-    items = [(f"{prefix}-slice{i:02d}.sh", script(prefix, study, i, count, what))
-             for prefix, study, count, what in SLICES
-             for i in range(1, count + 1)]
+    items = [
+        (f"{prefix}-slice{i:02d}.sh", script(prefix, study, i, count, what))
+        for prefix, study, count, what in SLICES
+        for i in range(1, count + 1)
+    ]
     items.append(("50-issue12-magnet-benchmark.sh", BENCHMARK))
     for name, text in items:
         if not force and _queued(name, queue_dir):
@@ -122,7 +142,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    flags.DEFINE_string("queue_dir", "runs/queue/pending",
-                        "Where the runner picks up scripts.")
+    flags.DEFINE_string(
+        "queue_dir", "runs/queue/pending", "Where the runner picks up scripts."
+    )
     flags.DEFINE_bool("force", False, "Rewrite scripts already queued or done.")
     app.run(main)

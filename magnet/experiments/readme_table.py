@@ -32,8 +32,9 @@ def load(results_root: str) -> dict[str, dict]:
     """`{study name: results record}` of the studies that have a report."""
     out = {}
     for name, cfg in study.STUDIES.items():
-        path = os.path.join(results_root, f"magnet_{cfg.experiment}_{cfg.dataset}",
-                            "results.json")
+        path = os.path.join(
+            results_root, f"magnet_{cfg.experiment}_{cfg.dataset}", "results.json"
+        )
         if os.path.exists(path):
             with open(path) as f:
                 out[name] = json.load(f)
@@ -48,27 +49,40 @@ def block(records: dict[str, dict]) -> str:
     """The Markdown between the markers."""
     lines = [START, ""]
     if not records:
-        lines += ["No magnet study has reported yet (the runs are queued; see "
-                  "`python -m magnet.experiments.queue_study`).", "", END]
+        lines += [
+            "No magnet study has reported yet (the runs are queued; see "
+            "`python -m magnet.experiments.queue_study`).",
+            "",
+            END,
+        ]
         return "\n".join(lines)
-    lines += ["| study | claim (abstract) | ours | verdict | runs complete |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "| study | claim (abstract) | ours | verdict | runs complete |",
+        "|---|---|---|---|---|",
+    ]
     for name, rec in records.items():
         budget = rec["budget"]
         runs = f"{budget['runs_complete']} of {budget['runs_planned']}"
         claims = rec["extra"]["tables"][0]["rows"]
         for claim, _, ours, verdict in claims:
-            lines.append(f"| {name} | {_cell(claim)} | {_cell(ours)} | "
-                         f"{_cell(verdict)} | {runs} |")
+            lines.append(
+                f"| {name} | {_cell(claim)} | {_cell(ours)} | "
+                f"{_cell(verdict)} | {runs} |"
+            )
     lines.append("")
     for name, rec in records.items():
         table = rec["extra"]["tables"][1]
-        lines += [f"**{name}** ({table['title']}; report: "
-                  f"`results/magnet_{rec['experiment']}/report.md`)", ""]
+        lines += [
+            f"**{name}** ({table['title']}; report: "
+            f"`results/magnet_{rec['experiment']}/report.md`)",
+            "",
+        ]
         header = table["header"][:4]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(_cell(str(c)) for c in row[:4]) + " |"
-                  for row in table["rows"]]
+        lines += [
+            "| " + " | ".join(_cell(str(c)) for c in row[:4]) + " |"
+            for row in table["rows"]
+        ]
         lines.append("")
         if study.CURVES_FIGURE in rec.get("figures", []):
             path = f"results/magnet_{rec['experiment']}/{study.CURVES_FIGURE}"
@@ -91,8 +105,10 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     print(block(load(FLAGS.results_dir)))
     if not FLAGS.check:
-        print("docs/magnet.md holds this block; `python -m common.docs` regenerates it "
-              "there (this command no longer writes README.md)")
+        print(
+            "docs/magnet.md holds this block; `python -m common.docs` regenerates it "
+            "there (this command no longer writes README.md)"
+        )
 
 
 def define_flags() -> None:

@@ -60,8 +60,14 @@ GRID: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
 """Per-loss grids, one factor at a time around a common base point (batch 48 for
 all); the issue asks for learning rate, triplet margin, and alpha, K, M x D."""
 
-TUNED_FIELDS = ("learning_rate", "triplet_margin", "alpha", "clusters_per_class",
-                "num_clusters", "examples_per_cluster")
+TUNED_FIELDS = (
+    "learning_rate",
+    "triplet_margin",
+    "alpha",
+    "clusters_per_class",
+    "num_clusters",
+    "examples_per_cluster",
+)
 CHOSEN_FILE = "chosen.json"
 CURVES_FIGURE = "error_curves.png"
 
@@ -128,24 +134,33 @@ class StudyConfig:
     base: tuple[tuple[str, Any], ...] = ()
     min_clusters_per_class: int = 1
 
-    def unit_config(self, loss: str, seed: int, overrides: dict[str, Any],
-                    grid: bool) -> experiment.MagnetConfig:
+    def unit_config(
+        self, loss: str, seed: int, overrides: dict[str, Any], grid: bool
+    ) -> experiment.MagnetConfig:
         """The `MagnetConfig` of one unit (one loss, one seed, one grid point)."""
         fields = dict(self.base)
         fields.update(overrides)
         fields["clusters_per_class"] = max(
-            fields.get("clusters_per_class",
-                       experiment.MagnetConfig.clusters_per_class),
-            self.min_clusters_per_class)
+            fields.get(
+                "clusters_per_class", experiment.MagnetConfig.clusters_per_class
+            ),
+            self.min_clusters_per_class,
+        )
         fields.update(
-            experiment=self.experiment, dataset=self.dataset, losses=(loss,),
-            seed=seed, warm_start_epochs=0.0, max_per_class=None,
+            experiment=self.experiment,
+            dataset=self.dataset,
+            losses=(loss,),
+            seed=seed,
+            warm_start_epochs=0.0,
+            max_per_class=None,
             steps=self.grid_steps if grid else self.steps,
             eval_every=self.grid_eval_every if grid else self.eval_every,
-            checkpoint_every=self.checkpoint_every, early_evals=True,
+            checkpoint_every=self.checkpoint_every,
+            early_evals=True,
             refresh_every=self.grid_refresh_every if grid else self.refresh_every,
             reembed_every=self.grid_steps if grid else self.reembed_every,
-            validation_per_class=self.validation_per_class if grid else None)
+            validation_per_class=self.validation_per_class if grid else None,
+        )
         return experiment.MagnetConfig(**fields)
 
     def grid_dir(self, loss: str, point: str) -> str:
@@ -162,19 +177,31 @@ STUDY_ROOT = os.path.join("runs", "magnet_study")
 
 STUDIES = {
     "classification_cifar10": StudyConfig(
-        "classification", "cifar10", os.path.join(STUDY_ROOT,
-                                                  "classification_cifar10"),
-        base=(("augment", True),)),
+        "classification",
+        "cifar10",
+        os.path.join(STUDY_ROOT, "classification_cifar10"),
+        base=(("augment", True),),
+    ),
     "classification_fashion_mnist": StudyConfig(
-        "classification", "fashion_mnist",
-        os.path.join(STUDY_ROOT, "classification_fashion_mnist")),
+        "classification",
+        "fashion_mnist",
+        os.path.join(STUDY_ROOT, "classification_fashion_mnist"),
+    ),
     "hierarchy_cifar10": StudyConfig(
-        "hierarchy", "cifar10", os.path.join(STUDY_ROOT, "hierarchy_cifar10"),
-        tune=False, tuned_from=os.path.join(STUDY_ROOT, "classification_cifar10"),
-        base=(("augment", True),), min_clusters_per_class=12),
+        "hierarchy",
+        "cifar10",
+        os.path.join(STUDY_ROOT, "hierarchy_cifar10"),
+        tune=False,
+        tuned_from=os.path.join(STUDY_ROOT, "classification_cifar10"),
+        base=(("augment", True),),
+        min_clusters_per_class=12,
+    ),
     "hierarchy_omniglot_alphabets": StudyConfig(
-        "hierarchy", "omniglot_alphabets",
-        os.path.join(STUDY_ROOT, "hierarchy_omniglot_alphabets"), tune=False),
+        "hierarchy",
+        "omniglot_alphabets",
+        os.path.join(STUDY_ROOT, "hierarchy_omniglot_alphabets"),
+        tune=False,
+    ),
 }
 """The four studies of issue 12, by name (`magnet.study_main --study`)."""
 
@@ -193,8 +220,9 @@ def unit_curve(run_dir: str, loss: str) -> list[dict[str, float]]:
     return run_files.load_curve(os.path.join(run_dir, loss))
 
 
-def choose(study: StudyConfig, loss: str) -> tuple[dict[str, Any] | None,
-                                                   list[list[str]]]:
+def choose(
+    study: StudyConfig, loss: str
+) -> tuple[dict[str, Any] | None, list[list[str]]]:
     """The chosen grid point of a loss (None until every point is complete).
 
     Returns:
@@ -205,15 +233,21 @@ def choose(study: StudyConfig, loss: str) -> tuple[dict[str, Any] | None,
     for name, overrides in GRID[loss]:
         record = read_record(study.grid_dir(loss, name))
         curve = unit_curve(study.grid_dir(loss, name), loss)
-        status = record["status"] if record else ("running" if curve else
-                                                  "not run")
+        status = record["status"] if record else ("running" if curve else "not run")
         error = curve[-1]["error"] if curve and record else None
         if status != "complete" or error is None or not math.isfinite(error):
             complete = complete and status == "diverged"
         elif best is None or error < best[1]:
             best = (name, error, overrides)
-        rows.append([name, json.dumps(overrides),
-                     "-" if error is None else f"{100 * error:.2f}", status, ""])
+        rows.append(
+            [
+                name,
+                json.dumps(overrides),
+                "-" if error is None else f"{100 * error:.2f}",
+                status,
+                "",
+            ]
+        )
     if not complete or best is None:
         return None, rows
     for row in rows:
@@ -239,13 +273,15 @@ def save_choices(study: StudyConfig) -> dict[str, Any]:
     """Writes `<root>/grid/chosen.json` with the choices known so far."""
     chosen = {loss: choose(study, loss)[0] for loss in study.losses}
     known = {k: v for k, v in chosen.items() if v is not None}
-    files.atomic_write_json(os.path.join(study.root, "grid", CHOSEN_FILE), known,
-                            indent=1)
+    files.atomic_write_json(
+        os.path.join(study.root, "grid", CHOSEN_FILE), known, indent=1
+    )
     return known
 
 
-def mean_curve(curves: Sequence[list[dict[str, float]]], key: str
-               ) -> list[dict[str, float]]:
+def mean_curve(
+    curves: Sequence[list[dict[str, float]]], key: str
+) -> list[dict[str, float]]:
     """Mean of `key` over runs at the steps every run evaluated."""
     if not curves:
         return []
@@ -253,15 +289,26 @@ def mean_curve(curves: Sequence[list[dict[str, float]]], key: str
     out = []
     for step in sorted(common):
         values = [next(e[key] for e in c if e["step"] == step) for c in curves]
-        seconds = [next(e["train_seconds"] for e in c if e["step"] == step)
-                   for c in curves]
-        out.append({"step": step, "error": float(np.mean(values)),
-                    "train_seconds": float(np.mean(seconds))})
+        seconds = [
+            next(e["train_seconds"] for e in c if e["step"] == step) for c in curves
+        ]
+        out.append(
+            {
+                "step": step,
+                "error": float(np.mean(values)),
+                "train_seconds": float(np.mean(seconds)),
+            }
+        )
     return out
 
 
-def plot_curves(path: str, curves: dict[str, list[list[dict[str, float]]]],
-                key_of: dict[str, str], target: float | None, title: str) -> None:
+def plot_curves(
+    path: str,
+    curves: dict[str, list[list[dict[str, float]]]],
+    key_of: dict[str, str],
+    target: float | None,
+    title: str,
+) -> None:
     """Mean (thick) and per-seed (thin) error curves, triplet's best dashed."""
     plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -270,16 +317,32 @@ def plot_curves(path: str, curves: dict[str, list[list[dict[str, float]]]],
         key = key_of[loss]
         for c in runs:
             pts = [e for e in c if key in e and math.isfinite(e[key])]
-            ax.plot([e["step"] for e in pts], [100 * e[key] for e in pts],
-                    color=colours.get(loss), alpha=0.3, lw=0.8)
+            ax.plot(
+                [e["step"] for e in pts],
+                [100 * e[key] for e in pts],
+                color=colours.get(loss),
+                alpha=0.3,
+                lw=0.8,
+            )
         mean = mean_curve(runs, key)
         if mean:
-            ax.plot([e["step"] for e in mean], [100 * e["error"] for e in mean],
-                    color=colours.get(loss), lw=2, marker="o", ms=3,
-                    label=f"{loss} ({len(runs)} seeds)")
+            ax.plot(
+                [e["step"] for e in mean],
+                [100 * e["error"] for e in mean],
+                color=colours.get(loss),
+                lw=2,
+                marker="o",
+                ms=3,
+                label=f"{loss} ({len(runs)} seeds)",
+            )
     if target is not None:
-        ax.axhline(100 * target, color="tab:blue", ls="--", lw=1,
-                   label="triplet's best (mean curve)")
+        ax.axhline(
+            100 * target,
+            color="tab:blue",
+            ls="--",
+            lw=1,
+            label="triplet's best (mean curve)",
+        )
     ax.set_xscale("symlog", linthresh=250)
     ax.set_xlabel("iteration")
     ax.set_ylabel("test error (%)")
@@ -290,8 +353,7 @@ def plot_curves(path: str, curves: dict[str, list[list[dict[str, float]]]],
     plt.close(fig)
 
 
-def flat_last_quarter(curve: list[dict[str, float]], steps: int,
-                      num_test: int) -> str:
+def flat_last_quarter(curve: list[dict[str, float]], steps: int, num_test: int) -> str:
     """Whether a (mean) error curve is flat over the last quarter of training.
 
     Flat: the error at the end differs from the error at 3/4 of the budget by

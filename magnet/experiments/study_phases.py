@@ -16,8 +16,7 @@ from common import config as config_lib
 from magnet.experiments import experiment, study
 
 
-def run_unit(cfg: experiment.MagnetConfig, run_dir: str, minutes: float
-             ) -> float:
+def run_unit(cfg: experiment.MagnetConfig, run_dir: str, minutes: float) -> float:
     """Trains one unit for at most `minutes`; returns the training minutes spent."""
     before = _train_seconds(run_dir)
     cfg = dataclasses.replace(cfg, max_train_minutes=max(minutes, 0.5))
@@ -32,8 +31,9 @@ def _train_seconds(run_dir: str) -> float:
     return 0.0 if record is None else float(record["budget"]["train_seconds"])
 
 
-def units(cfg: study.StudyConfig, phase: str, losses: list[str], seeds: list[int]
-          ) -> list[tuple[str, experiment.MagnetConfig | None, str]]:
+def units(
+    cfg: study.StudyConfig, phase: str, losses: list[str], seeds: list[int]
+) -> list[tuple[str, experiment.MagnetConfig | None, str]]:
     """`(run_dir, config or None, note)` of a phase's units, in running order.
 
     Grid: loss by loss, point by point. Seeds: seed by seed (all losses of seed
@@ -43,24 +43,43 @@ def units(cfg: study.StudyConfig, phase: str, losses: list[str], seeds: list[int
     if phase == "grid":
         for loss in losses if cfg.tune else []:
             for name, overrides in study.GRID[loss]:
-                out.append((cfg.grid_dir(loss, name),
-                            cfg.unit_config(loss, 0, overrides, grid=True), ""))
+                out.append(
+                    (
+                        cfg.grid_dir(loss, name),
+                        cfg.unit_config(loss, 0, overrides, grid=True),
+                        "",
+                    )
+                )
         return out
     chosen = {loss: study.chosen_overrides(cfg, loss) for loss in losses}
     for seed in seeds:
         for loss in losses:
             if chosen[loss] is None:
-                out.append((cfg.seed_dir(loss, seed), None,
-                            f"{loss}: grid not complete, seed {seed} skipped"))
+                out.append(
+                    (
+                        cfg.seed_dir(loss, seed),
+                        None,
+                        f"{loss}: grid not complete, seed {seed} skipped",
+                    )
+                )
             else:
-                out.append((cfg.seed_dir(loss, seed),
-                            cfg.unit_config(loss, seed, chosen[loss], grid=False),
-                            ""))
+                out.append(
+                    (
+                        cfg.seed_dir(loss, seed),
+                        cfg.unit_config(loss, seed, chosen[loss], grid=False),
+                        "",
+                    )
+                )
     return out
 
 
-def run_phase(cfg: study.StudyConfig, phase: str, losses: list[str],
-              seeds: list[int], budget_minutes: float) -> float:
+def run_phase(
+    cfg: study.StudyConfig,
+    phase: str,
+    losses: list[str],
+    seeds: list[int],
+    budget_minutes: float,
+) -> float:
     """Runs a phase's units in order until the budget is spent.
 
     Phase "all" is "grid" then "seeds" with what is left of the budget.
@@ -70,8 +89,7 @@ def run_phase(cfg: study.StudyConfig, phase: str, losses: list[str],
     """
     if phase == "all":
         spent = run_phase(cfg, "grid", losses, seeds, budget_minutes)
-        return spent + run_phase(cfg, "seeds", losses, seeds,
-                                 budget_minutes - spent)
+        return spent + run_phase(cfg, "seeds", losses, seeds, budget_minutes - spent)
     spent = 0.0
     for run_dir, unit_cfg, note in units(cfg, phase, losses, seeds):
         if unit_cfg is None:
@@ -82,14 +100,16 @@ def run_phase(cfg: study.StudyConfig, phase: str, losses: list[str],
             continue
         left = budget_minutes - spent
         if left < 1.0:
-            print(f"[study] budget of {budget_minutes:g} training minutes spent; "
-                  "rerun to continue", flush=True)
+            print(
+                f"[study] budget of {budget_minutes:g} training minutes spent; "
+                "rerun to continue",
+                flush=True,
+            )
             break
         spent += run_unit(unit_cfg, run_dir, left)
         if phase == "grid":
             study.save_choices(cfg)
     if phase == "grid":
         study.save_choices(cfg)
-    print(f"[study] {phase}: {spent:.1f} training minutes this invocation",
-          flush=True)
+    print(f"[study] {phase}: {spent:.1f} training minutes this invocation", flush=True)
     return spent

@@ -39,8 +39,11 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
     """Aggregates finished and partial runs into results.json + report.md."""
     hierarchy = cfg.experiment == "hierarchy"
     primary = "fine_knn_error" if hierarchy else "error"
-    rule = {"magnet": "magnet rule, running sigma^2 (paper)",
-            "softmax": "softmax argmax", "triplet": "kNN"}
+    rule = {
+        "magnet": "magnet rule, running sigma^2 (paper)",
+        "softmax": "softmax argmax",
+        "triplet": "kNN",
+    }
     finals: dict[str, dict[int, dict[str, float]]] = {}
     curves: dict[str, list[list[dict[str, float]]]] = {}
     statuses, budget_seconds, refresh = [], 0.0, []
@@ -81,22 +84,37 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
         row = [loss]
         if hierarchy:
             row.append(_est(values("fine_knn_error")))
-        flat = study.flat_last_quarter(study.mean_curve(curves[loss], primary),
-                                       cfg.steps, num_test)
-        row += [_est(values("error")) + f" ({rule[loss]})", "; ".join(per_seed),
-                _est(values("knn_error")), _est(values("magnet_error_running")),
-                _est(values("magnet_error_recomputed")),
-                _est(values("softmax_error")),
-                ", ".join(f"{i:,}" for i in iters) or "-",
-                ", ".join(f"{s / 60:.1f}" for s in seconds) or "-", flat]
+        flat = study.flat_last_quarter(
+            study.mean_curve(curves[loss], primary), cfg.steps, num_test
+        )
+        row += [
+            _est(values("error")) + f" ({rule[loss]})",
+            "; ".join(per_seed),
+            _est(values("knn_error")),
+            _est(values("magnet_error_running")),
+            _est(values("magnet_error_recomputed")),
+            _est(values("softmax_error")),
+            ", ".join(f"{i:,}" for i in iters) or "-",
+            ", ".join(f"{s / 60:.1f}" for s in seconds) or "-",
+            flat,
+        ]
         error_rows.append(row)
-    header = (["loss"] + (["fine-label kNN error (%)"] if hierarchy else [])
-              + [("coarse " if hierarchy else "") + "error, own rule (%, mean ± "
-                 "95% t-CI over seeds)",
-                 "per seed (%)", "kNN (%)", "magnet rule, running sigma^2 (%)",
-                 "magnet rule, recomputed sigma^2 (%)", "softmax argmax (%)",
-                 "iterations per seed", "training minutes per seed",
-                 "mean curve flat over the last quarter"])
+    header = (
+        ["loss"]
+        + (["fine-label kNN error (%)"] if hierarchy else [])
+        + [
+            ("coarse " if hierarchy else "") + "error, own rule (%, mean ± "
+            "95% t-CI over seeds)",
+            "per seed (%)",
+            "kNN (%)",
+            "magnet rule, running sigma^2 (%)",
+            "magnet rule, recomputed sigma^2 (%)",
+            "softmax argmax (%)",
+            "iterations per seed",
+            "training minutes per seed",
+            "mean curve flat over the last quarter",
+        ]
+    )
 
     claim_rows, details = [], {}
     for key in study.claims_for(cfg.experiment):
@@ -105,7 +123,8 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
             target_curve = study.mean_curve(curves.get("triplet", []), "error")
             magnet_curve = study.mean_curve(curves.get("magnet", []), "error")
             ours, verdict, info = verdicts.speed_verdict(
-                magnet_curve or None, target_curve or None, cfg.eval_every)
+                magnet_curve or None, target_curve or None, cfg.eval_every
+            )
             details["speed"] = info
         else:
             baseline = "triplet" if "triplet" in key else "softmax"
@@ -113,7 +132,10 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
             paired = [s for s in cfg.seeds if s in ours_m and s in ours_b]
             ours, verdict = verdicts.seed_gain_verdict(
                 [ours_m[s][primary] for s in paired],
-                [ours_b[s][primary] for s in paired], claim.low, claim.high)
+                [ours_b[s][primary] for s in paired],
+                claim.low,
+                claim.high,
+            )
         claim_rows.append([claim.statement, claim.source, ours, verdict])
     complete = sum(s == "complete" for s in statuses)
     total = len(cfg.losses) * len(cfg.seeds)
@@ -126,11 +148,13 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
     figures = []
     if any(curves.values()):
         os.makedirs(output_dir, exist_ok=True)
-        study.plot_curves(os.path.join(output_dir, study.CURVES_FIGURE),
-                          {k: v for k, v in curves.items() if v},
-                          {k: primary for k in curves}, target,
-                          f"{cfg.experiment}, {cfg.dataset}: test error by loss "
-                          "(thin: seeds)")
+        study.plot_curves(
+            os.path.join(output_dir, study.CURVES_FIGURE),
+            {k: v for k, v in curves.items() if v},
+            {k: primary for k in curves},
+            target,
+            f"{cfg.experiment}, {cfg.dataset}: test error by loss (thin: seeds)",
+        )
         figures.append(study.CURVES_FIGURE)
     grid_rows = []
     for loss in cfg.losses:
@@ -139,40 +163,91 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
         _, rows = study.choose(cfg, loss)
         grid_rows += [[loss, *r] for r in rows]
     tables = [
-        {"title": "The abstract's claims, decided on the per-seed runs",
-         "header": ["claim (paper states)", "source", "ours", "verdict"],
-         "rows": claim_rows},
-        {"title": f"Test error by loss ({cfg.dataset}, seeds {list(cfg.seeds)})",
-         "header": header, "rows": error_rows},
+        {
+            "title": "The abstract's claims, decided on the per-seed runs",
+            "header": ["claim (paper states)", "source", "ours", "verdict"],
+            "rows": claim_rows,
+        },
+        {
+            "title": f"Test error by loss ({cfg.dataset}, seeds {list(cfg.seeds)})",
+            "header": header,
+            "rows": error_rows,
+        },
     ]
     if details.get("speed"):
         d = details["speed"]
-        tables.append({
-            "title": "Iterations to triplet's best error (mean curves over seeds)",
-            "header": ["loss", "target error (%)", "first evaluation at or below",
-                       "training seconds until then"],
-            "rows": [["triplet", _pct(d["target_error"]), d["triplet_step"],
-                      d["triplet_seconds"]],
-                     ["magnet", _pct(d["target_error"]),
-                      "not reached" if d["magnet_step"] is None else d["magnet_step"],
-                      "-" if d["magnet_seconds"] is None else d["magnet_seconds"]]]})
+        tables.append(
+            {
+                "title": "Iterations to triplet's best error (mean curves over seeds)",
+                "header": [
+                    "loss",
+                    "target error (%)",
+                    "first evaluation at or below",
+                    "training seconds until then",
+                ],
+                "rows": [
+                    [
+                        "triplet",
+                        _pct(d["target_error"]),
+                        d["triplet_step"],
+                        d["triplet_seconds"],
+                    ],
+                    [
+                        "magnet",
+                        _pct(d["target_error"]),
+                        "not reached" if d["magnet_step"] is None else d["magnet_step"],
+                        "-" if d["magnet_seconds"] is None else d["magnet_seconds"],
+                    ],
+                ],
+            }
+        )
     if grid_rows:
-        tables.append({
-            "title": (f"Tuning grid ({cfg.grid_steps:,} iterations, validation "
-                      f"split of {cfg.validation_per_class} training images per "
-                      "class, seed 0)"),
-            "header": ["loss", "point", "values", "validation error (%)", "status",
-                       ""], "rows": grid_rows})
+        tables.append(
+            {
+                "title": (
+                    f"Tuning grid ({cfg.grid_steps:,} iterations, validation "
+                    f"split of {cfg.validation_per_class} training images per "
+                    "class, seed 0)"
+                ),
+                "header": [
+                    "loss",
+                    "point",
+                    "values",
+                    "validation error (%)",
+                    "status",
+                    "",
+                ],
+                "rows": grid_rows,
+            }
+        )
     elif cfg.tuned_from:
-        tables.append({"title": "Tuned values", "header": ["source"],
-                       "rows": [[f"the grid of {cfg.tuned_from} (K raised to at "
-                                 f"least {cfg.min_clusters_per_class} for the "
-                                 "coarse labels' impostors)"]]})
+        tables.append(
+            {
+                "title": "Tuned values",
+                "header": ["source"],
+                "rows": [
+                    [
+                        f"the grid of {cfg.tuned_from} (K raised to at "
+                        f"least {cfg.min_clusters_per_class} for the "
+                        "coarse labels' impostors)"
+                    ]
+                ],
+            }
+        )
     else:
-        tables.append({"title": "Tuned values", "header": ["source"],
-                       "rows": [["no grid: every loss uses the base values of "
-                                 "magnet.trainer.TrainSettings (learning rate "
-                                 "1e-3; triplet margin 0.2; alpha 1, K 8, 12x4)"]]})
+        tables.append(
+            {
+                "title": "Tuned values",
+                "header": ["source"],
+                "rows": [
+                    [
+                        "no grid: every loss uses the base values of "
+                        "magnet.trainer.TrainSettings (learning rate "
+                        "1e-3; triplet margin 0.2; alpha 1, K 8, 12x4)"
+                    ]
+                ],
+            }
+        )
     deviations = [
         f"Dataset {cfg.dataset} instead of "
         f"{experiment.PAPER_DATASETS[cfg.experiment]}; a 0.1M-parameter CNN instead "
@@ -184,19 +259,37 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
         "before; 'convergence' is this budget, see the curves.",
         f"Magnet cluster index re-clustered every {cfg.refresh_every:,} iterations "
         "from the embeddings kept from training batches, the training set "
-        f"re-embedded every {cfg.reembed_every:,}" + (
+        f"re-embedded every {cfg.reembed_every:,}"
+        + (
             f" (refresh time {100 * min(refresh):.1f}-{100 * max(refresh):.1f}% of "
-            "training time in these runs)" if refresh else "") + ".",
+            "training time in these runs)"
+            if refresh
+            else ""
+        )
+        + ".",
         "Claims 1-2 and 4: 95% Student-t intervals over seeds of the paired "
         "difference; claim 3 on the mean curves (evaluation resolution).",
     ]
-    budget = {"train_seconds": round(budget_seconds, 1),
-              "runs_complete": complete, "runs_planned": total,
-              "iterations": cfg.steps, "machine": results.machine_description()}
+    budget = {
+        "train_seconds": round(budget_seconds, 1),
+        "runs_complete": complete,
+        "runs_planned": total,
+        "iterations": cfg.steps,
+        "machine": results.machine_description(),
+    }
     return results.write_results(
-        output_dir, paper="magnet", experiment=f"{cfg.experiment}_{cfg.dataset}",
-        status=status, budget=budget, config=config_lib.to_dict(cfg), cells=[],
-        deviations=deviations, figures=figures,
-        extra={"tables": tables, "claims": details,
-               "finals": {k: {str(s): e for s, e in v.items()}
-                          for k, v in finals.items()}})
+        output_dir,
+        paper="magnet",
+        experiment=f"{cfg.experiment}_{cfg.dataset}",
+        status=status,
+        budget=budget,
+        config=config_lib.to_dict(cfg),
+        cells=[],
+        deviations=deviations,
+        figures=figures,
+        extra={
+            "tables": tables,
+            "claims": details,
+            "finals": {k: {str(s): e for s, e in v.items()} for k, v in finals.items()},
+        },
+    )

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def carve(labels: np.ndarray, per_class: int, seed: int = 0
-          ) -> tuple[np.ndarray, np.ndarray]:
+def carve(
+    labels: np.ndarray, per_class: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the remaining training examples and of the validation examples.
 
     Args:
@@ -37,8 +38,10 @@ def carve(labels: np.ndarray, per_class: int, seed: int = 0
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         if len(members) <= per_class:
-            raise ValueError(f"class {label} has {len(members)} training examples, "
-                             f"too few to hold out {per_class}.")
+            raise ValueError(
+                f"class {label} has {len(members)} training examples, "
+                f"too few to hold out {per_class}."
+            )
         held.append(rng.permutation(members)[:per_class])
     validation = np.sort(np.concatenate(held))
     keep = np.ones(len(labels), bool)

@@ -20,8 +20,18 @@ import numpy as np
 
 from common import published
 
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365,
-         8: 2.306, 9: 2.262, 10: 2.228}
+T_975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+}
 """Student-t 97.5% quantiles by degrees of freedom (scipy is not installed)."""
 
 
@@ -34,8 +44,9 @@ def mean_t_ci(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), float(t * arr.std(ddof=1) / math.sqrt(arr.size))
 
 
-def seed_gain_verdict(magnet: Sequence[float], baseline: Sequence[float],
-                      low: float, high: float | None) -> tuple[str, str]:
+def seed_gain_verdict(
+    magnet: Sequence[float], baseline: Sequence[float], low: float, high: float | None
+) -> tuple[str, str]:
     """A claimed relative error reduction, decided on paired per-seed errors.
 
     The difference baseline - magnet is paired by seed (same initialisation);
@@ -46,35 +57,44 @@ def seed_gain_verdict(magnet: Sequence[float], baseline: Sequence[float],
     Returns:
         `(ours, verdict)` as text.
     """
-    pairs = [(m, b) for m, b in zip(magnet, baseline, strict=False)
-             if math.isfinite(m) and math.isfinite(b)]
+    pairs = [
+        (m, b)
+        for m, b in zip(magnet, baseline, strict=False)
+        if math.isfinite(m) and math.isfinite(b)
+    ]
     if len(pairs) < 2:
         return "-", f"not measured ({len(pairs)} paired seeds; 2 or more needed)"
     m = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])
     diff, half = mean_t_ci(b - m)
     rel = diff / b.mean() if b.mean() > 0 else float("nan")
-    ours = (f"{100 * m.mean():.2f}% vs {100 * b.mean():.2f}% over {len(pairs)} "
-            f"seeds (difference {100 * diff:+.2f} ± {100 * half:.2f} pts, "
-            f"relative {100 * rel:+.0f}%)")
+    ours = (
+        f"{100 * m.mean():.2f}% vs {100 * b.mean():.2f}% over {len(pairs)} "
+        f"seeds (difference {100 * diff:+.2f} ± {100 * half:.2f} pts, "
+        f"relative {100 * rel:+.0f}%)"
+    )
     if high is None:
         if abs(diff) <= half:
             return ours, "supported (matches within the 95% CI over seeds)"
-        return ours, ("supported (beats)" if diff > 0 else
-                      "not supported (magnet is worse)")
+        return ours, (
+            "supported (beats)" if diff > 0 else "not supported (magnet is worse)"
+        )
     if abs(diff) <= half:
         return ours, "inconclusive (difference within its 95% CI over seeds)"
     if diff < 0:
         return ours, "not supported (magnet is worse)"
     if rel >= low:
-        return ours, ("supported (in the stated range)" if rel <= high else
-                      "supported (gain above the stated range)")
+        return ours, (
+            "supported (in the stated range)"
+            if rel <= high
+            else "supported (gain above the stated range)"
+        )
     return ours, "partly supported (magnet better, gain below the stated range)"
 
 
-def relative_gain_verdict(magnet: float | None, baseline: float | None, n: int,
-                          low: float, high: float | None
-                          ) -> tuple[str, str]:
+def relative_gain_verdict(
+    magnet: float | None, baseline: float | None, n: int, low: float, high: float | None
+) -> tuple[str, str]:
     """Our relative error reduction of magnet vs a baseline, and its verdict.
 
     Args:
@@ -94,26 +114,33 @@ def relative_gain_verdict(magnet: float | None, baseline: float | None, n: int,
     diff = baseline - magnet
     half = 1.96 * math.sqrt(magnet * (1 - magnet) / n + baseline * (1 - baseline) / n)
     rel = diff / baseline if baseline > 0 else float("nan")
-    ours = (f"{100 * magnet:.2f}% vs {100 * baseline:.2f}% "
-            f"(difference {100 * diff:+.2f} ± {100 * half:.2f} pts"
-            + (f", relative {100 * rel:+.0f}%)" if math.isfinite(rel) else ")"))
+    ours = (
+        f"{100 * magnet:.2f}% vs {100 * baseline:.2f}% "
+        f"(difference {100 * diff:+.2f} ± {100 * half:.2f} pts"
+        + (f", relative {100 * rel:+.0f}%)" if math.isfinite(rel) else ")")
+    )
     if high is None:
         if abs(diff) <= half:
             return ours, "supported (matches within the 95% CI)"
-        return ours, ("supported (beats)" if diff > 0 else
-                      "not supported (magnet is worse)")
+        return ours, (
+            "supported (beats)" if diff > 0 else "not supported (magnet is worse)"
+        )
     if abs(diff) <= half:
         return ours, "inconclusive (difference within its 95% CI)"
     if diff < 0:
         return ours, "not supported (magnet is worse)"
     if rel >= low:
-        return ours, ("supported (in the stated range)" if rel <= high else
-                      "supported (gain above the stated range)")
+        return ours, (
+            "supported (in the stated range)"
+            if rel <= high
+            else "supported (gain above the stated range)"
+        )
     return ours, "partly supported (magnet better, gain below the stated range)"
 
 
-def first_step_reaching(curve: list[dict[str, float]], key: str, target: float
-                        ) -> dict[str, float] | None:
+def first_step_reaching(
+    curve: list[dict[str, float]], key: str, target: float
+) -> dict[str, float] | None:
     """The first evaluation with `curve[key] <= target`, or None."""
     for entry in curve:
         value = entry.get(key)
@@ -122,9 +149,11 @@ def first_step_reaching(curve: list[dict[str, float]], key: str, target: float
     return None
 
 
-def speed_verdict(magnet_curve: list[dict[str, float]] | None,
-                  triplet_curve: list[dict[str, float]] | None, eval_every: int,
-                  ) -> tuple[str, str, dict[str, Any]]:
+def speed_verdict(
+    magnet_curve: list[dict[str, float]] | None,
+    triplet_curve: list[dict[str, float]] | None,
+    eval_every: int,
+) -> tuple[str, str, dict[str, Any]]:
     """Claim 2: iterations magnet needs to reach triplet's best error.
 
     The target is triplet's lowest error (own rule: kNN) over its curve;
@@ -143,33 +172,52 @@ def speed_verdict(magnet_curve: list[dict[str, float]] | None,
     target = min(errors)
     t_entry = first_step_reaching(triplet_curve, "error", target)
     m_entry = first_step_reaching(magnet_curve, "error", target)
-    details = {"target_error": target, "triplet_step": t_entry["step"],
-               "triplet_seconds": t_entry["train_seconds"],
-               "magnet_step": None if m_entry is None else m_entry["step"],
-               "magnet_seconds": None if m_entry is None else m_entry["train_seconds"]}
+    details = {
+        "target_error": target,
+        "triplet_step": t_entry["step"],
+        "triplet_seconds": t_entry["train_seconds"],
+        "magnet_step": None if m_entry is None else m_entry["step"],
+        "magnet_seconds": None if m_entry is None else m_entry["train_seconds"],
+    }
     if t_entry["step"] == 0:
-        return (f"triplet's best error {100 * target:.2f}% is at step 0",
-                "inconclusive (triplet never improved on its initial error)",
-                details)
+        return (
+            f"triplet's best error {100 * target:.2f}% is at step 0",
+            "inconclusive (triplet never improved on its initial error)",
+            details,
+        )
     if m_entry is None:
         last = magnet_curve[-1]["step"]
-        return (f"magnet never reached triplet's best {100 * target:.2f}% in "
-                f"{last} iterations (triplet: {t_entry['step']})",
-                "not supported", details)
+        return (
+            f"magnet never reached triplet's best {100 * target:.2f}% in "
+            f"{last} iterations (triplet: {t_entry['step']})",
+            "not supported",
+            details,
+        )
     if m_entry["step"] == 0:
-        return (f"magnet is at {100 * target:.2f}% or below from step 0 (its "
-                f"initialisation); triplet needs {t_entry['step']} iterations",
-                "inconclusive (the initialisation already reaches triplet's "
-                "best)", details)
+        return (
+            f"magnet is at {100 * target:.2f}% or below from step 0 (its "
+            f"initialisation); triplet needs {t_entry['step']} iterations",
+            "inconclusive (the initialisation already reaches triplet's best)",
+            details,
+        )
     ratio = t_entry["step"] / m_entry["step"]
     details["speedup"] = ratio
-    ours = (f"triplet's best {100 * target:.2f}%: triplet {t_entry['step']} it, "
-            f"magnet {m_entry['step']} it ({ratio:.1f}x; evaluations every "
-            f"{eval_every} it)")
+    ours = (
+        f"triplet's best {100 * target:.2f}%: triplet {t_entry['step']} it, "
+        f"magnet {m_entry['step']} it ({ratio:.1f}x; evaluations every "
+        f"{eval_every} it)"
+    )
     stated = published.claim("magnet", "speed")
     if ratio >= stated.low:
-        return ours, ("supported (in the stated range)" if ratio <= stated.high else
-                      "supported (above the stated range)"), details
+        return (
+            ours,
+            (
+                "supported (in the stated range)"
+                if ratio <= stated.high
+                else "supported (above the stated range)"
+            ),
+            details,
+        )
     if ratio > 1:
         return ours, f"partly supported (faster, but below {stated.low:g}x)", details
     return ours, "not supported (magnet not faster)", details

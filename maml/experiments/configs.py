@@ -28,8 +28,12 @@ SINUSOID_PAPER_PROTOCOL = {
 OFFICIAL_CODE_SINUSOID_ALPHA = 0.001
 
 
-def _check_ints(config, positive: tuple[str, ...], nonnegative: tuple[str, ...],
-                flags: dict[str, str] | None = None) -> None:
+def _check_ints(
+    config,
+    positive: tuple[str, ...],
+    nonnegative: tuple[str, ...],
+    flags: dict[str, str] | None = None,
+) -> None:
     """Rejects non-integer, non-positive / negative fields, naming the flag to fix.
 
     Args:
@@ -107,26 +111,54 @@ class SinusoidConfig:
     eval_max_steps: int = 10
     eval_tasks: int = 600
     eval_seed: int = 20_170_309
-    baseline_step_sizes: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
-                                              0.1)
+    baseline_step_sizes: tuple[float, ...] = (
+        0.001,
+        0.002,
+        0.005,
+        0.01,
+        0.02,
+        0.05,
+        0.1,
+    )
     checkpoint_every: int = 5_000
     log_every: int = 2_000
     max_train_minutes: float = 0.0
     jit_compile: bool = True
 
     def __post_init__(self):
-        _check_ints(self, ("num_shots", "meta_batch_size", "eval_tasks",
-                           "checkpoint_every", "log_every"),
-                    ("num_iterations", "pretrain_iterations", "num_inner_steps",
-                     "eval_max_steps"))
+        _check_ints(
+            self,
+            (
+                "num_shots",
+                "meta_batch_size",
+                "eval_tasks",
+                "checkpoint_every",
+                "log_every",
+            ),
+            (
+                "num_iterations",
+                "pretrain_iterations",
+                "num_inner_steps",
+                "eval_max_steps",
+            ),
+        )
         _positive("alpha (inner step size)", "alpha", self.alpha)
         _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)
-        _checked(validation.require_all_positive, "eval_shots", "eval_shots",
-                 self.eval_shots)
-        _checked(validation.require_non_negative, "max_train_minutes",
-                 "max_train_minutes", self.max_train_minutes)
-        _checked(validation.require_all_positive, "baseline_step_sizes", None,
-                 self.baseline_step_sizes)
+        _checked(
+            validation.require_all_positive, "eval_shots", "eval_shots", self.eval_shots
+        )
+        _checked(
+            validation.require_non_negative,
+            "max_train_minutes",
+            "max_train_minutes",
+            self.max_train_minutes,
+        )
+        _checked(
+            validation.require_all_positive,
+            "baseline_step_sizes",
+            None,
+            self.baseline_step_sizes,
+        )
 
     def network(self) -> networks.MLP:
         """The regressor: 1 input, the hidden ReLU layers, 1 output."""
@@ -141,14 +173,21 @@ class SinusoidConfig:
         p = SINUSOID_PAPER_PROTOCOL
         out = []
         if method == "maml" and self.num_iterations != p["num_iterations"]:
-            out.append(f"{self.num_iterations:,} of the paper's "
-                       f"{p['num_iterations']:,} meta-iterations")
+            out.append(
+                f"{self.num_iterations:,} of the paper's "
+                f"{p['num_iterations']:,} meta-iterations"
+            )
         if method == "pretrain" and self.pretrain_iterations != p["num_iterations"]:
-            out.append(f"{self.pretrain_iterations:,} of the paper's "
-                       f"{p['num_iterations']:,} training iterations")
+            out.append(
+                f"{self.pretrain_iterations:,} of the paper's "
+                f"{p['num_iterations']:,} training iterations"
+            )
         if self.alpha != p["alpha"]:
-            note = (" (the official code's default)"
-                    if self.alpha == OFFICIAL_CODE_SINUSOID_ALPHA else "")
+            note = (
+                " (the official code's default)"
+                if self.alpha == OFFICIAL_CODE_SINUSOID_ALPHA
+                else ""
+            )
             out.append(f"alpha = {self.alpha}{note}; paper: {p['alpha']}")
         fields = ["meta_batch_size", "num_shots", "meta_learning_rate", "hidden_sizes"]
         if method == "maml":
@@ -177,8 +216,9 @@ def _sinusoid_configs() -> dict[str, SinusoidConfig]:
     """
     return {
         "sinusoid": SinusoidConfig(),
-        "sinusoid_official": SinusoidConfig(experiment="sinusoid_official",
-                                            alpha=OFFICIAL_CODE_SINUSOID_ALPHA),
+        "sinusoid_official": SinusoidConfig(
+            experiment="sinusoid_official", alpha=OFFICIAL_CODE_SINUSOID_ALPHA
+        ),
     }
 
 
@@ -247,8 +287,19 @@ class SinusoidBaselinesConfig:
     check_every: int = 500
     regressor_min_steps: int = 0
     pilot_tasks: int = 20
-    weight_candidates: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001,
-                                            3e-4, 1e-4, 3e-5, 1e-5)
+    weight_candidates: tuple[float, ...] = (
+        1.0,
+        0.3,
+        0.1,
+        0.03,
+        0.01,
+        0.003,
+        0.001,
+        3e-4,
+        1e-4,
+        3e-5,
+        1e-5,
+    )
     oracle_iterations: int = 70_000
     meta_batch_size: int = 25
     num_shots: int = 10
@@ -258,32 +309,67 @@ class SinusoidBaselinesConfig:
     eval_max_steps: int = 10
     eval_tasks: int = 600
     eval_seed: int = 20_170_309
-    baseline_step_sizes: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
-                                              0.1)
+    baseline_step_sizes: tuple[float, ...] = (
+        0.001,
+        0.002,
+        0.005,
+        0.01,
+        0.02,
+        0.05,
+        0.1,
+    )
     checkpoint_every: int = 10_000
     log_every: int = 10_000
     max_train_minutes: float = 0.0
     jit_compile: bool = True
 
     def __post_init__(self):
-        _check_ints(self, ("num_regressors", "regressor_batch_points",
-                           "regressor_max_steps", "check_every", "pilot_tasks",
-                           "meta_batch_size", "num_shots", "eval_tasks",
-                           "checkpoint_every", "log_every"),
-                    ("oracle_iterations", "eval_max_steps", "regressor_min_steps"))
+        _check_ints(
+            self,
+            (
+                "num_regressors",
+                "regressor_batch_points",
+                "regressor_max_steps",
+                "check_every",
+                "pilot_tasks",
+                "meta_batch_size",
+                "num_shots",
+                "eval_tasks",
+                "checkpoint_every",
+                "log_every",
+            ),
+            ("oracle_iterations", "eval_max_steps", "regressor_min_steps"),
+        )
         _positive("target_mse", "target_mse", self.target_mse)
         if self.regressor_min_steps > self.regressor_max_steps:
-            raise ValueError("regressor_min_steps must be <= regressor_max_steps: "
-                             "fix --regressor_min_steps")
-        _positive("regressor_learning_rate", "regressor_learning_rate",
-                  self.regressor_learning_rate)
+            raise ValueError(
+                "regressor_min_steps must be <= regressor_max_steps: "
+                "fix --regressor_min_steps"
+            )
+        _positive(
+            "regressor_learning_rate",
+            "regressor_learning_rate",
+            self.regressor_learning_rate,
+        )
         _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)
-        _checked(validation.require_all_positive, "weight_candidates", None,
-                 self.weight_candidates)
-        _checked(validation.require_all_positive, "baseline_step_sizes", None,
-                 self.baseline_step_sizes)
-        _checked(validation.require_non_negative, "max_train_minutes",
-                 "max_train_minutes", self.max_train_minutes)
+        _checked(
+            validation.require_all_positive,
+            "weight_candidates",
+            None,
+            self.weight_candidates,
+        )
+        _checked(
+            validation.require_all_positive,
+            "baseline_step_sizes",
+            None,
+            self.baseline_step_sizes,
+        )
+        _checked(
+            validation.require_non_negative,
+            "max_train_minutes",
+            "max_train_minutes",
+            self.max_train_minutes,
+        )
 
     def network(self) -> networks.MLP:
         """A regressor of the multi-task variants: 1 input, 40-40 ReLU, 1 output."""
@@ -301,14 +387,20 @@ class SinusoidBaselinesConfig:
         """
         out = []
         if part == "multitask" and self.num_regressors != 500:
-            out.append(f"{self.num_regressors} of the paper's 500 regressors per "
-                       "multi-task variant")
+            out.append(
+                f"{self.num_regressors} of the paper's 500 regressors per "
+                "multi-task variant"
+            )
         if part == "multitask" and self.target_mse != 0.02:
             out.append(f"regressors trained to MSE < {self.target_mse}; paper: 0.02")
-        if (part == "oracle" and self.oracle_iterations
-                != SINUSOID_PAPER_PROTOCOL["num_iterations"]):
-            out.append(f"oracle trained {self.oracle_iterations:,} of the official "
-                       f"{SINUSOID_PAPER_PROTOCOL['num_iterations']:,} iterations")
+        if (
+            part == "oracle"
+            and self.oracle_iterations != SINUSOID_PAPER_PROTOCOL["num_iterations"]
+        ):
+            out.append(
+                f"oracle trained {self.oracle_iterations:,} of the official "
+                f"{SINUSOID_PAPER_PROTOCOL['num_iterations']:,} iterations"
+            )
         return out
 
 
@@ -407,12 +499,28 @@ class ClassificationConfig:
     max_train_minutes: float = 0.0
 
     def __post_init__(self):
-        _check_ints(self, ("ways", "shots", "meta_batch_size",
-                           "eval_tasks", "val_tasks", "eval_every",
-                           "checkpoint_every", "log_every"),
-                    ("num_iterations", "num_inner_steps", "test_inner_steps",
-                     "eval_max_steps", "test_queries", "train_queries"),
-                    {"shots": "num_shots"})
+        _check_ints(
+            self,
+            (
+                "ways",
+                "shots",
+                "meta_batch_size",
+                "eval_tasks",
+                "val_tasks",
+                "eval_every",
+                "checkpoint_every",
+                "log_every",
+            ),
+            (
+                "num_iterations",
+                "num_inner_steps",
+                "test_inner_steps",
+                "eval_max_steps",
+                "test_queries",
+                "train_queries",
+            ),
+            {"shots": "num_shots"},
+        )
         _positive("alpha (inner step size)", "alpha", self.alpha)
         _positive("meta_learning_rate", "meta_learning_rate", self.meta_learning_rate)
         if self.dataset not in ("omniglot", "miniimagenet"):
@@ -420,17 +528,25 @@ class ClassificationConfig:
         if self.model not in ("conv4", "mlp", "context_conv4"):
             raise ValueError(f"unknown model {self.model!r}")
         if self.omniglot_pixels not in ("binary", "antialiased"):
-            raise ValueError(f"omniglot_pixels must be 'binary' or 'antialiased', "
-                             f"got {self.omniglot_pixels!r}: fix --omniglot_pixels")
+            raise ValueError(
+                f"omniglot_pixels must be 'binary' or 'antialiased', "
+                f"got {self.omniglot_pixels!r}: fix --omniglot_pixels"
+            )
         if self.table not in (TABLE1, CONTEXT_TABLE):
             raise ValueError(f"unknown table {self.table!r}")
         if self.batch_norm not in ("transductive", "support"):
-            raise ValueError(f"batch_norm must be 'transductive' or 'support', got "
-                             f"{self.batch_norm!r}: fix --batch_norm")
+            raise ValueError(
+                f"batch_norm must be 'transductive' or 'support', got "
+                f"{self.batch_norm!r}: fix --batch_norm"
+            )
         if self.test_inner_steps > self.eval_max_steps:
             raise ValueError("test_inner_steps must be <= eval_max_steps")
-        _checked(validation.require_non_negative, "max_train_minutes",
-                 "max_train_minutes", self.max_train_minutes)
+        _checked(
+            validation.require_non_negative,
+            "max_train_minutes",
+            "max_train_minutes",
+            self.max_train_minutes,
+        )
 
     @property
     def queries_at_training(self) -> int:
@@ -451,18 +567,26 @@ class ClassificationConfig:
     def network(self, impl: str = "native") -> networks.FunctionalNetwork:
         """The paper's network for this cell (`impl`: Conv4's conv_impl)."""
         if self.model == "mlp":
-            return networks.MLP((28 * 28, 256, 128, 64, 64, self.ways),
-                                batch_norm=True)
+            return networks.MLP((28 * 28, 256, 128, 64, 64, self.ways), batch_norm=True)
         if self.model == "context_conv4":
-            return networks.ContextConv4(self.ways, 1, image_size=28, channels=1,
-                                         filters=64, downsample="stride",
-                                         head="mean", head_init="normal",
-                                         conv_impl=impl)
+            return networks.ContextConv4(
+                self.ways,
+                1,
+                image_size=28,
+                channels=1,
+                filters=64,
+                downsample="stride",
+                head="mean",
+                head_init="normal",
+                conv_impl=impl,
+            )
         if self.dataset == "omniglot":
-            return networks.Conv4(self.ways, 28, 1, 64, "stride", "mean", "normal",
-                                  conv_impl=impl)
-        return networks.Conv4(self.ways, 84, 3, 32, "maxpool", "flatten", "glorot",
-                              conv_impl=impl)
+            return networks.Conv4(
+                self.ways, 28, 1, 64, "stride", "mean", "normal", conv_impl=impl
+            )
+        return networks.Conv4(
+            self.ways, 84, 3, 32, "maxpool", "flatten", "glorot", conv_impl=impl
+        )
 
     def deviations(self, method: str = "maml") -> list[str]:
         """How this config departs from the paper's protocol, in words."""
@@ -470,24 +594,41 @@ class ClassificationConfig:
         ref = CLASSIFICATION_EXPERIMENTS.get(self.experiment)
         out = []
         if self.num_iterations != CLASSIFICATION_PAPER_ITERATIONS:
-            out.append(f"{self.num_iterations:,} of the paper's "
-                       f"{CLASSIFICATION_PAPER_ITERATIONS:,} meta-iterations")
+            out.append(
+                f"{self.num_iterations:,} of the paper's "
+                f"{CLASSIFICATION_PAPER_ITERATIONS:,} meta-iterations"
+            )
         if ref is not None:
-            for field in ("alpha", "num_inner_steps", "test_inner_steps",
-                          "meta_batch_size", "meta_learning_rate", "grad_clip",
-                          "first_order", "train_queries"):
+            for field in (
+                "alpha",
+                "num_inner_steps",
+                "test_inner_steps",
+                "meta_batch_size",
+                "meta_learning_rate",
+                "grad_clip",
+                "first_order",
+                "train_queries",
+            ):
                 if getattr(self, field) != getattr(ref, field):
-                    out.append(f"{field} = {getattr(self, field)}; paper: "
-                               f"{getattr(ref, field)}")
+                    out.append(
+                        f"{field} = {getattr(self, field)}; paper: "
+                        f"{getattr(ref, field)}"
+                    )
         if self.dataset == "omniglot" and self.omniglot_split == "official":
-            out.append("split re-drawn as the official code's (1100/100/423 "
-                       "characters, fixed seed) but not the identical characters")
+            out.append(
+                "split re-drawn as the official code's (1100/100/423 "
+                "characters, fixed seed) but not the identical characters"
+            )
         if self.dataset == "omniglot" and self.omniglot_pixels != "binary":
-            out.append("anti-aliased grey-level images (official code: binary, "
-                       "Pillow's nearest-neighbour resize of 1-bit PNGs)")
+            out.append(
+                "anti-aliased grey-level images (official code: binary, "
+                "Pillow's nearest-neighbour resize of 1-bit PNGs)"
+            )
         if self.batch_norm != "transductive":
-            out.append("non-transductive batch norm at meta-test (query normalised "
-                       "with support statistics)")
+            out.append(
+                "non-transductive batch norm at meta-test (query normalised "
+                "with support statistics)"
+            )
         return out
 
 
@@ -495,33 +636,52 @@ def _classification_configs() -> dict[str, ClassificationConfig]:
     configs = {}
     for ways, shots in ((5, 1), (5, 5), (20, 1), (20, 5)):
         five = ways == 5
-        common = dict(dataset="omniglot", ways=ways, shots=shots,
-                      alpha=0.4 if five else 0.1,
-                      num_inner_steps=1 if five else 5,
-                      test_inner_steps=3 if five else 5,
-                      meta_batch_size=32 if five else 16)
+        common = dict(
+            dataset="omniglot",
+            ways=ways,
+            shots=shots,
+            alpha=0.4 if five else 0.1,
+            num_inner_steps=1 if five else 5,
+            test_inner_steps=3 if five else 5,
+            meta_batch_size=32 if five else 16,
+        )
         name = f"omniglot_{ways}w{shots}s"
         configs[name] = ClassificationConfig(experiment=name, **common)
         if five:
             name = f"omniglot_nonconv_{ways}w{shots}s"
-            configs[name] = ClassificationConfig(experiment=name, model="mlp",
-                                                 table_row="MAML, no conv", **common)
+            configs[name] = ClassificationConfig(
+                experiment=name, model="mlp", table_row="MAML, no conv", **common
+            )
             # App. C.1: "following the same experimental protocol" as MAML.
             name = f"omniglot_context_{ways}w{shots}s"
             configs[name] = ClassificationConfig(
-                experiment=name, model="context_conv4", table=CONTEXT_TABLE,
-                table_row="context vector", **common)
+                experiment=name,
+                model="context_conv4",
+                table=CONTEXT_TABLE,
+                table_row="context vector",
+                **common,
+            )
     for shots in (1, 5):
-        common = dict(dataset="miniimagenet", ways=5, shots=shots, alpha=0.01,
-                      train_queries=MINIIMAGENET_TRAIN_QUERIES,
-                      num_inner_steps=5, test_inner_steps=10,
-                      meta_batch_size=4 if shots == 1 else 2, grad_clip=10.0,
-                      rotate=False)
+        common = dict(
+            dataset="miniimagenet",
+            ways=5,
+            shots=shots,
+            alpha=0.01,
+            train_queries=MINIIMAGENET_TRAIN_QUERIES,
+            num_inner_steps=5,
+            test_inner_steps=10,
+            meta_batch_size=4 if shots == 1 else 2,
+            grad_clip=10.0,
+            rotate=False,
+        )
         name = f"miniimagenet_5w{shots}s"
         configs[name] = ClassificationConfig(experiment=name, **common)
         configs[name + "_fo"] = ClassificationConfig(
-            experiment=name + "_fo", first_order=True,
-            table_row="MAML, first order approx.", **common)
+            experiment=name + "_fo",
+            first_order=True,
+            table_row="MAML, first order approx.",
+            **common,
+        )
     return configs
 
 
@@ -534,15 +694,24 @@ def make_config(name: str, **overrides):
         return dataclasses.replace(SINUSOID_EXPERIMENTS[name], **overrides)
     if name in CLASSIFICATION_EXPERIMENTS:
         return dataclasses.replace(CLASSIFICATION_EXPERIMENTS[name], **overrides)
-    raise ValueError(f"unknown experiment {name!r}: pass --experiment= one of "
-                     f"{', '.join(all_experiments())}")
+    raise ValueError(
+        f"unknown experiment {name!r}: pass --experiment= one of "
+        f"{', '.join(all_experiments())}"
+    )
 
 
 def all_experiments() -> list[str]:
     """Every experiment name."""
     return [*SINUSOID_EXPERIMENTS, *CLASSIFICATION_EXPERIMENTS]
 
+
 # Fields that may change when resuming a run without invalidating it (a budget
 # can be extended: training continues from the last checkpoint).
-RESUMABLE_FIELDS = ("checkpoint_every", "log_every", "max_train_minutes",
-                    "num_iterations", "pretrain_iterations", "eval_every")
+RESUMABLE_FIELDS = (
+    "checkpoint_every",
+    "log_every",
+    "max_train_minutes",
+    "num_iterations",
+    "pretrain_iterations",
+    "eval_every",
+)

@@ -24,9 +24,13 @@ from maml.serving import (
 )
 
 
-def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
-               version: int | None = None,
-               limits: FewShotLimits | None = None) -> str:
+def export_run(
+    run_dir: str,
+    export_dir: str,
+    model_name: str | None = None,
+    version: int | None = None,
+    limits: FewShotLimits | None = None,
+) -> str:
     """Exports the meta-learned model of a finished run directory for serving.
 
     The run's `config.json` says which experiment and network it holds.
@@ -45,23 +49,44 @@ def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
         cfg = config_lib.load_config(configs.SinusoidConfig, run_dir)
         net = cfg.network()
         params = restore_meta_params(run_dir, net)
-        module = FewShotModule(net, params, meta_learner.mse_per_task, cfg.alpha,
-                               example_shape=(1,), limits=limits)
+        module = FewShotModule(
+            net,
+            params,
+            meta_learner.mse_per_task,
+            cfg.alpha,
+            example_shape=(1,),
+            limits=limits,
+        )
         warm = sinusoid_experiment.eval_batch(cfg, cfg.num_shots, "val", num_tasks=1)
         return export_few_shot_model(
-            module, export_dir, model_name, warm.support_x.numpy()[0],
-            warm.support_y.numpy()[0], warm.query_x.numpy()[0],
-            cfg.num_inner_steps or 1, version)
+            module,
+            export_dir,
+            model_name,
+            warm.support_x.numpy()[0],
+            warm.support_y.numpy()[0],
+            warm.query_x.numpy()[0],
+            cfg.num_inner_steps or 1,
+            version,
+        )
     cfg = config_lib.load_config(configs.ClassificationConfig, run_dir)
     net = cfg.network(impl="native")
     best = os.path.join(run_dir, "checkpoints", "best")
-    params = restore_meta_params(run_dir, net,
-                                 "best" if tf.train.latest_checkpoint(best) else "maml")
+    params = restore_meta_params(
+        run_dir, net, "best" if tf.train.latest_checkpoint(best) else "maml"
+    )
     module = classification_module(net, params, cfg.shots, cfg.alpha, limits)
     size = (28, 28, 1) if cfg.dataset == "omniglot" else (84, 84, 3)
     rng = np.random.default_rng(0)
     support_x = rng.uniform(size=(cfg.ways * cfg.shots, *size))
     support_y = np.repeat(np.arange(cfg.ways, dtype=np.int32), cfg.shots)
     query_x = rng.uniform(size=(cfg.ways, *size))
-    return export_few_shot_model(module, export_dir, model_name, support_x, support_y,
-                                 query_x, cfg.test_inner_steps, version)
+    return export_few_shot_model(
+        module,
+        export_dir,
+        model_name,
+        support_x,
+        support_y,
+        query_x,
+        cfg.test_inner_steps,
+        version,
+    )

@@ -10,8 +10,12 @@ import numpy as np
 from common import plots
 
 
-def plot_adapted_curves(path: str, x_grid: np.ndarray, truth: np.ndarray,
-                        panels: Mapping[str, Mapping[str, object]]) -> str:
+def plot_adapted_curves(
+    path: str,
+    x_grid: np.ndarray,
+    truth: np.ndarray,
+    panels: Mapping[str, Mapping[str, object]],
+) -> str:
     """Fig. 2: ground truth, pre-update and adapted predictions, per method and K.
 
     Args:
@@ -28,17 +32,27 @@ def plot_adapted_curves(path: str, x_grid: np.ndarray, truth: np.ndarray,
     plt = plots.pyplot()
     cols = 2
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.5 * rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(5.0 * cols, 3.5 * rows), squeeze=False
+    )
     styles = {0: ":", 1: "--"}
     for ax, (title, panel) in zip(axes.ravel(), panels.items(), strict=False):
         ax.plot(x_grid, truth, color="red", label="ground truth")
         for steps, pred in sorted(panel["predictions"].items()):
-            label = "pre-update" if steps == 0 else (
-                f"after {steps} grad step{'s' if steps > 1 else ''}")
+            label = (
+                "pre-update"
+                if steps == 0
+                else (f"after {steps} grad step{'s' if steps > 1 else ''}")
+            )
             ax.plot(x_grid, pred, linestyle=styles.get(steps, "-"), label=label)
-        ax.scatter(panel["support_x"], panel["support_y"], marker="^", color="purple",
-                   zorder=5, label="used for grad")
+        ax.scatter(
+            panel["support_x"],
+            panel["support_y"],
+            marker="^",
+            color="purple",
+            zorder=5,
+            label="used for grad",
+        )
         ax.set_title(title)
         ax.set_xlim(x_grid.min(), x_grid.max())
         ax.grid(alpha=0.3)
@@ -52,9 +66,11 @@ def plot_adapted_curves(path: str, x_grid: np.ndarray, truth: np.ndarray,
     return path
 
 
-def plot_learning_curves(path: str, curves: Mapping[int, Mapping[str, Sequence]],
-                         published: Mapping[int, Mapping[str, tuple]] | None = None,
-                         ) -> str:
+def plot_learning_curves(
+    path: str,
+    curves: Mapping[int, Mapping[str, Sequence]],
+    published: Mapping[int, Mapping[str, tuple]] | None = None,
+) -> str:
     """Fig. 3: MSE vs number of gradient steps for each K, with 95% CI bands.
 
     Args:
@@ -71,8 +87,10 @@ def plot_learning_curves(path: str, curves: Mapping[int, Mapping[str, Sequence]]
         title = f"k-shot regression, k={k}"
         panels[title] = {
             label: (np.arange(len(means)), means, cis)
-            for label, (means, cis) in by_label.items()}
+            for label, (means, cis) in by_label.items()
+        }
         if published and k in published:
             refs[title] = published[k]
-    return plots.plot_curve_panels(path, panels, "number of gradient steps",
-                                   "mean squared error", refs)
+    return plots.plot_curve_panels(
+        path, panels, "number of gradient steps", "mean squared error", refs
+    )

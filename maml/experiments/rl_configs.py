@@ -125,13 +125,23 @@ class RLConfig:
             raise ValueError(f"env must be one of {ENVS}, got {self.env!r}")
         if self.hvp not in ("factored", "nested"):
             raise ValueError(f"hvp must be 'factored' or 'nested', got {self.hvp!r}")
-        validation.require_fraction("hvp_subsample", self.hvp_subsample,
-                                    open_low=True)
-        for name in ("horizon", "meta_batch_size", "num_traj", "eval_tasks",
-                     "eval_traj", "checkpoint_every", "log_every"):
+        validation.require_fraction("hvp_subsample", self.hvp_subsample, open_low=True)
+        for name in (
+            "horizon",
+            "meta_batch_size",
+            "num_traj",
+            "eval_tasks",
+            "eval_traj",
+            "checkpoint_every",
+            "log_every",
+        ):
             validation.require_positive(name, getattr(self, name))
-        for name in ("num_iterations", "pretrain_iterations", "oracle_iterations",
-                     "context_dim"):
+        for name in (
+            "num_iterations",
+            "pretrain_iterations",
+            "oracle_iterations",
+            "context_dim",
+        ):
             validation.require_non_negative(name, getattr(self, name))
 
     def phase_iterations(self) -> dict[str, int]:
@@ -149,23 +159,40 @@ class RLConfig:
 RL_EXPERIMENTS = {
     "navigation_2d": RLConfig(),
     "navigation_2d_official": RLConfig(
-        experiment="navigation_2d_official", alpha=0.5,
-        eval_step_sizes=(0.5, 0.25, 0.25)),
+        experiment="navigation_2d_official",
+        alpha=0.5,
+        eval_step_sizes=(0.5, 0.25, 0.25),
+    ),
     "halfcheetah_dir": RLConfig(
-        experiment="halfcheetah_dir", env="halfcheetah_dir", horizon=200,
-        meta_batch_size=40, num_traj=20, num_iterations=500, context_dim=0,
-        pretrain_iterations=0, oracle_iterations=0, eval_traj=20,
-        hvp_subsample=0.2),
+        experiment="halfcheetah_dir",
+        env="halfcheetah_dir",
+        horizon=200,
+        meta_batch_size=40,
+        num_traj=20,
+        num_iterations=500,
+        context_dim=0,
+        pretrain_iterations=0,
+        oracle_iterations=0,
+        eval_traj=20,
+        hvp_subsample=0.2,
+    ),
 }
 
 # Fields that may change when resuming without invalidating the run.
-RESUMABLE_FIELDS = ("checkpoint_every", "log_every", "max_train_minutes",
-                    "num_iterations", "pretrain_iterations", "oracle_iterations")
+RESUMABLE_FIELDS = (
+    "checkpoint_every",
+    "log_every",
+    "max_train_minutes",
+    "num_iterations",
+    "pretrain_iterations",
+    "oracle_iterations",
+)
 
 
 def make_rl_config(name: str, **overrides) -> RLConfig:
     """The named RL config with `overrides` applied (validated)."""
     if name not in RL_EXPERIMENTS:
-        raise ValueError(f"unknown RL experiment {name!r}: one of "
-                         f"{', '.join(RL_EXPERIMENTS)}")
+        raise ValueError(
+            f"unknown RL experiment {name!r}: one of {', '.join(RL_EXPERIMENTS)}"
+        )
     return dataclasses.replace(RL_EXPERIMENTS[name], **overrides)

@@ -20,8 +20,10 @@ from maml.rl import policy as rl_policy
 from maml.rl.serving import PolicyLimits, PolicyModule
 
 
-def restore_best_policy(run_dir: str, phase: str = "maml",
-                        ) -> tuple[RLConfig, rl_policy.GaussianMLPPolicy]:
+def restore_best_policy(
+    run_dir: str,
+    phase: str = "maml",
+) -> tuple[RLConfig, rl_policy.GaussianMLPPolicy]:
     """The config and best-return policy of a run's phase.
 
     Raises:
@@ -38,9 +40,13 @@ def restore_best_policy(run_dir: str, phase: str = "maml",
     return cfg, policy
 
 
-def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
-               version: int | None = None,
-               limits: PolicyLimits | None = None) -> str:
+def export_run(
+    run_dir: str,
+    export_dir: str,
+    model_name: str | None = None,
+    version: int | None = None,
+    limits: PolicyLimits | None = None,
+) -> str:
     """Writes `<export_dir>/<model_name>/<version>/`; returns that directory."""
     limits = limits or PolicyLimits()
     cfg, policy = restore_best_policy(run_dir)
@@ -48,6 +54,11 @@ def export_run(run_dir: str, export_dir: str, model_name: str | None = None,
     sig = module.act.get_concrete_function()
     obs = tf.zeros([1, policy.obs_dim]).numpy()
     return common_export.export_for_serving(
-        module, export_dir, model_name or f"maml_{cfg.experiment}",
-        {"serving_default": sig, "act": sig}, [("act", {"observations": obs})],
-        version, limits=dataclasses.asdict(limits))
+        module,
+        export_dir,
+        model_name or f"maml_{cfg.experiment}",
+        {"serving_default": sig, "act": sig},
+        [("act", {"observations": obs})],
+        version,
+        limits=dataclasses.asdict(limits),
+    )

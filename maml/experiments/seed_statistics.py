@@ -89,8 +89,7 @@ def _std(values: np.ndarray) -> float:
         return float(np.std(values, ddof=1))
 
 
-def cell_statistics(per_seed: Sequence[np.ndarray],
-                    threshold: float) -> CellStatistics:
+def cell_statistics(per_seed: Sequence[np.ndarray], threshold: float) -> CellStatistics:
     """Summarises one cell over seeds.
 
     Args:
@@ -111,16 +110,22 @@ def cell_statistics(per_seed: Sequence[np.ndarray],
     estimates = [results.mean_ci95(a) for a in arrays]
     means = np.array([e.mean for e in estimates])
     masks = [diverged_mask(a, threshold) for a in arrays]
-    finite = np.array([a[~m].mean() if (~m).any() else math.nan
-                       for a, m in zip(arrays, masks, strict=True)])
+    finite = np.array(
+        [
+            a[~m].mean() if (~m).any() else math.nan
+            for a, m in zip(arrays, masks, strict=True)
+        ]
+    )
     ranked = np.where(np.isnan(means), np.inf, means)
     cis = np.array([e.ci95 for e in estimates])
     cis = np.where(np.isnan(cis), np.inf, cis)
-    pooled = np.concatenate([np.where(m, np.inf, a)
-                             for a, m in zip(arrays, masks, strict=True)])
+    pooled = np.concatenate(
+        [np.where(m, np.inf, a) for a, m in zip(arrays, masks, strict=True)]
+    )
     with np.errstate(invalid="ignore", over="ignore"):
         return CellStatistics(
-            num_seeds=len(arrays), num_tasks=int(arrays[0].size),
+            num_seeds=len(arrays),
+            num_tasks=int(arrays[0].size),
             seed_means=tuple(float(v) for v in means),
             seed_ci95=tuple(e.ci95 for e in estimates),
             mean_over_seeds=float(np.mean(means)),
@@ -135,7 +140,8 @@ def cell_statistics(per_seed: Sequence[np.ndarray],
             finite_mean=float(np.mean(finite)),
             finite_std=_std(finite),
             pooled_median=float(np.median(pooled)),
-            threshold=float(threshold))
+            threshold=float(threshold),
+        )
 
 
 def seeds_containing(stats: CellStatistics, value: float) -> int:
@@ -144,9 +150,13 @@ def seeds_containing(stats: CellStatistics, value: float) -> int:
     A seed with a diverged task has so wide a CI that it contains any value, so
     it is not counted.
     """
-    return sum(abs(m - value) <= c for m, c, d in zip(
-        stats.seed_means, stats.seed_ci95, stats.diverged_per_seed, strict=True)
-        if d == 0 and math.isfinite(m) and math.isfinite(c))
+    return sum(
+        abs(m - value) <= c
+        for m, c, d in zip(
+            stats.seed_means, stats.seed_ci95, stats.diverged_per_seed, strict=True
+        )
+        if d == 0 and math.isfinite(m) and math.isfinite(c)
+    )
 
 
 def save_per_task(path: str, arrays: Mapping[str, np.ndarray]) -> str:

@@ -56,7 +56,8 @@ STATISTIC_NOTE = (
     "typical seed gives under the paper's own estimator. The mean over seeds with "
     "its standard deviation, the number of diverged tasks and the mean over the "
     "tasks that did not diverge are reported beside it, so the choice hides "
-    "nothing.")
+    "nothing."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,32 +85,77 @@ class Row:
 
 _MULTITASK_CHOICES = (
     "each regressor stops once its grid MSE < 0.02; Adam 3e-3, 50 fresh points per "
-    "step, He init (the paper names none of these)")
+    "step, He init (the paper names none of these)"
+)
 
 ROWS = (
     Row("maml_paper", "MAML, paper's α = 0.01", "MAML (ours)", "sinusoid", "maml"),
-    Row("maml_official", "MAML, official code's α = 0.001", "MAML (ours)",
-        "sinusoid_official", "maml",
-        "α = 0.001 (cbfinn/maml default update_lr); paper: 0.01"),
-    Row("pretrain", "pretrain on all tasks", "pretrain on all tasks", "sinusoid",
-        "pretrain", "fine-tuning step tuned on validation tasks"),
-    Row("multitask_none", "multi-task, no reg", "multi-task, no reg", "baselines",
-        "multitask_none", _MULTITASK_CHOICES),
-    Row("multitask_l2", "multi-task, l2 reg", "multi-task, l2 reg", "baselines",
-        "multitask_l2", _MULTITASK_CHOICES + "; weight from a pilot search"),
-    Row("multitask_mean", "multi-task, reg to mean θ", "multi-task, reg to mean θ",
-        "baselines", "multitask_mean",
+    Row(
+        "maml_official",
+        "MAML, official code's α = 0.001",
+        "MAML (ours)",
+        "sinusoid_official",
+        "maml",
+        "α = 0.001 (cbfinn/maml default update_lr); paper: 0.01",
+    ),
+    Row(
+        "pretrain",
+        "pretrain on all tasks",
+        "pretrain on all tasks",
+        "sinusoid",
+        "pretrain",
+        "fine-tuning step tuned on validation tasks",
+    ),
+    Row(
+        "multitask_none",
+        "multi-task, no reg",
+        "multi-task, no reg",
+        "baselines",
+        "multitask_none",
+        _MULTITASK_CHOICES,
+    ),
+    Row(
+        "multitask_l2",
+        "multi-task, l2 reg",
+        "multi-task, l2 reg",
+        "baselines",
+        "multitask_l2",
+        _MULTITASK_CHOICES + "; weight from a pilot search",
+    ),
+    Row(
+        "multitask_mean",
+        "multi-task, reg to mean θ",
+        "multi-task, reg to mean θ",
+        "baselines",
+        "multitask_mean",
         _MULTITASK_CHOICES + "; weight from a pilot search; blocks of 1, 1, 2, 4, "
-        "... regressors, not one by one"),
-    Row("oracle", "oracle (amplitude and phase as inputs)", None, "baselines",
-        "oracle", "no printed number (Fig. 3 plots it)"),
-    *(Row(f"{row.key}_long", f"{row.label}, long training", row.label,
-          "baselines_long", row.key,
-          "each regressor trained at least regressor_min_steps steps (see "
-          "baselines_long/seed_*/config.json), not only until below 0.02", True)
-      for row in (Row("multitask_none", "multi-task, no reg", None, "", ""),
-                  Row("multitask_l2", "multi-task, l2 reg", None, "", ""),
-                  Row("multitask_mean", "multi-task, reg to mean θ", None, "", ""))),
+        "... regressors, not one by one",
+    ),
+    Row(
+        "oracle",
+        "oracle (amplitude and phase as inputs)",
+        None,
+        "baselines",
+        "oracle",
+        "no printed number (Fig. 3 plots it)",
+    ),
+    *(
+        Row(
+            f"{row.key}_long",
+            f"{row.label}, long training",
+            row.label,
+            "baselines_long",
+            row.key,
+            "each regressor trained at least regressor_min_steps steps (see "
+            "baselines_long/seed_*/config.json), not only until below 0.02",
+            True,
+        )
+        for row in (
+            Row("multitask_none", "multi-task, no reg", None, "", ""),
+            Row("multitask_l2", "multi-task, l2 reg", None, "", ""),
+            Row("multitask_mean", "multi-task, reg to mean θ", None, "", ""),
+        )
+    ),
 )
 
 
@@ -126,16 +172,24 @@ class SeedRun:
 def collect(runs_dir: str, source: str) -> list[SeedRun]:
     """Every seed run under `<runs_dir>/<source>/seed_<s>/` that has its arrays."""
     out = []
-    for path in sorted(glob.glob(os.path.join(runs_dir, source, "seed_*",
-                                              PER_TASK_FILE))):
+    for path in sorted(
+        glob.glob(os.path.join(runs_dir, source, "seed_*", PER_TASK_FILE))
+    ):
         directory = os.path.dirname(path)
         match = re.fullmatch(r"seed_(\d+)", os.path.basename(directory))
-        if not match or not os.path.exists(os.path.join(directory,
-                                                        results.RESULTS_FILE)):
+        if not match or not os.path.exists(
+            os.path.join(directory, results.RESULTS_FILE)
+        ):
             continue
         record = results.load_results(directory)
-        out.append(SeedRun(int(match.group(1)), record["status"],
-                           seed_statistics.load_per_task(path), record["budget"]))
+        out.append(
+            SeedRun(
+                int(match.group(1)),
+                record["status"],
+                seed_statistics.load_per_task(path),
+                record["budget"],
+            )
+        )
     return sorted(out, key=lambda r: r.seed)
 
 
@@ -149,8 +203,11 @@ def _fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def row_statistics(row: Row, runs: list[SeedRun], steps: int,
-                   ) -> seed_statistics.CellStatistics | None:
+def row_statistics(
+    row: Row,
+    runs: list[SeedRun],
+    steps: int,
+) -> seed_statistics.CellStatistics | None:
     """The row's statistics after `steps` fine-tuning steps (None: no seeds)."""
     key = f"{row.prefix}_k{SHOTS}"
     per_seed = [r.arrays[key][:, steps] for r in runs if key in r.arrays]
@@ -164,17 +221,24 @@ def _budget_note(runs: list[SeedRun], source: str) -> str:
         its = sorted({r.budget.get("oracle_iterations") for r in runs} - {None})
         regs = sorted({r.budget.get("regressors_per_variant") for r in runs} - {None})
         full = regs == [500] and (its == [70_000] or source != "baselines")
-        return (f"{', '.join(map(str, regs))} regressors per multi-task variant, "
-                f"each to grid MSE < 0.02; oracle {', '.join(f'{i:,}' for i in its)} "
-                "it" + (" (full protocol)" if full else ""))
+        return (
+            f"{', '.join(map(str, regs))} regressors per multi-task variant, "
+            f"each to grid MSE < 0.02; oracle {', '.join(f'{i:,}' for i in its)} "
+            "it" + (" (full protocol)" if full else "")
+        )
     its = sorted({r.budget.get("iterations") for r in runs} - {None})
-    return (f"{', '.join(f'{i:,}' for i in its)} it per seed"
-            + (" (full protocol)" if its == [70_000] else ""))
+    return f"{', '.join(f'{i:,}' for i in its)} it per seed" + (
+        " (full protocol)" if its == [70_000] else ""
+    )
 
 
 def _train_seconds(runs: list[SeedRun]) -> float:
-    keys = ("maml_train_seconds", "pretrain_train_seconds", "oracle_train_seconds",
-            "multitask_train_seconds")
+    keys = (
+        "maml_train_seconds",
+        "pretrain_train_seconds",
+        "oracle_train_seconds",
+        "multitask_train_seconds",
+    )
     return round(sum(r.budget.get(k, 0.0) for r in runs for k in keys), 1)
 
 
@@ -194,8 +258,11 @@ def build_record(runs_dir: str) -> dict[str, Any]:
         steps_shown = dict(STEPS) if row.published_row else {0: "0 steps", **STEPS}
         for steps, column in steps_shown.items():
             stats = row_statistics(row, seed_runs, steps)
-            pub = (published.lookup("maml", TABLE, row.published_row, column)
-                   if row.published_row and column in STEPS.values() else None)
+            pub = (
+                published.lookup("maml", TABLE, row.published_row, column)
+                if row.published_row and column in STEPS.values()
+                else None
+            )
             seeds = ", ".join(str(r.seed) for r in seed_runs)
             deviations = [d for d in (row.deviation,) if d]
             if incomplete:
@@ -203,63 +270,115 @@ def build_record(runs_dir: str) -> dict[str, Any]:
             if few and row.optional:
                 deviations.append(f"{len(seed_runs)} of {MIN_SEEDS} seeds")
             if stats is None:
-                table_rows.append([row.label, steps, "-" if pub is None else
-                                   _fmt(pub.value, 2)] + ["not measured"] * 9)
+                table_rows.append(
+                    [row.label, steps, "-" if pub is None else _fmt(pub.value, 2)]
+                    + ["not measured"] * 9
+                )
                 continue
-            ours = results.Estimate(mean=stats.median_over_seeds,
-                                    ci95=stats.median_seed_ci95, n=stats.num_tasks)
-            verdict = ("no published value" if pub is None else results.verdict(
-                {"value": pub.value, "ci95": pub.ci95}, dataclasses.asdict(ours),
-                higher_is_better=False))
-            inside = ("-" if pub is None else
-                      f"{seed_statistics.seeds_containing(stats, pub.value)}"
-                      f"/{stats.num_seeds}")
+            ours = results.Estimate(
+                mean=stats.median_over_seeds,
+                ci95=stats.median_seed_ci95,
+                n=stats.num_tasks,
+            )
+            verdict = (
+                "no published value"
+                if pub is None
+                else results.verdict(
+                    {"value": pub.value, "ci95": pub.ci95},
+                    dataclasses.asdict(ours),
+                    higher_is_better=False,
+                )
+            )
+            inside = (
+                "-"
+                if pub is None
+                else f"{seed_statistics.seeds_containing(stats, pub.value)}"
+                f"/{stats.num_seeds}"
+            )
             if pub is not None:
-                cells.append(results.cell(
-                    "maml", TABLE, row.published_row, column, ours, deviations,
-                    {"train_seconds": _train_seconds(seed_runs)},
-                    {"configuration": row.label,
-                     "statistic": f"median over seeds {seeds}",
-                     "budget": _budget_note(seed_runs, row.source)}))
-            table_rows.append([
-                row.label, steps, "-" if pub is None else _fmt(pub.value, 2),
-                f"{_fmt(stats.median_over_seeds)} ± {_fmt(stats.median_seed_ci95)}",
-                f"{_fmt(stats.mean_over_seeds)} ± {_fmt(stats.std_over_seeds)}",
-                f"[{_fmt(stats.min_over_seeds)}, {_fmt(stats.max_over_seeds)}]",
-                f"{stats.diverged_total} "
-                f"({', '.join(map(str, stats.diverged_per_seed))})",
-                f"{_fmt(stats.finite_mean)} ± {_fmt(stats.finite_std)}",
-                _fmt(stats.pooled_median), inside,
-                f"{verdict} (seeds {seeds})",
-                f"{stats.num_seeds} seeds × {_budget_note(seed_runs, row.source)}; "
-                f"{_train_seconds(seed_runs) / 60:.0f} min of training in all"])
+                cells.append(
+                    results.cell(
+                        "maml",
+                        TABLE,
+                        row.published_row,
+                        column,
+                        ours,
+                        deviations,
+                        {"train_seconds": _train_seconds(seed_runs)},
+                        {
+                            "configuration": row.label,
+                            "statistic": f"median over seeds {seeds}",
+                            "budget": _budget_note(seed_runs, row.source),
+                        },
+                    )
+                )
+            table_rows.append(
+                [
+                    row.label,
+                    steps,
+                    "-" if pub is None else _fmt(pub.value, 2),
+                    f"{_fmt(stats.median_over_seeds)} ± {_fmt(stats.median_seed_ci95)}",
+                    f"{_fmt(stats.mean_over_seeds)} ± {_fmt(stats.std_over_seeds)}",
+                    f"[{_fmt(stats.min_over_seeds)}, {_fmt(stats.max_over_seeds)}]",
+                    f"{stats.diverged_total} "
+                    f"({', '.join(map(str, stats.diverged_per_seed))})",
+                    f"{_fmt(stats.finite_mean)} ± {_fmt(stats.finite_std)}",
+                    _fmt(stats.pooled_median),
+                    inside,
+                    f"{verdict} (seeds {seeds})",
+                    f"{stats.num_seeds} seeds × {_budget_note(seed_runs, row.source)}; "
+                    f"{_train_seconds(seed_runs) / 60:.0f} min of training in all",
+                ]
+            )
     all_runs = [r for rs in runs.values() for r in rs]
     complete = not missing and all(r.status == "complete" for r in all_runs)
     budget = {
         "seed_runs": {s: [r.seed for r in rs] for s, rs in sorted(runs.items())},
-        "maml_iterations_per_seed": sorted({r.budget.get("iterations") for r in
-                                            runs["sinusoid"] + runs[
-                                                "sinusoid_official"]} - {None}),
+        "maml_iterations_per_seed": sorted(
+            {
+                r.budget.get("iterations")
+                for r in runs["sinusoid"] + runs["sinusoid_official"]
+            }
+            - {None}
+        ),
         "train_seconds_total": _train_seconds(all_runs),
         "machine": results.machine_description(),
     }
-    header = ["row", "steps", "published", "ours: median over seeds ± typical "
-              "seed's 95% CI", "mean ± std over seeds", "[min, max] over seeds",
-              f"diverged tasks (MSE > {BLOWN_UP_MSE:g} or non-finite): total "
-              "(per seed)", "mean over non-diverged tasks ± std over seeds",
-              "median over all tasks and seeds",
-              "seeds with no diverged task whose 95% CI holds the published "
-              "value", "verdict", "budget"]
+    header = [
+        "row",
+        "steps",
+        "published",
+        "ours: median over seeds ± typical seed's 95% CI",
+        "mean ± std over seeds",
+        "[min, max] over seeds",
+        f"diverged tasks (MSE > {BLOWN_UP_MSE:g} or non-finite): total (per seed)",
+        "mean over non-diverged tasks ± std over seeds",
+        "median over all tasks and seeds",
+        "seeds with no diverged task whose 95% CI holds the published value",
+        "verdict",
+        "budget",
+    ]
     extra = {
         "statistic_compared": STATISTIC_NOTE,
         "missing": missing,
-        "tables": [{"title": f"Every statistic over seeds ({SHOTS}-shot MSE, 600 "
-                             "test tasks per seed, the same tasks for every row)",
-                    "header": header, "rows": table_rows}],
+        "tables": [
+            {
+                "title": f"Every statistic over seeds ({SHOTS}-shot MSE, 600 "
+                "test tasks per seed, the same tasks for every row)",
+                "header": header,
+                "rows": table_rows,
+            }
+        ],
     }
-    return {"cells": cells, "budget": budget, "extra": extra,
-            "status": "complete" if complete else "cut short",
-            "table_rows": table_rows, "header": header, "runs": runs}
+    return {
+        "cells": cells,
+        "budget": budget,
+        "extra": extra,
+        "status": "complete" if complete else "cut short",
+        "table_rows": table_rows,
+        "header": header,
+        "runs": runs,
+    }
 
 
 def write_aggregate(runs_dir: str, results_dir: str) -> dict[str, Any]:
@@ -275,24 +394,33 @@ def write_aggregate(runs_dir: str, results_dir: str) -> dict[str, Any]:
             key = f"{row.prefix}_k{SHOTS}"
             if key in run.arrays:
                 # The curves are float32 computations: float32 storage is exact.
-                arrays[f"{row.key}_seed{run.seed}"] = run.arrays[key].astype(
-                    np.float32)
+                arrays[f"{row.key}_seed{run.seed}"] = run.arrays[key].astype(np.float32)
     os.makedirs(results_dir, exist_ok=True)
     seed_statistics.save_per_task(os.path.join(results_dir, AGGREGATE_ARRAYS), arrays)
     extra = dict(built["extra"])
     extra["per_task_arrays"] = (
         f"{AGGREGATE_ARRAYS}: '<row>_seed<s>' -> [600 tasks, 11] MSE after 0..10 "
-        "steps; recompute with maml.experiments.seed_statistics.cell_statistics")
+        "steps; recompute with maml.experiments.seed_statistics.cell_statistics"
+    )
     record = results.write_results(
-        results_dir, paper="maml", experiment="sinusoid_seeds",
-        status=built["status"], budget=built["budget"],
-        config={"runs_dir": runs_dir, "shots": SHOTS, "min_seeds": MIN_SEEDS,
-                "diverged_threshold": BLOWN_UP_MSE},
+        results_dir,
+        paper="maml",
+        experiment="sinusoid_seeds",
+        status=built["status"],
+        budget=built["budget"],
+        config={
+            "runs_dir": runs_dir,
+            "shots": SHOTS,
+            "min_seeds": MIN_SEEDS,
+            "diverged_threshold": BLOWN_UP_MSE,
+        },
         cells=built["cells"],
-        deviations=[f"the compared statistic is the median over seeds: "
-                    f"{STATISTIC_NOTE}"] + [f"missing seeds: {m}"
-                                            for m in built["extra"]["missing"]],
-        extra=extra)
+        deviations=[
+            f"the compared statistic is the median over seeds: {STATISTIC_NOTE}"
+        ]
+        + [f"missing seeds: {m}" for m in built["extra"]["missing"]],
+        extra=extra,
+    )
     return record
 
 
@@ -301,29 +429,42 @@ def readme_block(record: dict[str, Any]) -> str:
     table = record["extra"]["tables"][0]
     keep = [0, 1, 2, 3, 4, 6, 7, 9, 10, 11]
     header = [table["header"][i] for i in keep]
-    names = {"sinusoid": "MAML and pretrained, α = 0.01",
-             "sinusoid_official": "MAML, α = 0.001",
-             "baselines": "multi-task and oracle",
-             "baselines_long": "multi-task, long training"}
+    names = {
+        "sinusoid": "MAML and pretrained, α = 0.01",
+        "sinusoid_official": "MAML, α = 0.001",
+        "baselines": "multi-task and oracle",
+        "baselines_long": "multi-task, long training",
+    }
     seeds = "; ".join(
         f"{names.get(k, k)}: {', '.join(map(str, v)) if v else 'none yet (queued)'}"
-        for k, v in record["budget"]["seed_runs"].items())
-    lines = [README_BEGIN, "",
-             f"Status: **{record['status']}**. Seeds: {seeds}. Each seed is a "
-             "full-protocol run, evaluated on the same 600 test tasks, K = 5. "
-             f"Training time of all seeds: "
-             f"{record['budget']['train_seconds_total'] / 60:.0f} min on "
-             f"{record['budget']['machine']}, shared with other jobs.",
-             "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for k, v in record["budget"]["seed_runs"].items()
+    )
+    lines = [
+        README_BEGIN,
+        "",
+        f"Status: **{record['status']}**. Seeds: {seeds}. Each seed is a "
+        "full-protocol run, evaluated on the same 600 test tasks, K = 5. "
+        f"Training time of all seeds: "
+        f"{record['budget']['train_seconds_total'] / 60:.0f} min on "
+        f"{record['budget']['machine']}, shared with other jobs.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for r in table["rows"]:
         cells = [str(r[i]) for i in keep]
         cells[-2] = re.sub(r" \(seeds [0-9, ]+\)$", "", cells[-2])
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"Compared statistic: {record['extra']['statistic_compared']}", "",
-              "Generated from `results/maml_sinusoid_seeds/results.json` by "
-              "`python -m maml.experiments.sinusoid_seeds --part=report`; every "
-              "statistic and the per-task arrays are in that directory.", "",
-              README_END]
+    lines += [
+        "",
+        f"Compared statistic: {record['extra']['statistic_compared']}",
+        "",
+        "Generated from `results/maml_sinusoid_seeds/results.json` by "
+        "`python -m maml.experiments.sinusoid_seeds --part=report`; every "
+        "statistic and the per-task arrays are in that directory.",
+        "",
+        README_END,
+    ]
     return "\n".join(lines)
 
 
@@ -334,6 +475,6 @@ def update_readme(readme_path: str, record: dict[str, Any]) -> bool:
     start, end = text.find(README_BEGIN), text.find(README_END)
     if start < 0 or end < start:
         return False
-    new = text[:start] + readme_block(record) + text[end + len(README_END):]
+    new = text[:start] + readme_block(record) + text[end + len(README_END) :]
     files.atomic_write_text(readme_path, new)
     return True

@@ -21,13 +21,21 @@ import tensorflow as tf
 REG_COEFF = 1e-5
 
 
-def discounted_returns(rewards: tf.Tensor, mask: tf.Tensor, discount: float,
-                       ) -> tf.Tensor:
+def discounted_returns(
+    rewards: tf.Tensor,
+    mask: tf.Tensor,
+    discount: float,
+) -> tf.Tensor:
     """Reward-to-go `sum_k discount^k r_{t+k}` within each episode, `[..., H]`."""
-    r = tf.transpose(rewards * mask, [tf.rank(rewards) - 1] + list(
-        range(len(rewards.shape) - 1)))
-    out = tf.scan(lambda acc, x: x + discount * acc, r, reverse=True,
-                  initializer=tf.zeros_like(r[0]))
+    r = tf.transpose(
+        rewards * mask, [tf.rank(rewards) - 1] + list(range(len(rewards.shape) - 1))
+    )
+    out = tf.scan(
+        lambda acc, x: x + discount * acc,
+        r,
+        reverse=True,
+        initializer=tf.zeros_like(r[0]),
+    )
     return tf.transpose(out, list(range(1, len(rewards.shape))) + [0]) * mask
 
 
@@ -40,8 +48,9 @@ def features(observations: tf.Tensor) -> tf.Tensor:
     return tf.concat([o, o * o, t, t * t, t * t * t, tf.ones_like(t)], axis=-1)
 
 
-def fit_linear_baseline(feats: tf.Tensor, returns: tf.Tensor, mask: tf.Tensor,
-                        reg_coeff: float = REG_COEFF) -> tf.Tensor:
+def fit_linear_baseline(
+    feats: tf.Tensor, returns: tf.Tensor, mask: tf.Tensor, reg_coeff: float = REG_COEFF
+) -> tf.Tensor:
     """Per-task least-squares coefficients `[T, F]` (float64 normal equations).
 
     Solves `(X^T X + reg I) w = X^T y` over the valid steps of each task, as rllab
@@ -61,8 +70,13 @@ def predict(feats: tf.Tensor, coeffs: tf.Tensor) -> tf.Tensor:
     return tf.einsum("tmhf,tf->tmh", feats, coeffs)
 
 
-def gae_advantages(rewards: tf.Tensor, values: tf.Tensor, mask: tf.Tensor,
-                   discount: float, gae_lambda: float) -> tf.Tensor:
+def gae_advantages(
+    rewards: tf.Tensor,
+    values: tf.Tensor,
+    mask: tf.Tensor,
+    discount: float,
+    gae_lambda: float,
+) -> tf.Tensor:
     """Generalised advantage estimates; the value after an episode's end is 0."""
     v = values * mask
     v_next = tf.concat([v[..., 1:], tf.zeros_like(v[..., :1])], axis=-1)
@@ -79,9 +93,14 @@ def center_per_task(advantages: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return (advantages - mean) / (tf.sqrt(var) + 1e-8) * mask
 
 
-def advantages(observations: tf.Tensor, rewards: tf.Tensor, mask: tf.Tensor,
-               discount: float = 0.99, gae_lambda: float = 1.0,
-               center: bool = True) -> tf.Tensor:
+def advantages(
+    observations: tf.Tensor,
+    rewards: tf.Tensor,
+    mask: tf.Tensor,
+    discount: float = 0.99,
+    gae_lambda: float = 1.0,
+    center: bool = True,
+) -> tf.Tensor:
     """Fits the per-task linear baseline and returns the (centred) advantages."""
     rewards = tf.cast(rewards, tf.float64)
     mask64 = tf.cast(mask, tf.float64)

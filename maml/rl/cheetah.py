@@ -31,8 +31,9 @@ import os
 
 import numpy as np
 
-INSTALL_HINT = ('the half-cheetah experiment needs MuJoCo: pip install '
-                '"gymnasium[mujoco]==1.4.0"')
+INSTALL_HINT = (
+    'the half-cheetah experiment needs MuJoCo: pip install "gymnasium[mujoco]==1.4.0"'
+)
 
 
 class MujocoMissingError(RuntimeError):
@@ -45,8 +46,13 @@ def _load_model():
         import mujoco  # noqa: PLC0415
     except ImportError as e:
         raise MujocoMissingError(f"{INSTALL_HINT} ({e})") from e
-    path = os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco",
-                        "assets", "half_cheetah.xml")
+    path = os.path.join(
+        os.path.dirname(gymnasium.__file__),
+        "envs",
+        "mujoco",
+        "assets",
+        "half_cheetah.xml",
+    )
     if not os.path.exists(path):
         raise MujocoMissingError(f"{INSTALL_HINT} ({path} not found)")
     try:
@@ -70,8 +76,9 @@ class HalfCheetahDirection:
         self._mujoco, self.model = _load_model()
         self.horizon = int(horizon)
         self.ctrl_cost = float(ctrl_cost)
-        self._torso = self._mujoco.mj_name2id(self.model,
-                                              self._mujoco.mjtObj.mjOBJ_BODY, "torso")
+        self._torso = self._mujoco.mj_name2id(
+            self.model, self._mujoco.mjtObj.mjOBJ_BODY, "torso"
+        )
         self._datas: list = []
         self._shape = (0, 0)
         self._direction = np.zeros((0, 0))
@@ -80,8 +87,9 @@ class HalfCheetahDirection:
     @staticmethod
     def sample_tasks(rng: np.random.Generator, num_tasks: int) -> np.ndarray:
         """Directions `[num_tasks]` in {-1, +1}."""
-        return np.where(rng.uniform(0.0, 2.0, num_tasks) < 1.0, -1.0, 1.0
-                        ).astype(np.float32)
+        return np.where(rng.uniform(0.0, 2.0, num_tasks) < 1.0, -1.0, 1.0).astype(
+            np.float32
+        )
 
     def _ensure(self, n: int) -> None:
         while len(self._datas) < n:
@@ -96,8 +104,12 @@ class HalfCheetahDirection:
             obs[i, 17:] = d.subtree_com[self._torso]
         return obs.reshape(*self._shape, self.obs_dim)
 
-    def reset(self, tasks: np.ndarray, num_traj: int, rng: np.random.Generator,
-              ) -> np.ndarray:
+    def reset(
+        self,
+        tasks: np.ndarray,
+        num_traj: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         """Starts `num_traj` episodes per direction in `tasks`; observations."""
         mj = self._mujoco
         self._shape = (len(tasks), int(num_traj))
@@ -127,5 +139,8 @@ class HalfCheetahDirection:
             mj.mj_objectVelocity(model, d, body, self._torso, vel, 0)
             speed[i] = vel[3]
         reward = self._direction * speed - self.ctrl_cost * np.sum(a * a, -1)
-        return (self._observe(), reward.reshape(self._shape).astype(np.float32),
-                np.zeros(self._shape, bool))
+        return (
+            self._observe(),
+            reward.reshape(self._shape).astype(np.float32),
+            np.zeros(self._shape, bool),
+        )

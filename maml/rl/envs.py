@@ -58,18 +58,24 @@ class Navigation2D:
 
     def sample_tasks(self, rng: np.random.Generator, num_tasks: int) -> np.ndarray:
         """Goals `[num_tasks, 2]`."""
-        return rng.uniform(self.goal_low, self.goal_high,
-                           (num_tasks, 2)).astype(np.float32)
+        return rng.uniform(self.goal_low, self.goal_high, (num_tasks, 2)).astype(
+            np.float32
+        )
 
     def observe(self, position: tf.Tensor, goal: tf.Tensor) -> tf.Tensor:
         """Observation of positions `[T, M, 2]` for goals `[T, 2]`."""
         if not self.oracle:
             return position
-        return tf.concat([position, tf.broadcast_to(goal[:, None, :],
-                                                    tf.shape(position))], -1)
+        return tf.concat(
+            [position, tf.broadcast_to(goal[:, None, :], tf.shape(position))], -1
+        )
 
-    def step(self, position: tf.Tensor, action: tf.Tensor, goal: tf.Tensor,
-             ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def step(
+        self,
+        position: tf.Tensor,
+        action: tf.Tensor,
+        goal: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """One step of every environment.
 
         Args:
@@ -80,8 +86,9 @@ class Navigation2D:
         Returns:
             `(next position, reward, done)`, reward and done `[T, M]`.
         """
-        velocity = tf.clip_by_value(self.max_speed * action, -self.max_speed,
-                                    self.max_speed)
+        velocity = tf.clip_by_value(
+            self.max_speed * action, -self.max_speed, self.max_speed
+        )
         position = position + velocity
         delta = position - goal[:, None, :]
         sq = tf.reduce_sum(tf.square(delta), -1)

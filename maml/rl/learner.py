@@ -65,8 +65,14 @@ def _flat(x: tf.Tensor) -> tf.Tensor:
     return tf.reshape(x, tf.concat([shape[:1], [-1], shape[3:]], 0))
 
 
-def pg_surrogate(params: rl_policy.Params, obs, act, adv, mask, num_layers: int,
-                 ) -> tf.Tensor:
+def pg_surrogate(
+    params: rl_policy.Params,
+    obs,
+    act,
+    adv,
+    mask,
+    num_layers: int,
+) -> tf.Tensor:
     """Per-task REINFORCE surrogate `-mean_t log pi(a|s) A`, `[T]`."""
     mean, log_std = rl_policy.distribution(params, _flat(obs), num_layers)
     logp = rl_policy.log_likelihood(_flat(act), mean, log_std)
@@ -74,8 +80,16 @@ def pg_surrogate(params: rl_policy.Params, obs, act, adv, mask, num_layers: int,
     return -tf.reduce_sum(logp * _flat(adv) * m, -1) / tf.reduce_sum(m, -1)
 
 
-def adapt(params: rl_policy.Params, obs, act, adv, mask, alpha, num_layers: int,
-          adapted_names: Sequence[str]) -> rl_policy.Params:
+def adapt(
+    params: rl_policy.Params,
+    obs,
+    act,
+    adv,
+    mask,
+    alpha,
+    num_layers: int,
+    adapted_names: Sequence[str],
+) -> rl_policy.Params:
     """One policy-gradient step per task on per-task parameters.
 
     Differentiable: under an outer tape watching the shared parameters the
@@ -85,8 +99,9 @@ def adapt(params: rl_policy.Params, obs, act, adv, mask, alpha, num_layers: int,
     with tf.GradientTape() as tape:
         tape.watch(watched)
         loss = tf.reduce_sum(pg_surrogate(params, obs, act, adv, mask, num_layers))
-    grads = tape.gradient(loss, watched,
-                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    grads = tape.gradient(
+        loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO
+    )
     out = dict(params)
     for k, g in zip(adapted_names, grads, strict=True):
         out[k] = params[k] - alpha * g
@@ -101,8 +116,7 @@ class RLMetaLearner:
         hyper: Learning settings.
     """
 
-    def __init__(self, policy: rl_policy.GaussianMLPPolicy,
-                 hyper: RLHyperparameters):
+    def __init__(self, policy: rl_policy.GaussianMLPPolicy, hyper: RLHyperparameters):
         self.policy, self.hyper = policy, hyper
         self._layers = policy.num_layers
         self._names = policy.names
@@ -116,8 +130,9 @@ class RLMetaLearner:
 
     # --- pieces ---------------------------------------------------------------------
     def _advantages_impl(self, obs, rewards, mask):
-        return rl_baseline.advantages(obs, rewards, mask, self.hyper.discount,
-                                      self.hyper.gae_lambda)
+        return rl_baseline.advantages(
+            obs, rewards, mask, self.hyper.discount, self.hyper.gae_lambda
+        )
 
     def advantages(self, batch: Batch) -> tf.Tensor:
         """Centred GAE advantages with the per-task linear baseline."""
@@ -126,11 +141,18 @@ class RLMetaLearner:
     def _adapt_impl(self, params, obs, act, adv, mask, alpha):
         return adapt(params, obs, act, adv, mask, alpha, self._layers, self._adapted)
 
-    def adapt(self, params: rl_policy.Params, batch: Batch, adv: tf.Tensor,
-              alpha: float) -> rl_policy.Params:
+    def adapt(
+        self, params: rl_policy.Params, batch: Batch, adv: tf.Tensor, alpha: float
+    ) -> rl_policy.Params:
         """Per-task parameters after one policy-gradient step on `batch`."""
-        return self._adapt(params, batch.observations, batch.actions, adv,
-                           batch.mask, tf.constant(alpha, tf.float32))
+        return self._adapt(
+            params,
+            batch.observations,
+            batch.actions,
+            adv,
+            batch.mask,
+            tf.constant(alpha, tf.float32),
+        )
 
     def _shared(self, flat_list):
         return dict(zip(self._names, flat_list, strict=True))
@@ -146,8 +168,9 @@ class RLMetaLearner:
         old_logp = rl_policy.log_likelihood(_flat(act), old_mean, old_log_std)
         m = _flat(mask)
         ratio = tf.exp(logp - old_logp)
-        loss = tf.reduce_mean(-tf.reduce_sum(ratio * _flat(adv) * m, -1)
-                              / tf.reduce_sum(m, -1))
+        loss = tf.reduce_mean(
+            -tf.reduce_sum(ratio * _flat(adv) * m, -1) / tf.reduce_sum(m, -1)
+        )
         kl = rl_policy.kl_divergence(old_mean, old_log_std, mean, log_std)
         mean_kl = tf.reduce_sum(kl * m) / tf.reduce_sum(m)
         return loss, mean_kl
@@ -159,28 +182,42 @@ class RLMetaLearner:
         params = tiled
         if inner:
             params = adapt(tiled, *pre, self.hyper.alpha, self._layers, self._adapted)
-        old_mean, old_log_std = rl_policy.distribution(params, _flat(post[0]),
-                                                       self._layers)
-        old_mean, old_log_std = tf.stop_gradient(old_mean), tf.stop_gradient(
-            old_log_std)
+        old_mean, old_log_std = rl_policy.distribution(
+            params, _flat(post[0]), self._layers
+        )
+        old_mean, old_log_std = (
+            tf.stop_gradient(old_mean),
+            tf.stop_gradient(old_log_std),
+        )
 
         def loss_and_kl(flat_list):
-            return self._post_loss_and_kl(self._shared(flat_list), pre, post,
-                                          old_mean, old_log_std, inner)
+            return self._post_loss_and_kl(
+                self._shared(flat_list), pre, post, old_mean, old_log_std, inner
+            )
 
         theta_list = [theta[k] for k in self._names]
         if inner and self.hyper.hvp == "factored":
+
             def kl_hvp(v):
                 return self._factored_kl_hvp(tiled, params, pre, post, v)
         else:
+
             def kl_hvp(v):
-                return trpo.hessian_vector_product(lambda p: loss_and_kl(p)[1],
-                                                   theta_list, v)
+                return trpo.hessian_vector_product(
+                    lambda p: loss_and_kl(p)[1], theta_list, v
+                )
 
         h = self.hyper
         new, info = trpo.trpo_step(
-            theta_list, loss_and_kl, kl_hvp, h.max_kl, h.cg_iterations, h.reg_coeff,
-            h.backtrack_ratio, h.max_backtracks)
+            theta_list,
+            loss_and_kl,
+            kl_hvp,
+            h.max_kl,
+            h.cg_iterations,
+            h.reg_coeff,
+            h.backtrack_ratio,
+            h.max_backtracks,
+        )
         self.policy.assign(self._shared(new))
         return info
 
@@ -192,8 +229,9 @@ class RLMetaLearner:
         with tf.autodiff.ForwardAccumulator(primals, tangents) as acc:
             with tf.GradientTape() as tape:
                 tape.watch(primals)
-                loss = tf.reduce_sum(pg_surrogate(self._shared(primals), *pre,
-                                                  self._layers))
+                loss = tf.reduce_sum(
+                    pg_surrogate(self._shared(primals), *pre, self._layers)
+                )
             grads = tape.gradient(loss, primals, unconnected_gradients=zero)
         return self._shared([acc.jvp(g, unconnected_gradients=zero) for g in grads])
 
@@ -218,21 +256,26 @@ class RLMetaLearner:
         keep = max(1, math.ceil(self.hyper.hvp_subsample * post[0].shape[1]))
         pre = tuple(x[:, :keep] for x in pre)
         post = tuple(x[:, :keep] for x in post)
-        v = rl_policy.tile(self._shared(trpo.unflatten(
-            flat_v, [tiled[k][0] for k in self._names])), num_tasks)
+        v = rl_policy.tile(
+            self._shared(trpo.unflatten(flat_v, [tiled[k][0] for k in self._names])),
+            num_tasks,
+        )
         alpha = self.hyper.alpha
         hv = self._inner_hvp(tiled, pre, v)
-        u = {k: v[k] - alpha * hv[k] if k in self._adapted else v[k]
-             for k in self._names}
+        u = {
+            k: v[k] - alpha * hv[k] if k in self._adapted else v[k] for k in self._names
+        }
         obs, act, _, mask = post
         m = _flat(mask)
         phi = [tf.stop_gradient(phi_old[k]) for k in self._names]
         old_mean, old_log_std = rl_policy.distribution(
-            self._shared(phi), _flat(obs), self._layers)
+            self._shared(phi), _flat(obs), self._layers
+        )
 
         def kl_of(phi_list):
-            mean, log_std = rl_policy.distribution(self._shared(phi_list), _flat(obs),
-                                                   self._layers)
+            mean, log_std = rl_policy.distribution(
+                self._shared(phi_list), _flat(obs), self._layers
+            )
             kl = rl_policy.kl_divergence(old_mean, old_log_std, mean, log_std)
             return tf.reduce_sum(kl * m) / tf.reduce_sum(m)
 
@@ -242,10 +285,17 @@ class RLMetaLearner:
                 tape.watch(phi)
                 value = kl_of(phi)
             grads = tape.gradient(value, phi, unconnected_gradients=zero)
-        fu = dict(zip(self._names, [acc.jvp(g, unconnected_gradients=zero)
-                                    for g in grads], strict=True))
-        w_adapted = {k: fu[k] if k in self._adapted else tf.zeros_like(fu[k])
-                     for k in self._names}
+        fu = dict(
+            zip(
+                self._names,
+                [acc.jvp(g, unconnected_gradients=zero) for g in grads],
+                strict=True,
+            )
+        )
+        w_adapted = {
+            k: fu[k] if k in self._adapted else tf.zeros_like(fu[k])
+            for k in self._names
+        }
         hw = self._inner_hvp(tiled, pre, w_adapted)
         out = [tf.reduce_sum(fu[k] - alpha * hw[k], 0) for k in self._names]
         return trpo.flatten(out)
@@ -260,15 +310,18 @@ class RLMetaLearner:
         variables = [self.policy.variables_by_name[k] for k in self._names]
         with tf.GradientTape() as tape:
             theta = rl_policy.tile(self.policy.params(), tf.shape(obs)[0])
-            loss = tf.reduce_mean(pg_surrogate(theta, obs, act, adv, mask,
-                                               self._layers))
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables,
-                                           strict=True))
+            loss = tf.reduce_mean(
+                pg_surrogate(theta, obs, act, adv, mask, self._layers)
+            )
+        self.optimizer.apply_gradients(
+            zip(tape.gradient(loss, variables), variables, strict=True)
+        )
         return loss
 
     # --- iterations -------------------------------------------------------------
-    def maml_iteration(self, sampler, tasks: np.ndarray, num_traj: int,
-                       seed: int, iteration: int) -> dict[str, float]:
+    def maml_iteration(
+        self, sampler, tasks: np.ndarray, num_traj: int, seed: int, iteration: int
+    ) -> dict[str, float]:
         """One MAML-TRPO meta-iteration; returns its statistics."""
         theta = rl_policy.tile(self.policy.params(), len(tasks))
         pre = sampler.rollouts(theta, tasks, num_traj, (seed, 2 * iteration))
@@ -278,23 +331,30 @@ class RLMetaLearner:
         post_adv = self.advantages(post)
         info = self._meta_step(
             (pre.observations, pre.actions, pre_adv, pre.mask),
-            (post.observations, post.actions, post_adv, post.mask))
-        return {"pre_return": float(tf.reduce_mean(pre.average_return())),
-                "post_return": float(tf.reduce_mean(post.average_return())),
-                **{k: float(v) for k, v in info.items()}}
+            (post.observations, post.actions, post_adv, post.mask),
+        )
+        return {
+            "pre_return": float(tf.reduce_mean(pre.average_return())),
+            "post_return": float(tf.reduce_mean(post.average_return())),
+            **{k: float(v) for k, v in info.items()},
+        }
 
-    def trpo_iteration(self, sampler, tasks: np.ndarray, num_traj: int, seed: int,
-                       iteration: int) -> dict[str, float]:
+    def trpo_iteration(
+        self, sampler, tasks: np.ndarray, num_traj: int, seed: int, iteration: int
+    ) -> dict[str, float]:
         """One plain TRPO iteration on all tasks (the oracle baseline)."""
         theta = rl_policy.tile(self.policy.params(), len(tasks))
         batch = sampler.rollouts(theta, tasks, num_traj, (seed, 2 * iteration))
         adv = self.advantages(batch)
         info = self._trpo_step((batch.observations, batch.actions, adv, batch.mask))
-        return {"pre_return": float(tf.reduce_mean(batch.average_return())),
-                **{k: float(v) for k, v in info.items()}}
+        return {
+            "pre_return": float(tf.reduce_mean(batch.average_return())),
+            **{k: float(v) for k, v in info.items()},
+        }
 
-    def pretrain_iteration(self, sampler, tasks: np.ndarray, num_traj: int, seed: int,
-                           iteration: int) -> dict[str, float]:
+    def pretrain_iteration(
+        self, sampler, tasks: np.ndarray, num_traj: int, seed: int, iteration: int
+    ) -> dict[str, float]:
         """One REINFORCE + Adam step on all tasks jointly ("pretrained").
 
         The official `use_maml=False` path (maml_npo.py): the loss is the mean of
@@ -305,13 +365,21 @@ class RLMetaLearner:
         batch = sampler.rollouts(theta, tasks, num_traj, (seed, 2 * iteration))
         adv = self.advantages(batch)
         loss = self._pg_step(batch.observations, batch.actions, adv, batch.mask)
-        return {"pre_return": float(tf.reduce_mean(batch.average_return())),
-                "loss": float(loss)}
+        return {
+            "pre_return": float(tf.reduce_mean(batch.average_return())),
+            "loss": float(loss),
+        }
 
 
-def evaluate_adaptation(learner: RLMetaLearner, sampler, params: rl_policy.Params,
-                        tasks: np.ndarray, step_sizes: Sequence[float], num_traj: int,
-                        seed: int) -> np.ndarray:
+def evaluate_adaptation(
+    learner: RLMetaLearner,
+    sampler,
+    params: rl_policy.Params,
+    tasks: np.ndarray,
+    step_sizes: Sequence[float],
+    num_traj: int,
+    seed: int,
+) -> np.ndarray:
     """Average return per task after 0..len(step_sizes) policy-gradient steps.
 
     The official test scripts (maml_examples/test_maml_point.py) run rllab's VPG

@@ -51,9 +51,16 @@ class GaussianMLPPolicy(tf.Module):
         True
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (100, 100),
-                 context_dim: int = 0, init_std: float = 1.0, seed: int = 0,
-                 name: str = "policy"):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: tuple[int, ...] = (100, 100),
+        context_dim: int = 0,
+        init_std: float = 1.0,
+        seed: int = 0,
+        name: str = "policy",
+    ):
         super().__init__(name=name)
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.hidden, self.context_dim = tuple(hidden), int(context_dim)
@@ -68,7 +75,8 @@ class GaussianMLPPolicy(tf.Module):
         if self.context_dim:
             values["context"] = np.zeros(self.context_dim)
         self.variables_by_name = {
-            k: tf.Variable(v.astype(np.float32), name=k) for k, v in values.items()}
+            k: tf.Variable(v.astype(np.float32), name=k) for k, v in values.items()
+        }
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -95,12 +103,16 @@ class GaussianMLPPolicy(tf.Module):
 
 def tile(params: Params, num_tasks: int) -> Params:
     """Per-task copies of shared parameters (leading axis = task)."""
-    return {k: tf.broadcast_to(v[None], [num_tasks, *v.shape])
-            for k, v in params.items()}
+    return {
+        k: tf.broadcast_to(v[None], [num_tasks, *v.shape]) for k, v in params.items()
+    }
 
 
-def distribution(params: Params, obs: tf.Tensor, num_layers: int,
-                 ) -> tuple[tf.Tensor, tf.Tensor]:
+def distribution(
+    params: Params,
+    obs: tf.Tensor,
+    num_layers: int,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Mean and log-std of the action distribution.
 
     Args:
@@ -115,8 +127,10 @@ def distribution(params: Params, obs: tf.Tensor, num_layers: int,
     x = tf.reshape(obs, [shape[0], -1, obs.shape[-1]])
     if "context" in params:
         ctx = params["context"][:, None, :]
-        x = tf.concat([x, tf.broadcast_to(ctx, [shape[0], tf.shape(x)[1],
-                                                ctx.shape[-1]])], axis=-1)
+        x = tf.concat(
+            [x, tf.broadcast_to(ctx, [shape[0], tf.shape(x)[1], ctx.shape[-1]])],
+            axis=-1,
+        )
     for i in range(num_layers):
         x = tf.matmul(x, params[f"w{i}"]) + params[f"b{i}"][:, None, :]
         if i < num_layers - 1:
@@ -129,19 +143,32 @@ def distribution(params: Params, obs: tf.Tensor, num_layers: int,
     return mean, log_std
 
 
-def log_likelihood(actions: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor,
-                   ) -> tf.Tensor:
+def log_likelihood(
+    actions: tf.Tensor,
+    mean: tf.Tensor,
+    log_std: tf.Tensor,
+) -> tf.Tensor:
     """Log-density of a diagonal Gaussian, summed over the action axis."""
     z = (actions - mean) * tf.exp(-log_std)
-    return (-0.5 * tf.reduce_sum(tf.square(z), -1)
-            - tf.reduce_sum(tf.broadcast_to(log_std, tf.shape(z)), -1)
-            - 0.5 * actions.shape[-1] * math.log(2.0 * math.pi))
+    return (
+        -0.5 * tf.reduce_sum(tf.square(z), -1)
+        - tf.reduce_sum(tf.broadcast_to(log_std, tf.shape(z)), -1)
+        - 0.5 * actions.shape[-1] * math.log(2.0 * math.pi)
+    )
 
 
-def kl_divergence(old_mean: tf.Tensor, old_log_std: tf.Tensor, new_mean: tf.Tensor,
-                  new_log_std: tf.Tensor) -> tf.Tensor:
+def kl_divergence(
+    old_mean: tf.Tensor,
+    old_log_std: tf.Tensor,
+    new_mean: tf.Tensor,
+    new_log_std: tf.Tensor,
+) -> tf.Tensor:
     """KL(old || new) of diagonal Gaussians, summed over the action axis."""
     old_var, new_var = tf.exp(2.0 * old_log_std), tf.exp(2.0 * new_log_std)
-    kl = (new_log_std - old_log_std
-          + (old_var + tf.square(old_mean - new_mean)) / (2.0 * new_var) - 0.5)
+    kl = (
+        new_log_std
+        - old_log_std
+        + (old_var + tf.square(old_mean - new_mean)) / (2.0 * new_var)
+        - 0.5
+    )
     return tf.reduce_sum(kl, -1)

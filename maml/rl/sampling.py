@@ -44,9 +44,14 @@ class Batch(NamedTuple):
         return tf.reduce_mean(tf.reduce_sum(self.rewards * self.mask, -1), -1)
 
 
-def navigation_rollouts(env: rl_envs.Navigation2D, params: rl_policy.Params,
-                        goals: tf.Tensor, num_traj: int, num_layers: int,
-                        seed: tf.Tensor) -> Batch:
+def navigation_rollouts(
+    env: rl_envs.Navigation2D,
+    params: rl_policy.Params,
+    goals: tf.Tensor,
+    num_traj: int,
+    num_layers: int,
+    seed: tf.Tensor,
+) -> Batch:
     """Samples `num_traj` episodes of each task's policy (tensor code).
 
     Args:
@@ -59,8 +64,9 @@ def navigation_rollouts(env: rl_envs.Navigation2D, params: rl_policy.Params,
     """
     num_tasks = tf.shape(goals)[0]
     horizon = env.horizon
-    noise = tf.random.stateless_normal([horizon, num_tasks, num_traj, env.act_dim],
-                                       seed)
+    noise = tf.random.stateless_normal(
+        [horizon, num_tasks, num_traj, env.act_dim], seed
+    )
     position0 = tf.zeros([num_tasks, num_traj, 2])
     alive0 = tf.ones([num_tasks, num_traj])
     arrays = [tf.TensorArray(tf.float32, size=horizon) for _ in range(4)]
@@ -79,7 +85,8 @@ def navigation_rollouts(env: rl_envs.Navigation2D, params: rl_policy.Params,
         return t + 1, position, alive, obs_ta, act_ta, rew_ta, mask_ta
 
     _, _, _, *arrays = tf.while_loop(
-        lambda t, *_: t < horizon, body, (tf.constant(0), position0, alive0, *arrays))
+        lambda t, *_: t < horizon, body, (tf.constant(0), position0, alive0, *arrays)
+    )
 
     def stacked(ta, extra):
         x = ta.stack()  # [H, T, M, ...]
@@ -89,9 +96,13 @@ def navigation_rollouts(env: rl_envs.Navigation2D, params: rl_policy.Params,
     return Batch(stacked(obs, 1), stacked(act, 1), stacked(rew, 0), stacked(mask, 0))
 
 
-def host_rollouts(env, act_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                  tasks: np.ndarray, num_traj: int, rng: np.random.Generator,
-                  ) -> Batch:
+def host_rollouts(
+    env,
+    act_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    tasks: np.ndarray,
+    num_traj: int,
+    rng: np.random.Generator,
+) -> Batch:
     """Roll-outs of a stepped host-side batch environment (the cheetah).
 
     Args:
@@ -110,7 +121,8 @@ def host_rollouts(env, act_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
     out_obs, out_act, out_rew, out_mask = [], [], [], []
     for _ in range(env.horizon):
         noise = rng.standard_normal((num_tasks, num_traj, env.act_dim)).astype(
-            np.float32)
+            np.float32
+        )
         action = act_fn(obs, noise)
         out_obs.append(obs)
         out_act.append(action)
@@ -142,8 +154,13 @@ class NavigationSampler:
     def sample_tasks(self, rng: np.random.Generator, num_tasks: int) -> np.ndarray:
         return self.env.sample_tasks(rng, num_tasks)
 
-    def rollouts(self, params: rl_policy.Params, tasks: np.ndarray, num_traj: int,
-                 seed: tuple[int, int]) -> Batch:
+    def rollouts(
+        self,
+        params: rl_policy.Params,
+        tasks: np.ndarray,
+        num_traj: int,
+        seed: tuple[int, int],
+    ) -> Batch:
         """`num_traj` episodes per task; `seed` is a pair of ints."""
         if num_traj not in self._fns:
             env, layers = self.env, self._num_layers
@@ -153,8 +170,9 @@ class NavigationSampler:
                 return navigation_rollouts(env, params, goals, num_traj, layers, seed)
 
             self._fns[num_traj] = fn
-        return self._fns[num_traj](params, tf.constant(tasks, tf.float32),
-                                   tf.constant(seed, tf.int64))
+        return self._fns[num_traj](
+            params, tf.constant(tasks, tf.float32), tf.constant(seed, tf.int64)
+        )
 
 
 class HostSampler:
@@ -180,8 +198,13 @@ class HostSampler:
     def sample_tasks(self, rng: np.random.Generator, num_tasks: int) -> np.ndarray:
         return self.env.sample_tasks(rng, num_tasks)
 
-    def rollouts(self, params: rl_policy.Params, tasks: np.ndarray, num_traj: int,
-                 seed: tuple[int, int]) -> Batch:
+    def rollouts(
+        self,
+        params: rl_policy.Params,
+        tasks: np.ndarray,
+        num_traj: int,
+        seed: tuple[int, int],
+    ) -> Batch:
         rng = np.random.default_rng([int(s) % 2**63 for s in seed])
 
         def act_fn(obs, noise):

@@ -48,25 +48,35 @@ class PolicyModule(tf.Module):
         limits: Per-request limits `act` enforces.
     """
 
-    def __init__(self, policy: rl_policy.GaussianMLPPolicy,
-                 limits: PolicyLimits = PolicyLimits()):
+    def __init__(
+        self, policy: rl_policy.GaussianMLPPolicy, limits: PolicyLimits = PolicyLimits()
+    ):
         super().__init__(name="maml_rl_policy")
         self.policy = policy
         self.limits = limits
         self._vars = list(policy.variables_by_name.values())
         self.act = tf.function(
-            self._act, input_signature=[tf.TensorSpec([None, policy.obs_dim],
-                                                      tf.float32, "observations")])
+            self._act,
+            input_signature=[
+                tf.TensorSpec([None, policy.obs_dim], tf.float32, "observations")
+            ],
+        )
 
     def _act(self, observations):
         checks = serving_checks.RequestChecks()
         checks.shape(observations, "observations", ("batch", self.policy.obs_dim))
-        checks.rows(observations, "observations", 1, self.limits.max_batch_size,
-                    "max_batch_size")
+        checks.rows(
+            observations,
+            "observations",
+            1,
+            self.limits.max_batch_size,
+            "max_batch_size",
+        )
         checks.finite(observations, "observations")
         (observations,) = checks.gate(observations)
         params = rl_policy.tile(self.policy.params(), 1)
-        mean, log_std = rl_policy.distribution(params, observations[None],
-                                               self.policy.num_layers)
+        mean, log_std = rl_policy.distribution(
+            params, observations[None], self.policy.num_layers
+        )
         std = tf.broadcast_to(tf.exp(log_std[0]), tf.shape(mean[0]))
         return {"mean": mean[0], "std": std}

@@ -33,27 +33,34 @@ def flatten(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
 
 def unflatten(vector: tf.Tensor, like: Sequence[tf.Tensor]) -> Tensors:
     """Splits a vector into tensors shaped like `like`."""
-    sizes = [int(tf.size(t)) if t.shape.num_elements() is None else
-             t.shape.num_elements() for t in like]
+    sizes = [
+        int(tf.size(t)) if t.shape.num_elements() is None else t.shape.num_elements()
+        for t in like
+    ]
     parts = tf.split(vector, sizes)
     return [tf.reshape(p, t.shape) for p, t in zip(parts, like, strict=True)]
 
 
-def gradient(fn: Callable[[Tensors], tf.Tensor], params: Sequence[tf.Tensor],
-             ) -> tuple[tf.Tensor, tf.Tensor]:
+def gradient(
+    fn: Callable[[Tensors], tf.Tensor],
+    params: Sequence[tf.Tensor],
+) -> tuple[tf.Tensor, tf.Tensor]:
     """`(fn(params), flat gradient)`."""
     params = list(params)
     with tf.GradientTape() as tape:
         tape.watch(params)
         value = fn(params)
-    grads = tape.gradient(value, params,
-                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    grads = tape.gradient(
+        value, params, unconnected_gradients=tf.UnconnectedGradients.ZERO
+    )
     return value, flatten(grads)
 
 
-def hessian_vector_product(fn: Callable[[Tensors], tf.Tensor],
-                           params: Sequence[tf.Tensor], vector: tf.Tensor,
-                           ) -> tf.Tensor:
+def hessian_vector_product(
+    fn: Callable[[Tensors], tf.Tensor],
+    params: Sequence[tf.Tensor],
+    vector: tf.Tensor,
+) -> tf.Tensor:
     """Exact `H v` of a scalar `fn` at `params` (flat vector in, flat out)."""
     params = list(params)
     with tf.GradientTape() as outer:
@@ -61,21 +68,26 @@ def hessian_vector_product(fn: Callable[[Tensors], tf.Tensor],
         with tf.GradientTape() as inner:
             inner.watch(params)
             value = fn(params)
-        grads = inner.gradient(value, params,
-                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grads = inner.gradient(
+            value, params, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
         gv = tf.reduce_sum(flatten(grads) * tf.stop_gradient(vector))
     hv = outer.gradient(gv, params, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     return flatten(hv)
 
 
-def conjugate_gradient(matvec: Callable[[tf.Tensor], tf.Tensor], b: tf.Tensor,
-                       iterations: int = 10, residual_tol: float = 1e-10,
-                       ) -> tf.Tensor:
+def conjugate_gradient(
+    matvec: Callable[[tf.Tensor], tf.Tensor],
+    b: tf.Tensor,
+    iterations: int = 10,
+    residual_tol: float = 1e-10,
+) -> tf.Tensor:
     """Approximately solves `A x = b` for symmetric positive definite `A`.
 
     The iteration of rllab/misc/krylov.py `cg` (Demmel p. 312), stopping early
     when the squared residual drops below `residual_tol`.
     """
+
     def body(i, x, r, p, rdotr):
         z = matvec(p)
         v = rdotr / tf.reduce_sum(p * z)
@@ -90,16 +102,21 @@ def conjugate_gradient(matvec: Callable[[tf.Tensor], tf.Tensor], b: tf.Tensor,
 
     x0 = tf.zeros_like(b)
     _, x, _, _, _ = tf.while_loop(
-        cond, body, (tf.constant(0), x0, b, b, tf.reduce_sum(b * b)))
+        cond, body, (tf.constant(0), x0, b, b, tf.reduce_sum(b * b))
+    )
     return x
 
 
-def trpo_step(params: Sequence[tf.Tensor],
-              loss_and_kl: Callable[[Tensors], tuple[tf.Tensor, tf.Tensor]],
-              kl_hvp: Callable[[tf.Tensor], tf.Tensor], max_kl: float = 0.01,
-              cg_iterations: int = 10, reg_coeff: float = 1e-5,
-              backtrack_ratio: float = 0.8, max_backtracks: int = 15,
-              ) -> tuple[Tensors, dict[str, tf.Tensor]]:
+def trpo_step(
+    params: Sequence[tf.Tensor],
+    loss_and_kl: Callable[[Tensors], tuple[tf.Tensor, tf.Tensor]],
+    kl_hvp: Callable[[tf.Tensor], tf.Tensor],
+    max_kl: float = 0.01,
+    cg_iterations: int = 10,
+    reg_coeff: float = 1e-5,
+    backtrack_ratio: float = 0.8,
+    max_backtracks: int = 15,
+) -> tuple[Tensors, dict[str, tf.Tensor]]:
     """One constrained step: minimise the loss subject to mean KL <= max_kl.
 
     Args:
@@ -131,8 +148,9 @@ def trpo_step(params: Sequence[tf.Tensor],
     flat_params = flatten(params)
 
     def evaluate(n):
-        ratio = tf.pow(tf.constant(backtrack_ratio, full_step.dtype),
-                       tf.cast(n, full_step.dtype))
+        ratio = tf.pow(
+            tf.constant(backtrack_ratio, full_step.dtype), tf.cast(n, full_step.dtype)
+        )
         candidate = unflatten(flat_params - ratio * full_step, params)
         loss, kl = loss_and_kl(candidate)
         return loss, kl
@@ -149,13 +167,18 @@ def trpo_step(params: Sequence[tf.Tensor],
 
     loss0, kl0 = evaluate(0)
     n, loss, kl = tf.while_loop(cond, body, (tf.constant(0), loss0, kl0))
-    accepted = tf.logical_and(ok(loss, kl), tf.logical_and(
-        tf.math.is_finite(loss), tf.math.is_finite(kl)))
-    ratio = tf.pow(tf.constant(backtrack_ratio, full_step.dtype),
-                   tf.cast(n, full_step.dtype))
+    accepted = tf.logical_and(
+        ok(loss, kl), tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(kl))
+    )
+    ratio = tf.pow(
+        tf.constant(backtrack_ratio, full_step.dtype), tf.cast(n, full_step.dtype)
+    )
     new_flat = tf.where(accepted, flat_params - ratio * full_step, flat_params)
-    info = {"loss_before": loss_before, "loss_after": tf.where(accepted, loss,
-                                                              loss_before),
-            "kl_after": tf.where(accepted, kl, 0.0), "accepted": accepted,
-            "backtracks": n}
+    info = {
+        "loss_before": loss_before,
+        "loss_after": tf.where(accepted, loss, loss_before),
+        "kl_after": tf.where(accepted, kl, 0.0),
+        "accepted": accepted,
+        "backtracks": n,
+    }
     return unflatten(new_flat, params), info

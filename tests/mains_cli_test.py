@@ -1,0 +1,70 @@
+"""The three mains share one command-line convention (issue 13).
+
+Each main is loaded in its own process (their flags share absl's global registry)
+and reports its flags and its config classes' fields.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.bare_env import REPO, bare_env
+
+MAINS = ["maml.main", "neural_ode.main", "magnet.main"]
+SHARED = {"output_dir", "seed", "data_dir", "export_dir", "cache_dir", "set"}
+
+_PROBE = """
+import dataclasses, importlib, json, sys
+from absl import flags
+main = importlib.import_module(sys.argv[1])
+fields = {label: [f.name for f in dataclasses.fields(cls)]
+          for label, cls in main.CONFIG_CLASSES.items()}
+print(json.dumps({"flags": sorted(flags.FLAGS), "fields": fields}))
+"""
+
+
+@pytest.fixture(scope="module")
+def probes():
+    out = {}
+    for main in MAINS:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, main],
+            cwd=REPO,
+            env=bare_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out[main] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.mark.parametrize("main", MAINS)
+def test_every_config_field_is_a_flag(probes, main):
+    flags_ = set(probes[main]["flags"])
+    missing = {
+        f"{label}.{name}"
+        for label, names in probes[main]["fields"].items()
+        for name in names
+        if name != "experiment" and name not in flags_
+    }
+    assert not missing, f"{main}: config fields without a flag: {sorted(missing)}"
+
+
+def test_the_mains_share_the_flag_names_for_shared_things(probes):
+    for main in MAINS:
+        absent = SHARED - set(probes[main]["flags"])
+        assert not absent, f"{main} lacks {sorted(absent)}"
+
+
+def test_no_main_parses_values_with_eval():
+    for main in MAINS:
+        path = f"{REPO}/{main.replace('.', '/')}.py"
+        with open(path) as f:
+            assert "eval(" not in f.read(), path
