@@ -26,7 +26,8 @@ from neural_ode import latent_ode  # noqa: E402
 from neural_ode.experiments import spiral_experiment
 
 NUM_SPIRALS = flags.DEFINE_integer(
-    "num_spirals", 1250, "Spirals generated (80% train: 1250 gives a 1000 batch).")
+    "num_spirals", 1250, "Spirals generated (80% train: 1250 gives a 1000 batch)."
+)
 NUM_OBSERVED = flags.DEFINE_integer("num_observed", 100, "Observed points per spiral.")
 ITERATIONS = flags.DEFINE_integer("iterations", 30, "Timed iterations.")
 JIT = flags.DEFINE_boolean("jit_compile", True, "Compile the step with XLA.")
@@ -35,15 +36,21 @@ JIT = flags.DEFINE_boolean("jit_compile", True, "Compile the step with XLA.")
 def main(argv: list[str]) -> None:
     del argv
     config = spiral_experiment.SpiralConfig(
-        num_spirals=NUM_SPIRALS.value, num_observed=(NUM_OBSERVED.value,))
+        num_spirals=NUM_SPIRALS.value, num_observed=(NUM_OBSERVED.value,)
+    )
     data = spiral_experiment.make_data(config)
     sub = data.train_subsamples[NUM_OBSERVED.value]
     keras.utils.set_random_seed(0)
     model = spiral_experiment.build_latent_ode(config, data.standardizer)
     optimizer = keras.optimizers.Adam(config.learning_rate)
     step_fn = latent_ode.make_train_step(
-        model, optimizer, sub.observations, sub.times, jit_compile=JIT.value,
-        clip_norm=config.grad_clip_norm)
+        model,
+        optimizer,
+        sub.observations,
+        sub.times,
+        jit_compile=JIT.value,
+        clip_norm=config.grad_clip_norm,
+    )
     start = time.perf_counter()
     float(step_fn(0)["loss"])
     first = time.perf_counter() - start
@@ -53,13 +60,15 @@ def main(argv: list[str]) -> None:
         float(step_fn(step)["loss"])
         times.append(time.perf_counter() - start)
     batch = sub.observations.shape[0]
-    print(f"latent ODE, {batch} spirals x {NUM_OBSERVED.value} points, "
-          f"{config.solver().method} rtol={config.rtol:g} atol={config.atol:g}, "
-          f"XLA={JIT.value}: "
-          f"first call {first:.1f} s, median {np.median(times):.3f} s/iteration "
-          f"(min {min(times):.3f}) over {len(times)} iterations; "
-          f"forward NFE {int(model.ode.forward_nfe.numpy())}, "
-          f"backward NFE {int(model.ode.backward_nfe.numpy())}")
+    print(
+        f"latent ODE, {batch} spirals x {NUM_OBSERVED.value} points, "
+        f"{config.solver().method} rtol={config.rtol:g} atol={config.atol:g}, "
+        f"XLA={JIT.value}: "
+        f"first call {first:.1f} s, median {np.median(times):.3f} s/iteration "
+        f"(min {min(times):.3f}) over {len(times)} iterations; "
+        f"forward NFE {int(model.ode.forward_nfe.numpy())}, "
+        f"backward NFE {int(model.ode.backward_nfe.numpy())}"
+    )
 
 
 if __name__ == "__main__":

@@ -221,9 +221,14 @@ def overrides_from_flags(
     holders: Mapping[str, flags.FlagHolder], set_items: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Field -> raw value of every config flag given, plus `--set field=value`."""
-    raw: dict[str, Any] = {
-        name: h.value for name, h in holders.items() if h.value is not None
-    }
+    raw: dict[str, Any] = {}
+    for name, holder in holders.items():
+        try:
+            value = holder.value
+        except flags.UnparsedFlagAccessError:  # called before absl parsed argv
+            continue
+        if value is not None:
+            raw[name] = value
     for item in set_items:
         key, sep, value = item.partition("=")
         if not sep or not key:

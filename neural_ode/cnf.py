@@ -49,7 +49,8 @@ def standard_normal_log_prob(z: tf.Tensor) -> tf.Tensor:
     z = tf.convert_to_tensor(z)
     dim = z.shape[-1]
     return -0.5 * tf.reduce_sum(tf.square(z), axis=-1) - 0.5 * dim * math.log(
-        2.0 * math.pi)
+        2.0 * math.pi
+    )
 
 
 def hyper_output_size(width: int, dim: int) -> int:
@@ -57,8 +58,9 @@ def hyper_output_size(width: int, dim: int) -> int:
     return width * (2 * dim + 2)
 
 
-def unit_parameters(t: tf.Tensor, params: Sequence[tf.Tensor], width: int,
-                    dim: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+def unit_parameters(
+    t: tf.Tensor, params: Sequence[tf.Tensor], width: int, dim: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """The planar units' parameters at time t, from the hypernetwork weights.
 
     Args:
@@ -72,22 +74,23 @@ def unit_parameters(t: tf.Tensor, params: Sequence[tf.Tensor], width: int,
         u already includes the 1/M of the average over units.
     """
     k1, b1, k2, b2, k3, b3 = params
-    t = tf.reshape(tf.cast(tf.convert_to_tensor(t, dtype_hint=k1.dtype), k1.dtype),
-                   [1, 1])
+    t = tf.reshape(
+        tf.cast(tf.convert_to_tensor(t, dtype_hint=k1.dtype), k1.dtype), [1, 1]
+    )
     hidden = tf.tanh(tf.matmul(t, k1) + b1)
     hidden = tf.tanh(tf.matmul(hidden, k2) + b2)
     out = tf.reshape(tf.matmul(hidden, k3) + b3, [-1])
     block = width * dim
     w = tf.reshape(out[:block], [width, dim])
-    u = tf.reshape(out[block:2 * block], [width, dim]) / width
-    b = out[2 * block:2 * block + width]
-    gate = tf.sigmoid(out[2 * block + width:])
+    u = tf.reshape(out[block : 2 * block], [width, dim]) / width
+    b = out[2 * block : 2 * block + width]
+    gate = tf.sigmoid(out[2 * block + width :])
     return w, u, b, gate
 
 
-def planar_velocity_and_trace(z: tf.Tensor, w: tf.Tensor, u: tf.Tensor,
-                              b: tf.Tensor, gate: tf.Tensor
-                              ) -> tuple[tf.Tensor, tf.Tensor]:
+def planar_velocity_and_trace(
+    z: tf.Tensor, w: tf.Tensor, u: tf.Tensor, b: tf.Tensor, gate: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
     """f(z) = sum_m gate_m u_m tanh(w_m^T z + b_m) and the exact tr(df/dz).
 
     Args:
@@ -105,8 +108,9 @@ def planar_velocity_and_trace(z: tf.Tensor, w: tf.Tensor, u: tf.Tensor,
     return velocity, trace
 
 
-def augmented_dynamics(t: tf.Tensor, state: tf.Tensor, params: Sequence[tf.Tensor],
-                       width: int, dim: int) -> tf.Tensor:
+def augmented_dynamics(
+    t: tf.Tensor, state: tf.Tensor, params: Sequence[tf.Tensor], width: int, dim: int
+) -> tf.Tensor:
     """d[z, a]/dt = [f(z, t), -tr(df/dz)] for the state `[N, D + 1]`."""
     w, u, b, gate = unit_parameters(t, params, width, dim)
     velocity, trace = planar_velocity_and_trace(state[:, :dim], w, u, b, gate)
@@ -136,9 +140,15 @@ class PlanarCNF(keras.layers.Layer):
         True
     """
 
-    def __init__(self, width: int, dim: int = 2, hyper_units: int = 32,
-                 end_time: float = 1.0, solver: SolverConfig | dict | None = None,
-                 **kwargs):
+    def __init__(
+        self,
+        width: int,
+        dim: int = 2,
+        hyper_units: int = 32,
+        end_time: float = 1.0,
+        solver: SolverConfig | dict | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.width = int(width)
         self.dim = int(dim)
@@ -152,23 +162,32 @@ class PlanarCNF(keras.layers.Layer):
     def build(self, input_shape=None):
         if self.built:
             return
-        sizes = [1, self.hyper_units, self.hyper_units,
-                 hyper_output_size(self.width, self.dim)]
+        sizes = [
+            1,
+            self.hyper_units,
+            self.hyper_units,
+            hyper_output_size(self.width, self.dim),
+        ]
         self.hyper_weights = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             bound = 1.0 / math.sqrt(fan_in)
             init = keras.initializers.RandomUniform(-bound, bound)
-            self.hyper_weights.append(self.add_weight(
-                shape=(fan_in, fan_out), initializer=init, name=f"kernel{i + 1}"))
-            self.hyper_weights.append(self.add_weight(
-                shape=(fan_out,), initializer=init, name=f"bias{i + 1}"))
+            self.hyper_weights.append(
+                self.add_weight(
+                    shape=(fan_in, fan_out), initializer=init, name=f"kernel{i + 1}"
+                )
+            )
+            self.hyper_weights.append(
+                self.add_weight(shape=(fan_out,), initializer=init, name=f"bias{i + 1}")
+            )
         self.built = True
 
     def initialize(self, seed: int) -> None:
         """Re-draws the weights from the initial distribution with a given seed."""
         rng = np.random.default_rng(seed)
-        for kernel, bias in zip(self.hyper_weights[::2], self.hyper_weights[1::2],
-                                strict=True):
+        for kernel, bias in zip(
+            self.hyper_weights[::2], self.hyper_weights[1::2], strict=True
+        ):
             bound = 1.0 / math.sqrt(kernel.shape[0])
             kernel.assign(rng.uniform(-bound, bound, kernel.shape))
             bias.assign(rng.uniform(-bound, bound, bias.shape))
@@ -177,13 +196,15 @@ class PlanarCNF(keras.layers.Layer):
         """The hypernetwork weights as tensors, in `unit_parameters` order."""
         return [tf.convert_to_tensor(v) for v in self.hyper_weights]
 
-    def dynamics(self, t: tf.Tensor, state: tf.Tensor,
-                 params: Sequence[tf.Tensor]) -> tf.Tensor:
+    def dynamics(
+        self, t: tf.Tensor, state: tf.Tensor, params: Sequence[tf.Tensor]
+    ) -> tf.Tensor:
         """The augmented dynamics of `[z, a]` (an `odeint` dynamics function)."""
         return augmented_dynamics(t, state, params, self.width, self.dim)
 
-    def velocity_and_trace(self, t: float | tf.Tensor, z: tf.Tensor
-                           ) -> tuple[tf.Tensor, tf.Tensor]:
+    def velocity_and_trace(
+        self, t: float | tf.Tensor, z: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """f(z, t) `[N, D]` and the exact tr(df/dz) `[N]` at the current weights."""
         w, u, b, gate = unit_parameters(t, self.params(), self.width, self.dim)
         return planar_velocity_and_trace(z, w, u, b, gate)
@@ -192,18 +213,31 @@ class PlanarCNF(keras.layers.Layer):
         """`(w, u, b, gate)` of the planar units at time t."""
         return unit_parameters(t, self.params(), self.width, self.dim)
 
-    def integrate(self, z: tf.Tensor, times: tf.Tensor | Sequence[float],
-                  solver: SolverConfig | None = None,
-                  backward_nfe_sink: tf.Variable | None = None) -> OdeintResult:
+    def integrate(
+        self,
+        z: tf.Tensor,
+        times: tf.Tensor | Sequence[float],
+        solver: SolverConfig | None = None,
+        backward_nfe_sink: tf.Variable | None = None,
+    ) -> OdeintResult:
         """Integrates `[z, 0]` over `times`; states are `[len(times), N, D + 1]`."""
         z = tf.convert_to_tensor(z)
         state = tf.concat([z, tf.zeros_like(z[:, :1])], axis=-1)
-        return odeint(self.dynamics, state, tf.cast(times, z.dtype), self.params(),
-                      solver or self.solver, backward_nfe_sink=backward_nfe_sink)
+        return odeint(
+            self.dynamics,
+            state,
+            tf.cast(times, z.dtype),
+            self.params(),
+            solver or self.solver,
+            backward_nfe_sink=backward_nfe_sink,
+        )
 
-    def sample_and_log_prob(self, z0: tf.Tensor, solver: SolverConfig | None = None,
-                            backward_nfe_sink: tf.Variable | None = None
-                            ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def sample_and_log_prob(
+        self,
+        z0: tf.Tensor,
+        solver: SolverConfig | None = None,
+        backward_nfe_sink: tf.Variable | None = None,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Pushes base samples z(0) to x = z(T).
 
         Returns:
@@ -212,11 +246,14 @@ class PlanarCNF(keras.layers.Layer):
         result = self.integrate(z0, [0.0, self.end_time], solver, backward_nfe_sink)
         final = result.states[-1]
         log_q = standard_normal_log_prob(z0) + final[:, self.dim]
-        return final[:, :self.dim], log_q, result.forward_nfe
+        return final[:, : self.dim], log_q, result.forward_nfe
 
-    def log_prob(self, x: tf.Tensor, solver: SolverConfig | None = None,
-                 backward_nfe_sink: tf.Variable | None = None
-                 ) -> tuple[tf.Tensor, tf.Tensor]:
+    def log_prob(
+        self,
+        x: tf.Tensor,
+        solver: SolverConfig | None = None,
+        backward_nfe_sink: tf.Variable | None = None,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """log q(x) by integrating x from T back to 0.
 
         Returns:
@@ -224,11 +261,12 @@ class PlanarCNF(keras.layers.Layer):
         """
         result = self.integrate(x, [self.end_time, 0.0], solver, backward_nfe_sink)
         final = result.states[-1]
-        log_q = standard_normal_log_prob(final[:, :self.dim]) - final[:, self.dim]
+        log_q = standard_normal_log_prob(final[:, : self.dim]) - final[:, self.dim]
         return log_q, result.forward_nfe
 
-    def trajectory(self, z0: tf.Tensor, num_times: int,
-                   solver: SolverConfig | None = None) -> tuple[np.ndarray, tf.Tensor]:
+    def trajectory(
+        self, z0: tf.Tensor, num_times: int, solver: SolverConfig | None = None
+    ) -> tuple[np.ndarray, tf.Tensor]:
         """Samples at `num_times` equally spaced times in [0, T].
 
         Returns:
@@ -244,7 +282,16 @@ class PlanarCNF(keras.layers.Layer):
             "dim": self.dim,
             "hyper_units": self.hyper_units,
             "end_time": self.end_time,
-            "solver": {k: getattr(self.solver, k) for k in (
-                "method", "rtol", "atol", "gradient", "adjoint_norm",
-                "steps_per_interval", "max_num_steps")},
+            "solver": {
+                k: getattr(self.solver, k)
+                for k in (
+                    "method",
+                    "rtol",
+                    "atol",
+                    "gradient",
+                    "adjoint_norm",
+                    "steps_per_interval",
+                    "max_num_steps",
+                )
+            },
         }

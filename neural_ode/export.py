@@ -19,14 +19,18 @@ from absl import app, flags
 
 from neural_ode.experiments import run_export
 
-EXPERIMENT = flags.DEFINE_enum("experiment", "mnist", ["mnist", "spirals"],
-                               "Which run's model to export.")
-RUN_DIR = flags.DEFINE_string("run_dir", None,
-                              "Run directory (default runs/neural_ode_<experiment>).")
-EXPORT_DIR = flags.DEFINE_string("export_dir", "exported_models",
-                                 "TF Serving model base directory parent.")
+EXPERIMENT = flags.DEFINE_enum(
+    "experiment", "mnist", ["mnist", "spirals"], "Which run's model to export."
+)
+RUN_DIR = flags.DEFINE_string(
+    "run_dir", None, "Run directory (default runs/neural_ode_<experiment>)."
+)
+EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", "exported_models", "TF Serving model base directory parent."
+)
 LIMIT = flags.DEFINE_multi_string(
-    "limit", [], "Per-request limit field=value (repeatable).")
+    "limit", [], "Per-request limit field=value (repeatable)."
+)
 
 
 def main(argv: list[str]) -> None:
@@ -34,8 +38,9 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     run_dir = RUN_DIR.value or f"runs/neural_ode_{EXPERIMENT.value}"
     try:
-        path = run_export.export_run(EXPERIMENT.value, run_dir, EXPORT_DIR.value,
-                                  tuple(LIMIT.value))
+        path = run_export.export_run(
+            EXPERIMENT.value, run_dir, EXPORT_DIR.value, tuple(LIMIT.value)
+        )
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -47,8 +47,11 @@ from neural_ode.solver import SolverConfig
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def gaussian_log_likelihood(x: tf.Tensor, mean: tf.Tensor, std: float | tf.Tensor,
-                            ) -> tf.Tensor:
+def gaussian_log_likelihood(
+    x: tf.Tensor,
+    mean: tf.Tensor,
+    std: float | tf.Tensor,
+) -> tf.Tensor:
     """Elementwise `log N(x; mean, std^2)`.
 
     Args:
@@ -61,8 +64,7 @@ def gaussian_log_likelihood(x: tf.Tensor, mean: tf.Tensor, std: float | tf.Tenso
     """
     # A Python float goes straight to x's dtype (tf.cast would round it to float32).
     std = tf.cast(std, x.dtype) if tf.is_tensor(std) else tf.constant(std, x.dtype)
-    return -0.5 * (LOG_2PI + 2.0 * tf.math.log(std)
-                   + tf.square((x - mean) / std))
+    return -0.5 * (LOG_2PI + 2.0 * tf.math.log(std) + tf.square((x - mean) / std))
 
 
 def kl_to_standard_normal(mean: tf.Tensor, logvar: tf.Tensor) -> tf.Tensor:
@@ -115,8 +117,9 @@ def union_time_grid(t0: float, batch: int, *times: Any) -> TimeGrid:
     for array in arrays:
         if array.size and array.min() < np.float32(t0):
             raise ValueError(f"times must not precede t0 = {t0}, got {array.min()}")
-    grid = np.unique(np.concatenate(
-        [np.asarray([t0], np.float32)] + [a.ravel() for a in arrays]))
+    grid = np.unique(
+        np.concatenate([np.asarray([t0], np.float32)] + [a.ravel() for a in arrays])
+    )
     indices = tuple(np.searchsorted(grid, a).astype(np.int32) for a in arrays)
     return TimeGrid(grid.astype(np.float32), indices)
 
@@ -153,12 +156,21 @@ class LatentODE(keras.Model):
         TensorShape([3, 7, 2])
     """
 
-    def __init__(self, latent_dim: int = 4, obs_dim: int = 2, encoder_units: int = 25,
-                 dynamics_units: tuple[int, ...] = (20,),
-                 decoder_units: tuple[int, ...] = (20,), likelihood_std: float = 0.3,
-                 encoder_time_input: bool = True, t0: float = 0.0,
-                 obs_mean: tuple[float, ...] | None = None, obs_scale: float = 1.0,
-                 solver: SolverConfig | dict | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        latent_dim: int = 4,
+        obs_dim: int = 2,
+        encoder_units: int = 25,
+        dynamics_units: tuple[int, ...] = (20,),
+        decoder_units: tuple[int, ...] = (20,),
+        likelihood_std: float = 0.3,
+        encoder_time_input: bool = True,
+        t0: float = 0.0,
+        obs_mean: tuple[float, ...] | None = None,
+        obs_scale: float = 1.0,
+        solver: SolverConfig | dict | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if likelihood_std <= 0:
             raise ValueError(f"likelihood_std must be positive, got {likelihood_std}")
@@ -181,13 +193,18 @@ class LatentODE(keras.Model):
             solver = SolverConfig(**solver)
         self.solver = solver or SolverConfig()
         self.encoder_rnn = keras.layers.SimpleRNN(
-            encoder_units, activation="tanh", go_backwards=True, name="encoder_rnn")
+            encoder_units, activation="tanh", go_backwards=True, name="encoder_rnn"
+        )
         self.encoder_out = keras.layers.Dense(2 * latent_dim, name="encoder_out")
-        self.ode = ODEBlock(MLPODEFunc(latent_dim, self.dynamics_units, "elu"),
-                            solver=self.solver, name="ode")
+        self.ode = ODEBlock(
+            MLPODEFunc(latent_dim, self.dynamics_units, "elu"),
+            solver=self.solver,
+            name="ode",
+        )
         self.decoder_hidden = [
             keras.layers.Dense(units, activation="relu", name=f"decoder_hidden{i}")
-            for i, units in enumerate(self.decoder_units)]
+            for i, units in enumerate(self.decoder_units)
+        ]
         self.decoder_out = keras.layers.Dense(obs_dim, name="decoder_out")
         self.build()
 
@@ -207,8 +224,11 @@ class LatentODE(keras.Model):
         self.decoder_out.build((None, width))
         self.built = True
 
-    def encode(self, observations: tf.Tensor, times: tf.Tensor,
-               ) -> tuple[tf.Tensor, tf.Tensor]:
+    def encode(
+        self,
+        observations: tf.Tensor,
+        times: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """Posterior `q(z0 | x)`: mean and log variance, each `[batch, latent]`.
 
         Args:
@@ -218,12 +238,13 @@ class LatentODE(keras.Model):
         observations = tf.convert_to_tensor(observations, tf.float32)
         inputs = (observations - tf.constant(self.obs_mean)) / self.obs_scale
         if self.encoder_time_input:
-            times = tf.broadcast_to(tf.cast(times, tf.float32),
-                                    tf.shape(observations)[:2])
+            times = tf.broadcast_to(
+                tf.cast(times, tf.float32), tf.shape(observations)[:2]
+            )
             inputs = tf.concat([inputs, times[..., None]], axis=-1)
         state = self.encoder_rnn(inputs)
         out = self.encoder_out(state)
-        return out[:, :self.latent_dim], out[:, self.latent_dim:]
+        return out[:, : self.latent_dim], out[:, self.latent_dim :]
 
     def latent_path(self, z0: tf.Tensor, grid: tf.Tensor) -> tf.Tensor:
         """ODE solution `[batch, len(grid), latent]` from `z0` at `grid[0]`."""
@@ -238,9 +259,14 @@ class LatentODE(keras.Model):
             x = layer(x)
         return tf.constant(self.obs_mean) + self.obs_scale * self.decoder_out(x)
 
-    def loss_terms(self, observations: tf.Tensor, grid: tf.Tensor,
-                   grid_indices: tf.Tensor, times: tf.Tensor,
-                   noise: tf.Tensor) -> dict[str, tf.Tensor]:
+    def loss_terms(
+        self,
+        observations: tf.Tensor,
+        grid: tf.Tensor,
+        grid_indices: tf.Tensor,
+        times: tf.Tensor,
+        noise: tf.Tensor,
+    ) -> dict[str, tf.Tensor]:
         """The negative ELBO and its two terms, averaged over the batch.
 
         Args:
@@ -263,8 +289,7 @@ class LatentODE(keras.Model):
         path = self.latent_path(z0, grid)
         z = tf.gather(path, grid_indices, axis=1, batch_dims=1)
         prediction = self.decode(z)
-        log_lik = gaussian_log_likelihood(observations, prediction,
-                                          self.likelihood_std)
+        log_lik = gaussian_log_likelihood(observations, prediction, self.likelihood_std)
         nll = -tf.reduce_mean(tf.reduce_sum(log_lik, axis=[1, 2]))
         kl = tf.reduce_mean(tf.reduce_sum(kl_to_standard_normal(mean, logvar), -1))
         return {"loss": nll + kl, "neg_log_likelihood": nll, "kl": kl}
@@ -278,8 +303,12 @@ class LatentODE(keras.Model):
         """
         return self.extrapolate(observations, times, times)
 
-    def extrapolate(self, observations: Any, obs_times: Any, query_times: Any,
-                    ) -> tf.Tensor:
+    def extrapolate(
+        self,
+        observations: Any,
+        obs_times: Any,
+        query_times: Any,
+    ) -> tf.Tensor:
         """Decoded latent path at `query_times` from the posterior mean of `z0`.
 
         Args:
@@ -303,20 +332,30 @@ class LatentODE(keras.Model):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            latent_dim=self.latent_dim, obs_dim=self.obs_dim,
+            latent_dim=self.latent_dim,
+            obs_dim=self.obs_dim,
             encoder_units=self.encoder_units,
             dynamics_units=list(self.dynamics_units),
             decoder_units=list(self.decoder_units),
             likelihood_std=self.likelihood_std,
-            encoder_time_input=self.encoder_time_input, t0=self.t0,
-            obs_mean=list(self.obs_mean), obs_scale=self.obs_scale,
-            solver=dataclasses.asdict(self.solver))
+            encoder_time_input=self.encoder_time_input,
+            t0=self.t0,
+            obs_mean=list(self.obs_mean),
+            obs_scale=self.obs_scale,
+            solver=dataclasses.asdict(self.solver),
+        )
         return config
 
 
-def make_train_step(model: LatentODE, optimizer: keras.optimizers.Optimizer,
-                    observations: Any, times: Any, seed: int = 0,
-                    jit_compile: bool = False, clip_norm: float | None = None):
+def make_train_step(
+    model: LatentODE,
+    optimizer: keras.optimizers.Optimizer,
+    observations: Any,
+    times: Any,
+    seed: int = 0,
+    jit_compile: bool = False,
+    clip_norm: float | None = None,
+):
     """A compiled full-batch training step on fixed data.
 
     The solve grid and gather indices are computed once; the reparameterization
@@ -349,7 +388,8 @@ def make_train_step(model: LatentODE, optimizer: keras.optimizers.Optimizer,
     @tf.function(jit_compile=jit_compile)
     def train(step):
         noise = tf.random.stateless_normal(
-            [batch, model.latent_dim], tf.stack([tf.cast(seed, tf.int64), step]))
+            [batch, model.latent_dim], tf.stack([tf.cast(seed, tf.int64), step])
+        )
         with tf.GradientTape() as tape:
             terms = model.loss_terms(observations, grid, indices, batch_times, noise)
         grads = tape.gradient(terms["loss"], variables)

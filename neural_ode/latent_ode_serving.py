@@ -73,8 +73,9 @@ class LatentODEServer(tf.Module):
         super().__init__()
         self.model = model
         self.limits = limits
-        self._solver = dataclasses.replace(model.ode.solver,
-                                           max_num_steps=limits.max_solver_steps)
+        self._solver = dataclasses.replace(
+            model.ode.solver, max_num_steps=limits.max_solver_steps
+        )
         # Raw tf.Variables, tracked so TF1-style loaders restore them (see
         # `neural_ode.serving.ODENetServer`).
         self.tf_variables = [v.value for v in model.variables]
@@ -90,8 +91,9 @@ class LatentODEServer(tf.Module):
 
     def _latent_path(self, z0, grid):
         # The scope names the input in TFP's "max_num_steps exceeded".
-        scope = ("query_times_solve_within_max_solver_steps_"
-                 f"{self.limits.max_solver_steps}")
+        scope = (
+            f"query_times_solve_within_max_solver_steps_{self.limits.max_solver_steps}"
+        )
         with tf.name_scope(scope):
             states = self.model.ode.solve(z0, grid, solver=self._solver).states
         return tf.transpose(states, [1, 0, 2])
@@ -102,23 +104,39 @@ class LatentODEServer(tf.Module):
         checks.shape(observations, "observations", ("batch", "n", 2))
         checks.shape(observation_times, "observation_times", ("n",))
         checks.shape(query_times, "query_times", ("q",))
-        checks.rows(observations, "observations", 1, limits.max_batch_size,
-                    "max_batch_size")
-        checks.same_size(observation_times, "observation_times", 0, observations,
-                         "observations", 1, what="entries (n)")
-        checks.rows(observation_times, "observation_times", 1,
-                    limits.max_observations, "max_observations")
-        checks.rows(query_times, "query_times", 1, limits.max_query_times,
-                    "max_query_times")
+        checks.rows(
+            observations, "observations", 1, limits.max_batch_size, "max_batch_size"
+        )
+        checks.same_size(
+            observation_times,
+            "observation_times",
+            0,
+            observations,
+            "observations",
+            1,
+            what="entries (n)",
+        )
+        checks.rows(
+            observation_times,
+            "observation_times",
+            1,
+            limits.max_observations,
+            "max_observations",
+        )
+        checks.rows(
+            query_times, "query_times", 1, limits.max_query_times, "max_query_times"
+        )
         checks.finite(observations, "observations")
         checks.finite(observation_times, "observation_times")
         checks.strictly_increasing(observation_times, "observation_times")
         checks.finite(query_times, "query_times")
         checks.strictly_increasing(query_times, "query_times")
-        checks.at_least(query_times, "query_times", self.model.t0,
-                        why="the latent initial time t0")
+        checks.at_least(
+            query_times, "query_times", self.model.t0, why="the latent initial time t0"
+        )
         observation_times, observations, query_times = checks.gate(
-            observation_times, observations, query_times)
+            observation_times, observations, query_times
+        )
         mean, _ = self.model.encode(observations, observation_times[None, :])
         starts_at_t0 = tf.equal(query_times[0], self.t0)
 

@@ -52,8 +52,13 @@ def constrained_dot(u: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
     return -1.0 + tf.nn.softplus(tf.reduce_sum(w * u, axis=-1))
 
 
-def planar_layer(z: tf.Tensor, u_hat: tf.Tensor, w: tf.Tensor, b: tf.Tensor,
-                 w_dot_u_hat: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+def planar_layer(
+    z: tf.Tensor,
+    u_hat: tf.Tensor,
+    w: tf.Tensor,
+    b: tf.Tensor,
+    w_dot_u_hat: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """One planar layer `z + u_hat tanh(w^T z + b)` and its log |det Jacobian|.
 
     Args:
@@ -74,8 +79,9 @@ def planar_layer(z: tf.Tensor, u_hat: tf.Tensor, w: tf.Tensor, b: tf.Tensor,
     return z + activation[:, None] * u_hat, log_det
 
 
-def invert_planar_layer(y: tf.Tensor, u_hat: tf.Tensor, w: tf.Tensor, b: tf.Tensor,
-                        iterations: int = 60) -> tf.Tensor:
+def invert_planar_layer(
+    y: tf.Tensor, u_hat: tf.Tensor, w: tf.Tensor, b: tf.Tensor, iterations: int = 60
+) -> tf.Tensor:
     """The z with `planar_layer(z) = y`, by bisection on alpha = w^T z.
 
     `w^T y = alpha + c tanh(alpha + b)` with `c = w^T u_hat > -1` is strictly
@@ -117,8 +123,9 @@ class PlanarFlow(keras.layers.Layer):
         True
     """
 
-    def __init__(self, num_layers: int, dim: int = 2, init_scale: float = 0.5,
-                 **kwargs):
+    def __init__(
+        self, num_layers: int, dim: int = 2, init_scale: float = 0.5, **kwargs
+    ):
         super().__init__(**kwargs)
         self.num_layers = int(num_layers)
         self.dim = int(dim)
@@ -132,8 +139,9 @@ class PlanarFlow(keras.layers.Layer):
         shape = (self.num_layers, self.dim)
         self.u = self.add_weight(shape=shape, initializer=init, name="u")
         self.w = self.add_weight(shape=shape, initializer=init, name="w")
-        self.b = self.add_weight(shape=(self.num_layers,), initializer="zeros",
-                                 name="b")
+        self.b = self.add_weight(
+            shape=(self.num_layers,), initializer="zeros", name="b"
+        )
         self.built = True
 
     def initialize(self, seed: int) -> None:
@@ -150,8 +158,9 @@ class PlanarFlow(keras.layers.Layer):
 
     def constrained_dot(self) -> tf.Tensor:
         """w^T u_hat of every layer, `[K]`, each `>= -1`."""
-        return constrained_dot(tf.convert_to_tensor(self.u),
-                               tf.convert_to_tensor(self.w))
+        return constrained_dot(
+            tf.convert_to_tensor(self.u), tf.convert_to_tensor(self.w)
+        )
 
     def forward(self, z: tf.Tensor, return_path: bool = False):
         """Applies the K layers in order.
@@ -182,22 +191,27 @@ class PlanarFlow(keras.layers.Layer):
             _, z, total = tf.while_loop(
                 lambda k, *_: k < self.num_layers,
                 lambda k, z, total: (k + 1, *layer(k, z, total)),
-                (0, z, total), maximum_iterations=self.num_layers)
+                (0, z, total),
+                maximum_iterations=self.num_layers,
+            )
             return z, total
-        path = tf.TensorArray(z.dtype, size=self.num_layers + 1,
-                              element_shape=z.shape).write(0, z)
+        path = tf.TensorArray(
+            z.dtype, size=self.num_layers + 1, element_shape=z.shape
+        ).write(0, z)
 
         def body(k, z, total, path):
             z, total = layer(k, z, total)
             return k + 1, z, total, path.write(k + 1, z)
 
         _, z, total, path = tf.while_loop(
-            lambda k, *_: k < self.num_layers, body, (0, z, total, path),
-            maximum_iterations=self.num_layers)
+            lambda k, *_: k < self.num_layers,
+            body,
+            (0, z, total, path),
+            maximum_iterations=self.num_layers,
+        )
         return z, total, path.stack()
 
-    def inverse(self, y: tf.Tensor, iterations: int = 60,
-                return_path: bool = False):
+    def inverse(self, y: tf.Tensor, iterations: int = 60, return_path: bool = False):
         """Undoes `forward`: the z with `forward(z)[0] = y`.
 
         Returns:
@@ -220,6 +234,9 @@ class PlanarFlow(keras.layers.Layer):
         return self.forward(z)
 
     def get_config(self):
-        return {**super().get_config(), "num_layers": self.num_layers,
-                "dim": self.dim, "init_scale": self.init_scale}
-
+        return {
+            **super().get_config(),
+            "num_layers": self.num_layers,
+            "dim": self.dim,
+            "init_scale": self.init_scale,
+        }

@@ -47,8 +47,7 @@ import tensorflow as tf
 from keras import ops
 
 
-def num_parameters(units: int = 25, obs_dim: int = 2,
-                   time_gaps: bool = False) -> int:
+def num_parameters(units: int = 25, obs_dim: int = 2, time_gaps: bool = False) -> int:
     """Trainable parameters of `RNNBaseline`, by hand.
 
     The cell has an input kernel `[features, units]`, a recurrent kernel
@@ -65,13 +64,15 @@ def _as_batch_times(times: Any, batch: int) -> np.ndarray:
     if times.ndim == 1:
         times = np.broadcast_to(times, (batch, len(times)))
     if times.ndim != 2 or times.shape[0] != batch:
-        raise ValueError(f"times must be [n] or [{batch}, n], got shape "
-                         f"{times.shape}")
+        raise ValueError(f"times must be [n] or [{batch}, n], got shape {times.shape}")
     return times
 
 
-def time_gap_features(observations: Any, times: Any, next_times: Any,
-                      ) -> np.ndarray:
+def time_gap_features(
+    observations: Any,
+    times: Any,
+    next_times: Any,
+) -> np.ndarray:
     """Points concatenated with the time to the next wanted point.
 
     Args:
@@ -87,15 +88,19 @@ def time_gap_features(observations: Any, times: Any, next_times: Any,
     batch = observations.shape[0]
     times = _as_batch_times(times, batch)
     if times.shape[1] != observations.shape[1]:
-        raise ValueError(f"{times.shape[1]} times for {observations.shape[1]} "
-                         "observations")
+        raise ValueError(
+            f"{times.shape[1]} times for {observations.shape[1]} observations"
+        )
     after = np.broadcast_to(np.asarray(next_times, np.float32), (batch,))
     gaps = np.diff(np.concatenate([times, after[:, None]], axis=1), axis=1)
     return np.concatenate([observations, gaps[..., None]], axis=-1)
 
 
-def one_step_data(observations: Any, times: Any = None, time_gaps: bool = False,
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def one_step_data(
+    observations: Any,
+    times: Any = None,
+    time_gaps: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """Teacher-forcing pairs: every observed point but the last, and its successor.
 
     Args:
@@ -109,8 +114,9 @@ def one_step_data(observations: Any, times: Any = None, time_gaps: bool = False,
     """
     observations = np.asarray(observations, np.float32)
     if observations.ndim != 3 or observations.shape[1] < 2:
-        raise ValueError(f"need observations [batch, n >= 2, dims], got shape "
-                         f"{observations.shape}")
+        raise ValueError(
+            f"need observations [batch, n >= 2, dims], got shape {observations.shape}"
+        )
     targets = observations[:, 1:]
     if not time_gaps:
         return observations[:, :-1], targets
@@ -151,10 +157,15 @@ def on_grid(observations: Any, indices: Any, num_points: int) -> GridData:
     observations = np.asarray(observations, np.float32)
     indices = np.asarray(indices, np.int64)
     if indices.shape != observations.shape[:2] or indices.ndim != 2:
-        raise ValueError(f"indices of shape {indices.shape} do not match "
-                         f"observations of shape {observations.shape}")
-    if indices.size and (indices.min() < 0 or indices.max() >= num_points
-                         or (np.diff(indices, axis=1) <= 0).any()):
+        raise ValueError(
+            f"indices of shape {indices.shape} do not match "
+            f"observations of shape {observations.shape}"
+        )
+    if indices.size and (
+        indices.min() < 0
+        or indices.max() >= num_points
+        or (np.diff(indices, axis=1) <= 0).any()
+    ):
         raise ValueError(f"indices must increase within [0, {num_points})")
     batch = observations.shape[0]
     shift = indices[:, 0]
@@ -167,8 +178,14 @@ def on_grid(observations: Any, indices: Any, num_points: int) -> GridData:
     return GridData(values, mask, shift)
 
 
-def grid_rollout(step_fn: Callable[[Any, Any], Any], readout_fn: Callable[[Any], Any],
-                 initial_state: Any, values: Any, mask: Any, num_steps: int) -> Any:
+def grid_rollout(
+    step_fn: Callable[[Any, Any], Any],
+    readout_fn: Callable[[Any], Any],
+    initial_state: Any,
+    values: Any,
+    mask: Any,
+    num_steps: int,
+) -> Any:
     """Runs a recurrent model one grid step at a time, filling gaps with predictions.
 
     At step `k` the input is `values[:, k]` where `mask[:, k]`, else the model's
@@ -198,7 +215,8 @@ def grid_rollout(step_fn: Callable[[Any, Any], Any], readout_fn: Callable[[Any],
         predictions.append(prediction)
         if k < length:
             step_input = observed[:, k] * values[:, k] + (1.0 - observed[:, k]) * (
-                prediction)
+                prediction
+            )
         else:
             step_input = prediction
         state = step_fn(step_input, state)
@@ -229,8 +247,9 @@ class RNNBaseline(keras.Model):
     points `[batch, steps, obs_dim]`, where `input_dim = obs_dim + time_gaps`.
     """
 
-    def __init__(self, units: int = 25, obs_dim: int = 2, time_gaps: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, units: int = 25, obs_dim: int = 2, time_gaps: bool = False, **kwargs: Any
+    ) -> None:
         """Initializes the model.
 
         Args:
@@ -243,9 +262,13 @@ class RNNBaseline(keras.Model):
         self.units = units
         self.obs_dim = obs_dim
         self.time_gaps = time_gaps
-        self.rnn = keras.layers.SimpleRNN(units, activation="tanh",
-                                          return_sequences=True, return_state=True,
-                                          name="rnn")
+        self.rnn = keras.layers.SimpleRNN(
+            units,
+            activation="tanh",
+            return_sequences=True,
+            return_state=True,
+            name="rnn",
+        )
         self.readout = keras.layers.Dense(obs_dim, name="readout")
         self.build((None, None, self.input_dim))
 
@@ -294,12 +317,11 @@ class RNNBaseline(keras.Model):
         for j in range(queries.shape[1] - 1):
             step = prediction
             if self.time_gaps:
-                step = ops.concatenate([prediction, gaps[:, j:j + 1]], axis=-1)
+                step = ops.concatenate([prediction, gaps[:, j : j + 1]], axis=-1)
             state, _ = self.rnn.cell(step, state)
             prediction = self.readout(state)
             predictions.append(prediction)
         return ops.stack(predictions, axis=1)
-
 
     def _cell_step(self, step_input: Any, state: Any) -> Any:
         new_state, _ = self.rnn.cell(step_input, state)
@@ -317,15 +339,19 @@ class RNNBaseline(keras.Model):
             `[batch, num_steps, obs_dim]`, the prediction of each aligned step.
         """
         if self.time_gaps:
-            raise ValueError("the regular-grid rule is for the plain RNN; the "
-                             "time-gap RNN uses time_gap_estimates")
+            raise ValueError(
+                "the regular-grid rule is for the plain RNN; the "
+                "time-gap RNN uses time_gap_estimates"
+            )
         values = tf.convert_to_tensor(values, tf.float32)
         state = tf.zeros([tf.shape(values)[0], self.units], values.dtype)
-        return grid_rollout(self._cell_step, self.readout, state, values, mask,
-                            num_steps)
+        return grid_rollout(
+            self._cell_step, self.readout, state, values, mask, num_steps
+        )
 
-    def grid_estimates(self, observations: Any, indices: Any, num_points: int,
-                       num_steps: int) -> np.ndarray:
+    def grid_estimates(
+        self, observations: Any, indices: Any, num_points: int, num_steps: int
+    ) -> np.ndarray:
         """The plain RNN's estimate at every grid step `0 .. num_steps - 1`.
 
         Steps up to a sequence's first observation get that observation; every
@@ -343,16 +369,22 @@ class RNNBaseline(keras.Model):
             float32 `[batch, num_steps, obs_dim]`.
         """
         grid = on_grid(observations, indices, num_points)
-        predictions = np.asarray(self.grid_predictions(grid.values, grid.mask,
-                                                       num_steps))
+        predictions = np.asarray(
+            self.grid_predictions(grid.values, grid.mask, num_steps)
+        )
         steps = np.arange(num_steps)[None, :] - grid.shift[:, None]
-        out = np.take_along_axis(predictions, np.clip(steps, 0, None)[..., None],
-                                 axis=1)
+        out = np.take_along_axis(
+            predictions, np.clip(steps, 0, None)[..., None], axis=1
+        )
         first = np.asarray(observations, np.float32)[:, :1]
         return np.where((steps <= 0)[..., None], first, out).astype(np.float32)
 
-    def time_gap_estimates(self, observations: Any, times: Any, query_times: Any,
-                           ) -> np.ndarray:
+    def time_gap_estimates(
+        self,
+        observations: Any,
+        times: Any,
+        query_times: Any,
+    ) -> np.ndarray:
         """The time-gap RNN's estimate at query times inside the observed span.
 
         For a query `tau` after the first observation: the readout after reading
@@ -375,18 +407,24 @@ class RNNBaseline(keras.Model):
         times = _as_batch_times(times, batch)
         queries = _as_batch_times(query_times, batch)
         # States before reading observation j: zero, then after 0 .. j-1.
-        features = time_gap_features(observations[:, :-1], times[:, :-1],
-                                     times[:, -1]) if n > 1 else None
+        features = (
+            time_gap_features(observations[:, :-1], times[:, :-1], times[:, -1])
+            if n > 1
+            else None
+        )
         states = [np.zeros((batch, self.units), np.float32)]
         if features is not None:
             sequence, _ = self.rnn(features)
-            states = np.concatenate(
-                [states[0][:, None], np.asarray(sequence)], axis=1)
+            states = np.concatenate([states[0][:, None], np.asarray(sequence)], axis=1)
         else:
             states = states[0][:, None]
         # Last observation strictly before each query.
-        last = np.stack([np.searchsorted(times[b], queries[b], side="left") - 1
-                         for b in range(batch)])
+        last = np.stack(
+            [
+                np.searchsorted(times[b], queries[b], side="left") - 1
+                for b in range(batch)
+            ]
+        )
         before = last < 0
         last = np.clip(last, 0, n - 1)
         h = np.take_along_axis(states, last[..., None], axis=1)
@@ -395,20 +433,22 @@ class RNNBaseline(keras.Model):
         step = np.concatenate([x, gap[..., None]], axis=-1).reshape(-1, self.input_dim)
         new_state, _ = self.rnn.cell(step, h.reshape(-1, self.units))
         out = keras.ops.convert_to_numpy(self.readout(new_state)).reshape(
-            batch, queries.shape[1], self.obs_dim)
-        return np.where(before[..., None], observations[:, :1], out).astype(
-            np.float32)
+            batch, queries.shape[1], self.obs_dim
+        )
+        return np.where(before[..., None], observations[:, :1], out).astype(np.float32)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(units=self.units, obs_dim=self.obs_dim,
-                      time_gaps=self.time_gaps)
+        config.update(units=self.units, obs_dim=self.obs_dim, time_gaps=self.time_gaps)
         return config
 
 
-def make_time_gap_train_step(model: RNNBaseline,
-                             optimizer: keras.optimizers.Optimizer,
-                             inputs: np.ndarray, targets: np.ndarray):
+def make_time_gap_train_step(
+    model: RNNBaseline,
+    optimizer: keras.optimizers.Optimizer,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+):
     """A full-batch step of one-step-ahead squared error (teacher forcing).
 
     Args:
@@ -435,8 +475,9 @@ def make_time_gap_train_step(model: RNNBaseline,
     return lambda step: train()
 
 
-def make_grid_train_step(model: RNNBaseline, optimizer: keras.optimizers.Optimizer,
-                         grid: GridData):
+def make_grid_train_step(
+    model: RNNBaseline, optimizer: keras.optimizers.Optimizer, grid: GridData
+):
     """A full-batch step of the plain RNN under the regular-grid rule (`grid_loss`).
 
     Steps after every sequence's last observation carry no loss and are not run.
@@ -475,6 +516,7 @@ def rmse(prediction: Any, target: Any) -> float:
     prediction = np.asarray(prediction, np.float64)
     target = np.asarray(target, np.float64)
     if prediction.shape != target.shape:
-        raise ValueError(f"prediction shape {prediction.shape} != target shape "
-                         f"{target.shape}")
+        raise ValueError(
+            f"prediction shape {prediction.shape} != target shape {target.shape}"
+        )
     return float(np.sqrt(np.mean((prediction - target) ** 2)))

@@ -76,8 +76,9 @@ class ODENetServer(tf.Module):
         limits: Per-request limits enforced by the signatures.
     """
 
-    def __init__(self, model, rtol: float, atol: float,
-                 limits: ODENetLimits = ODENetLimits()):
+    def __init__(
+        self, model, rtol: float, atol: float, limits: ODENetLimits = ODENetLimits()
+    ):
         super().__init__()
         self.model = model
         self.limits = limits
@@ -86,8 +87,9 @@ class ODENetServer(tf.Module):
         # restore Keras 3 variables ("Could not find variable ...").
         self.tf_variables = [v.value for v in model.variables]
         self.block = mnist_models.ode_block_of(model)
-        self._solver = dataclasses.replace(self.block.solver,
-                                           max_num_steps=limits.max_solver_steps)
+        self._solver = dataclasses.replace(
+            self.block.solver, max_num_steps=limits.max_solver_steps
+        )
         self.rtol = tf.constant(rtol, tf.float32)
         self.atol = tf.constant(atol, tf.float32)
         spec = tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32, name="images")
@@ -104,8 +106,7 @@ class ODENetServer(tf.Module):
     def _classify(self, images, rtol, atol, tolerances_from_request: bool):
         checks = serving_checks.RequestChecks()
         checks.shape(images, "images", ("batch", *IMAGE_SHAPE))
-        checks.rows(images, "images", 1, self.limits.max_batch_size,
-                    "max_batch_size")
+        checks.rows(images, "images", 1, self.limits.max_batch_size, "max_batch_size")
         checks.finite(images, "images")
         checks.values_in(images, "images", *PIXEL_RANGE, why="pixel values")
         bounds = (self.limits.min_tolerance, self.limits.max_tolerance)
@@ -113,9 +114,12 @@ class ODENetServer(tf.Module):
         for name, tol in requested:
             checks.shape(tol, name, ())
             checks.finite(tol, name)
-            checks.values_in(tol, name, *bounds,
-                             why="min_tolerance and max_tolerance are fixed at "
-                                 "export")
+            checks.values_in(
+                tol,
+                name,
+                *bounds,
+                why="min_tolerance and max_tolerance are fixed at export",
+            )
         images, rtol, atol = checks.gate(images, rtol, atol)
         h = images
         nfe = tf.constant(0, tf.int32)
@@ -124,11 +128,14 @@ class ODENetServer(tf.Module):
                 h0 = h
                 times = tf.constant([self.block.t0, self.block.t1], tf.float32)
                 # The scope names the inputs in TFP's "max_num_steps exceeded".
-                scope = ("rtol_atol_solve_within_max_solver_steps_"
-                         f"{self.limits.max_solver_steps}")
+                scope = (
+                    "rtol_atol_solve_within_max_solver_steps_"
+                    f"{self.limits.max_solver_steps}"
+                )
                 with tf.name_scope(scope):
-                    result = self.block.solve(h0, times, rtol=rtol, atol=atol,
-                                              solver=self._solver)
+                    result = self.block.solve(
+                        h0, times, rtol=rtol, atol=atol, solver=self._solver
+                    )
                 h, nfe = result.states[-1], result.forward_nfe
             else:
                 h = layer(h)

@@ -172,3 +172,8 @@ def test_descriptions_of_inherited_fields_come_from_the_base_class():
         "mode": "The child's own words.",
         "extra": "An extra field.",
     }
+
+
+def test_unparsed_flags_count_as_not_given():
+    fv, holders = _flags()  # argv never parsed, as when a test calls a main's helper
+    assert cli.overrides_from_flags(holders, ["steps=2"]) == {"steps": "2"}

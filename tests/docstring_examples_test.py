@@ -47,7 +47,10 @@ MODULES = [
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS |
-                             doctest.NORMALIZE_WHITESPACE, verbose=False)
+    result = doctest.testmod(
+        module,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        verbose=False,
+    )
     assert result.attempted > 0, f"{name} has no docstring examples"
     assert result.failed == 0, f"{result.failed} docstring examples of {name} failed"

@@ -147,7 +147,7 @@ def test_bad_input_gives_a_one_line_error():
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
-    assert errors[0].startswith("error: --rl_set 'nonsense=1'")
+    assert errors[0].startswith("error: --nonsense does not apply")
     assert "Traceback" not in proc.stderr
 
 

@@ -10,21 +10,24 @@ from neural_ode.experiments import cnf_experiment as ce
 from neural_ode.experiments import cnf_report
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"targets": ("ring", "nope")}, "unknown targets"),
-    ({"targets": ["ring"]}, "targets must be a tuple"),
-    ({"ml_datasets": ("two_moons", "two_moons")}, "without repeats"),
-    ({"targets": (), "ml_datasets": ()}, "nothing to run"),
-    ({"widths": ()}, "widths"),
-    ({"widths": (2, 0)}, "every width"),
-    ({"dm_cnf_iterations": 0}, "dm_cnf_iterations"),
-    ({"ml_batch_size": 1.5}, "ml_batch_size"),
-    ({"train_tolerance": -1e-3}, "train_tolerance"),
-    ({"end_time": float("inf")}, "end_time"),
-    ({"method": "euler"}, "method"),
-    ({"grid_points": 3}, "grid_points"),
-    ({"seed": "0"}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"targets": ("ring", "nope")}, "unknown targets"),
+        ({"targets": ["ring"]}, "targets must be a tuple"),
+        ({"ml_datasets": ("two_moons", "two_moons")}, "without repeats"),
+        ({"targets": (), "ml_datasets": ()}, "nothing to run"),
+        ({"widths": ()}, "widths"),
+        ({"widths": (2, 0)}, "every width"),
+        ({"dm_cnf_iterations": 0}, "dm_cnf_iterations"),
+        ({"ml_batch_size": 1.5}, "ml_batch_size"),
+        ({"train_tolerance": -1e-3}, "train_tolerance"),
+        ({"end_time": float("inf")}, "end_time"),
+        ({"method": "euler"}, "method"),
+        ({"grid_points": 3}, "grid_points"),
+        ({"seed": "0"}, "seed"),
+    ],
+)
 def test_config_validation_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ce.CNFConfig(**kwargs)
@@ -38,8 +41,9 @@ def test_default_config_is_the_full_protocol_and_names_its_deviations():
     assert "1,000 Adam iterations (paper: 10,000)" in deviations
     assert "500,000" in deviations
     assert "1e-05" in deviations  # the paper's tolerance
-    full = ce.CNFConfig(dm_cnf_iterations=10_000, dm_nf_iterations=500_000,
-                        train_tolerance=1e-5)
+    full = ce.CNFConfig(
+        dm_cnf_iterations=10_000, dm_nf_iterations=500_000, train_tolerance=1e-5
+    )
     assert "paper: 10,000" not in " ".join(full.deviations())
 
 
@@ -62,10 +66,22 @@ def _files(directory):
 
 def test_smoke_run_writes_the_report_and_resumes_without_retraining(tmp_path, capsys):
     config = ce.CNFConfig(
-        targets=("ring",), widths=(2,), ml_datasets=("two_moons",), ml_width=3,
-        dm_cnf_iterations=2, dm_nf_iterations=3, ml_cnf_iterations=2,
-        ml_nf_iterations=3, dm_batch_size=32, ml_batch_size=32, eval_samples=200,
-        grid_points=12, eval_tolerance=1e-4, log_every=1, checkpoint_every=2)
+        targets=("ring",),
+        widths=(2,),
+        ml_datasets=("two_moons",),
+        ml_width=3,
+        dm_cnf_iterations=2,
+        dm_nf_iterations=3,
+        ml_cnf_iterations=2,
+        ml_nf_iterations=3,
+        dm_batch_size=32,
+        ml_batch_size=32,
+        eval_samples=200,
+        grid_points=12,
+        eval_tolerance=1e-4,
+        log_every=1,
+        checkpoint_every=2,
+    )
     out = str(tmp_path / "run")
     record = ce.run(config, out)
     assert record["status"] == "complete" and record["cells"] == []
@@ -81,8 +97,10 @@ def test_smoke_run_writes_the_report_and_resumes_without_retraining(tmp_path, ca
     # The verdict is computed from the measured numbers.
     models = record["extra"]["models"]
     cnf_kl, nf_kl = (models[f"dm_ring_{k}"]["kl"] for k in ("cnf_m2", "nf_k2"))
-    expected = cnf_report.compare((cnf_kl, models["dm_ring_cnf_m2"]["kl_ci95"]),
-                          (nf_kl, models["dm_ring_nf_k2"]["kl_ci95"]))
+    expected = cnf_report.compare(
+        (cnf_kl, models["dm_ring_cnf_m2"]["kl_ci95"]),
+        (nf_kl, models["dm_ring_nf_k2"]["kl_ci95"]),
+    )
     assert dm[0][-1] == expected
     assert models["dm_ring_cnf_m2"]["eval_nfe"] > 0
     assert models["dm_ring_cnf_m2"]["train_nfe"]["forward"] > 0

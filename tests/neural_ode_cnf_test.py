@@ -28,8 +28,9 @@ def test_exact_trace_equals_trace_of_the_autodiff_jacobian(t):
         tape.watch(z)
         velocity, trace = model.velocity_and_trace(t, z)
     jacobian = tape.batch_jacobian(velocity, z).numpy()
-    np.testing.assert_allclose(trace.numpy(), np.trace(jacobian, axis1=1, axis2=2),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        trace.numpy(), np.trace(jacobian, axis1=1, axis2=2), rtol=1e-10, atol=1e-12
+    )
     # The augmented dynamics carry -trace in the last column.
     state = tf.concat([z, tf.zeros_like(z[:, :1])], axis=-1)
     out = model.dynamics(tf.constant(t, tf.float64), state, model.params())
@@ -43,8 +44,11 @@ def test_dynamics_are_a_sum_of_gated_planar_units_read_from_params():
     assert w.shape == u.shape == (4, 2) and b.shape == gate.shape == (4,)
     assert ((gate.numpy() > 0) & (gate.numpy() < 1)).all()
     z = np.random.default_rng(3).normal(size=(5, 2))
-    expected = sum(gate[m].numpy() * np.outer(np.tanh(z @ w[m].numpy() + b[m].numpy()),
-                                              u[m].numpy()) for m in range(4))
+    expected = sum(
+        gate[m].numpy()
+        * np.outer(np.tanh(z @ w[m].numpy() + b[m].numpy()), u[m].numpy())
+        for m in range(4)
+    )
     velocity, _ = model.velocity_and_trace(0.5, tf.constant(z))
     np.testing.assert_allclose(velocity.numpy(), expected, rtol=1e-12)
     # The dynamics read the weights only from `params`.
@@ -58,7 +62,8 @@ def test_log_density_integrates_to_one_on_a_grid():
     model = _model(6, seed=4, scale=12.0)
     points, area = densities.grid(7.0, 100)
     log_q, nfe = tf.function(lambda x: model.log_prob(x, solver=TIGHT))(
-        tf.constant(points))
+        tf.constant(points)
+    )
     mass = np.exp(log_q.numpy()).sum() * area
     assert mass == pytest.approx(1.0, abs=0.02)
     assert int(nfe) > 10
@@ -97,8 +102,7 @@ def test_adjoint_gradient_matches_backprop_through_fine_rk4():
         return tape.gradient(loss, model.trainable_variables)
 
     adjoint = grads(SolverConfig(rtol=1e-8, atol=1e-8))
-    rk4 = grads(SolverConfig(method="rk4", gradient="backprop",
-                             steps_per_interval=200))
+    rk4 = grads(SolverConfig(method="rk4", gradient="backprop", steps_per_interval=200))
     for a, r in zip(adjoint, rk4, strict=True):
         np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-4, atol=1e-6)
 

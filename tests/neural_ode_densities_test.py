@@ -12,8 +12,9 @@ from neural_ode.data import densities
 @pytest.mark.parametrize("name", sorted(densities.ENERGIES))
 def test_energies_are_finite_everywhere_and_shaped_like_the_input(name):
     rng = np.random.default_rng(0)
-    points = np.concatenate([rng.uniform(-4, 4, (500, 2)),
-                             rng.normal(0, 50, (500, 2)), np.zeros((1, 2))])
+    points = np.concatenate(
+        [rng.uniform(-4, 4, (500, 2)), rng.normal(0, 50, (500, 2)), np.zeros((1, 2))]
+    )
     energy = densities.ENERGIES[name](tf.constant(points, tf.float32)).numpy()
     assert energy.shape == (1001,)
     assert np.isfinite(energy).all()
@@ -28,19 +29,26 @@ def test_energies_inside_the_box_are_rezende_and_mohamed_table_1():
     w3 = 3 / (1 + math.exp(-(z1 - 1) / 0.3))
     radius = math.hypot(z1, z2)
     expected = {
-        "ring": 0.5 * ((radius - 2) / 0.4) ** 2 - math.log(
+        "ring": 0.5 * ((radius - 2) / 0.4) ** 2
+        - math.log(
             math.exp(-0.5 * ((z1 - 2) / 0.6) ** 2)
-            + math.exp(-0.5 * ((z1 + 2) / 0.6) ** 2)),
+            + math.exp(-0.5 * ((z1 + 2) / 0.6) ** 2)
+        ),
         "wave": 0.5 * ((z2 - w1) / 0.4) ** 2,
-        "split_wave": -math.log(math.exp(-0.5 * ((z2 - w1) / 0.35) ** 2)
-                                + math.exp(-0.5 * ((z2 - w1 + w2) / 0.35) ** 2)),
-        "step_wave": -math.log(math.exp(-0.5 * ((z2 - w1) / 0.4) ** 2)
-                               + math.exp(-0.5 * ((z2 - w1 + w3) / 0.35) ** 2)),
+        "split_wave": -math.log(
+            math.exp(-0.5 * ((z2 - w1) / 0.35) ** 2)
+            + math.exp(-0.5 * ((z2 - w1 + w2) / 0.35) ** 2)
+        ),
+        "step_wave": -math.log(
+            math.exp(-0.5 * ((z2 - w1) / 0.4) ** 2)
+            + math.exp(-0.5 * ((z2 - w1 + w3) / 0.35) ** 2)
+        ),
     }
     point = tf.constant([[z1, z2]], tf.float64)
     for name, value in expected.items():
-        assert densities.ENERGIES[name](point).numpy()[0] == pytest.approx(value,
-                                                                           rel=1e-9)
+        assert densities.ENERGIES[name](point).numpy()[0] == pytest.approx(
+            value, rel=1e-9
+        )
 
 
 def test_wall_only_acts_outside_the_box():
@@ -50,7 +58,8 @@ def test_wall_only_acts_outside_the_box():
     assert densities.energy_wave(inside).numpy()[0] == pytest.approx(free)
     free_out = 0.5 * ((0.3 - np.sin(2 * np.pi * 4.4 / 4)) / 0.4) ** 2
     assert densities.energy_wave(outside).numpy()[0] == pytest.approx(
-        free_out + 0.5 * (0.4 / 0.4) ** 2)
+        free_out + 0.5 * (0.4 / 0.4) ** 2
+    )
 
 
 def test_wave_normaliser_matches_its_closed_form():
@@ -79,8 +88,7 @@ def test_grid_covers_the_square_with_cell_centres():
 
 def test_two_circles_radii_labels_and_noise():
     rng = np.random.default_rng(1)
-    points, labels = densities.two_circles(1001, rng, radius=2.0, factor=0.5,
-                                           noise=0.0)
+    points, labels = densities.two_circles(1001, rng, radius=2.0, factor=0.5, noise=0.0)
     assert points.shape == (1001, 2) and points.dtype == np.float32
     assert labels.shape == (1001,) and set(labels) == {0, 1}
     assert (labels == 0).sum() == 500
@@ -99,8 +107,7 @@ def test_two_moons_geometry_labels_and_centring():
     points, labels = densities.two_moons(2000, rng, scale=2.0, noise=0.0)
     assert points.shape == (2000, 2) and (labels == 0).sum() == 1000
     centers = 2.0 * densities.MOON_CENTERS[labels]
-    np.testing.assert_allclose(np.linalg.norm(points - centers, axis=1), 2.0,
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(points - centers, axis=1), 2.0, rtol=1e-6)
     upper, lower = labels == 0, labels == 1
     assert (points[upper, 1] >= centers[upper, 1] - 1e-6).all()
     assert (points[lower, 1] <= centers[lower, 1] + 1e-6).all()

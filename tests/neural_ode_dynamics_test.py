@@ -26,8 +26,9 @@ def _random_input(rng, shape):
     return rng.normal(size=shape) * rng.uniform(0.5, 3.0, c) + rng.normal(0, 2, c)
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 4, 8), (4, 6, 8), (5, 8)],
-                         ids=["nhwc", "nlc", "nc"])
+@pytest.mark.parametrize(
+    "shape", [(3, 5, 4, 8), (4, 6, 8), (5, 8)], ids=["nhwc", "nlc", "nc"]
+)
 @pytest.mark.parametrize("groups", [1, 4, 8])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_group_norm_matches_numpy(shape, groups, dtype):
@@ -81,8 +82,9 @@ def test_concat_conv_equals_conv_over_concatenation(t):
     expected = _explicit_concat_conv(layer, t, h)
     # A float64 time (as odeint passes for float64 states) is cast to h's dtype.
     for time in (tf.constant(t), tf.constant(t, tf.float64)):
-        np.testing.assert_allclose(layer(time, h).numpy(), expected.numpy(),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            layer(time, h).numpy(), expected.numpy(), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_concat_conv_is_affine_in_time_with_zero_padded_time_plane():
@@ -91,6 +93,7 @@ def test_concat_conv_is_affine_in_time_with_zero_padded_time_plane():
     layer = dynamics.ConcatConv2D(3, kernel_size=3, dtype="float64")
     layer.build((1, 4, 4, 2))
     h = tf.random.stateless_normal((1, 4, 4, 2), seed=(3, 4), dtype=tf.float64)
+
     def at(t):
         return layer(tf.constant(t, tf.float64), h).numpy()[0]
 
@@ -127,8 +130,13 @@ def test_conv_ode_func_matches_explicit_composition():
     t = 0.6
 
     def gn(x, norm):
-        return _group_norm_reference(x, groups, keras.ops.convert_to_numpy(norm.gamma),
-                                     keras.ops.convert_to_numpy(norm.beta), 1e-5)
+        return _group_norm_reference(
+            x,
+            groups,
+            keras.ops.convert_to_numpy(norm.gamma),
+            keras.ops.convert_to_numpy(norm.beta),
+            1e-5,
+        )
 
     def conv(x, layer):
         return _explicit_concat_conv(layer, t, tf.constant(x, tf.float32)).numpy()
@@ -170,8 +178,9 @@ def test_mlp_ode_func_matches_numpy_and_uses_time_only_if_asked(time_input):
     outputs = {}
     for t in (0.0, 1.3):
         got = keras.ops.convert_to_numpy(func(tf.constant(t), z))
-        np.testing.assert_allclose(got, _mlp_reference(func, t, z), rtol=1e-5,
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            got, _mlp_reference(func, t, z), rtol=1e-5, atol=1e-5
+        )
         outputs[t] = got
     differs = np.abs(outputs[0.0] - outputs[1.3]).max() > 1e-3
     assert differs == time_input
@@ -195,15 +204,18 @@ def test_config_round_trip(layer):
     clone = type(layer).from_config(config)
     assert clone.get_config() == config
     restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(layer))
+        keras.saving.serialize_keras_object(layer)
+    )
     assert type(restored) is type(layer) and restored.get_config() == config
 
 
 @pytest.mark.parametrize("kind", ["conv", "mlp"])
 def test_composite_dynamics_honour_a_float64_dtype(kind):
     if kind == "conv":
-        func, h = dynamics.ConvODEFunc(4, dtype="float64"), tf.ones((1, 3, 3, 4),
-                                                                    tf.float64)
+        func, h = (
+            dynamics.ConvODEFunc(4, dtype="float64"),
+            tf.ones((1, 3, 3, 4), tf.float64),
+        )
     else:
         func, h = dynamics.MLPODEFunc(2, dtype="float64"), tf.ones((1, 2), tf.float64)
     out = func(tf.constant(0.5, tf.float64), h)

@@ -19,8 +19,9 @@ STAGES = {"euler": 1, "midpoint": 2, "rk4": 4}
 
 
 def _config(method, steps):
-    return ode.SolverConfig(method=method, gradient="backprop",
-                            steps_per_interval=steps)
+    return ode.SolverConfig(
+        method=method, gradient="backprop", steps_per_interval=steps
+    )
 
 
 def _growth(t, y, params):
@@ -39,8 +40,9 @@ def test_global_error_shrinks_at_the_method_order(method, reverse):
     exact = np.exp(np.sin(times))
     errors = []
     for steps in (16, 32, 64):
-        states = ode.odeint(_growth, tf.constant([exact[0]]), times,
-                            config=_config(method, steps)).states
+        states = ode.odeint(
+            _growth, tf.constant([exact[0]]), times, config=_config(method, steps)
+        ).states
         errors.append(np.abs(states.numpy()[:, 0] - exact).max())
     observed = [math.log2(errors[i] / errors[i + 1]) for i in range(2)]
     np.testing.assert_allclose(observed, ORDERS[method], atol=0.15)
@@ -56,7 +58,9 @@ def test_exact_up_to_polynomial_degree_order_minus_one(method):
     for degree in range(p + 1):
         result = ode.odeint(
             lambda t, y, params, d=degree: tf.ones_like(y) * t**d,
-            tf.zeros(1, tf.float64), times, config=_config(method, 3),
+            tf.zeros(1, tf.float64),
+            times,
+            config=_config(method, 3),
         )
         exact = times ** (degree + 1) / (degree + 1)
         error = np.abs(result.states.numpy()[:, 0] - exact)
@@ -92,10 +96,17 @@ def test_rk_step_matches_textbook_formulas(method, h):
         return tf.tanh(tf.linalg.matvec(mat, y)) + tf.sin(3.0 * t) * y
 
     y = np.array([0.5, -1.0, 2.0])
-    got = fixed_grid.rk_step(tf_f, tf.constant(0.4, tf.float64), tf.constant(y),
-                             tf.constant(h, tf.float64), [tf.constant(m)], method)
-    np.testing.assert_allclose(got.numpy(), _numpy_step(np_f, 0.4, y, h, method),
-                               rtol=1e-14, atol=1e-14)
+    got = fixed_grid.rk_step(
+        tf_f,
+        tf.constant(0.4, tf.float64),
+        tf.constant(y),
+        tf.constant(h, tf.float64),
+        [tf.constant(m)],
+        method,
+    )
+    np.testing.assert_allclose(
+        got.numpy(), _numpy_step(np_f, 0.4, y, h, method), rtol=1e-14, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("method", list(ORDERS))
@@ -140,8 +151,11 @@ def test_forward_nfe_is_steps_times_stages_times_intervals(method, steps):
     nfe, calls = solve(tf.ones(2))
     assert int(nfe) == int(calls) == expected
     _CALLS.assign(0)  # and eagerly
-    assert int(ode.odeint(_counted_growth, tf.ones(2), times, config=config)
-               .forward_nfe) == int(_CALLS.numpy()) == expected
+    assert (
+        int(ode.odeint(_counted_growth, tf.ones(2), times, config=config).forward_nfe)
+        == int(_CALLS.numpy())
+        == expected
+    )
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
@@ -149,8 +163,9 @@ def test_dtype_and_shape_are_preserved(dtype):
     y0 = tf.ones((4, 3), dtype)
     states = ode.odeint(_growth, y0, [0.0, 0.5, 1.0], config=_config("rk4", 4)).states
     assert states.dtype == dtype and states.shape == (3, 4, 3)
-    np.testing.assert_allclose(states.numpy()[-1],
-                               np.full((4, 3), np.exp(np.sin(1.0))), rtol=1e-5)
+    np.testing.assert_allclose(
+        states.numpy()[-1], np.full((4, 3), np.exp(np.sin(1.0))), rtol=1e-5
+    )
 
 
 A = np.array([[-0.3, 1.2, 0.0], [-1.0, -0.2, 0.4], [0.1, 0.0, -0.6]])
@@ -172,17 +187,24 @@ def test_backprop_gradient_is_the_exact_gradient_of_the_discrete_map():
     y0, a = tf.constant(y0_np), tf.constant(A)
     with tf.GradientTape() as tape:
         tape.watch([y0, a])
-        states = ode.odeint(lambda t, y, p: tf.linalg.matvec(p[0], y), y0,
-                            [0.0, t_end], [a], _config("rk4", steps)).states
+        states = ode.odeint(
+            lambda t, y, p: tf.linalg.matvec(p[0], y),
+            y0,
+            [0.0, t_end],
+            [a],
+            _config("rk4", steps),
+        ).states
         loss = tf.reduce_sum(c * states[-1])
     dy0, da = tape.gradient(loss, [y0, a])
 
     h = t_end / steps
-    np.testing.assert_allclose(states.numpy()[-1], _rk4_linear_map(A, h, steps) @ y0_np,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        states.numpy()[-1], _rk4_linear_map(A, h, steps) @ y0_np, rtol=1e-13
+    )
     # Linear in y0: the gradient is the transposed map applied to c.
-    np.testing.assert_allclose(dy0.numpy(), _rk4_linear_map(A, h, steps).T @ c,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        dy0.numpy(), _rk4_linear_map(A, h, steps).T @ c, rtol=1e-13
+    )
     # Central differences of the NumPy map (a polynomial in A: truncation O(eps^2)).
     eps = 1e-6
     fd = np.zeros_like(A)
@@ -203,8 +225,12 @@ def test_gradient_through_several_output_times_and_a_reversed_grid():
     y0 = tf.constant(y0_np)
     with tf.GradientTape() as tape:
         tape.watch(y0)
-        states = ode.odeint(lambda t, y, p: tf.linalg.matvec(tf.constant(A), y), y0,
-                            [1.0, 0.4, -0.5], config=_config("rk4", 3)).states
+        states = ode.odeint(
+            lambda t, y, p: tf.linalg.matvec(tf.constant(A), y),
+            y0,
+            [1.0, 0.4, -0.5],
+            config=_config("rk4", 3),
+        ).states
         loss = tf.reduce_sum(weights * states)
     m1 = _rk4_linear_map(A, -0.2, 3)  # 1.0 -> 0.4 in 3 steps
     m2 = _rk4_linear_map(A, -0.3, 3) @ m1  # 0.4 -> -0.5 in 3 steps
@@ -218,8 +244,12 @@ def test_python_time_grid_keeps_float64_precision():
     (odeint used tf.convert_to_tensor(times) before casting to the state dtype,
     so dy/dt = 1 on [0, 0.1] ended at 0.10000000149)."""
     for method in ORDERS:
-        states = ode.odeint(lambda t, y, p: tf.ones_like(y), tf.zeros(1, tf.float64),
-                            [0.0, 0.1, 0.3], config=_config(method, 1)).states
+        states = ode.odeint(
+            lambda t, y, p: tf.ones_like(y),
+            tf.zeros(1, tf.float64),
+            [0.0, 0.1, 0.3],
+            config=_config(method, 1),
+        ).states
         np.testing.assert_allclose(states.numpy()[:, 0], [0.0, 0.1, 0.3], rtol=1e-15)
 
 

@@ -43,8 +43,14 @@ def train_tiny_odenet(root: str) -> str:
     run_dir = os.path.join(root, "mnist_run")
     mnist_experiment.run(
         mnist_experiment.MNISTConfig(
-            models=("odenet",), epochs=1, batch_size=16, data_dir=data, reader="idx",
-            log_every=1, checkpoint_every=1, eval_batch_size=16,
+            models=("odenet",),
+            epochs=1,
+            batch_size=16,
+            data_dir=data,
+            reader="idx",
+            log_every=1,
+            checkpoint_every=1,
+            eval_batch_size=16,
         ),
         run_dir,
     )

@@ -51,8 +51,7 @@ def test_shapes_and_parameter_count():
     assert tuple(path.shape) == (5, 3, 4)
     assert tuple(model.decode(path).shape) == (5, 3, 2)
     grid = latent_ode.union_time_grid(0.0, 5, times)
-    terms = model.loss_terms(obs, grid.grid, grid.indices[0], times,
-                             tf.zeros([5, 4]))
+    terms = model.loss_terms(obs, grid.grid, grid.indices[0], times, tf.zeros([5, 4]))
     assert set(terms) == {"loss", "neg_log_likelihood", "kl"}
     assert all(t.shape == () for t in terms.values())
     # Encoder: RNN 25 x (2 + 1 + 25 + 1) and linear 8 x 26; dynamics 4-20-4;
@@ -79,22 +78,29 @@ def test_gaussian_log_likelihood_and_kl_match_numpy():
     for std in (0.1, 0.3, 2.0):
         np.testing.assert_allclose(
             latent_ode.gaussian_log_likelihood(tf.constant(x), tf.constant(mu), std),
-            _log_normal_pdf(x, mu, std), rtol=1e-10)
+            _log_normal_pdf(x, mu, std),
+            rtol=1e-10,
+        )
     mean, logvar = rng.normal(size=(2, 6))
     var = np.exp(logvar)
     # KL(N(m, v) || N(0, 1)) = log(1 / sqrt(v)) + (v + m^2) / 2 - 1 / 2.
     expected = np.log(1.0 / np.sqrt(var)) + (var + mean**2) / 2 - 0.5
     np.testing.assert_allclose(
         latent_ode.kl_to_standard_normal(tf.constant(mean), tf.constant(logvar)),
-        expected, rtol=1e-10)
+        expected,
+        rtol=1e-10,
+    )
     # Zero exactly at the prior, and matches a Monte Carlo estimate elsewhere.
-    assert float(latent_ode.kl_to_standard_normal(tf.constant(0.0),
-                                                  tf.constant(0.0))) == 0.0
+    assert (
+        float(latent_ode.kl_to_standard_normal(tf.constant(0.0), tf.constant(0.0)))
+        == 0.0
+    )
     m, s = 0.7, 0.4
     draws = rng.normal(m, s, 400_000)
     monte_carlo = np.mean(_log_normal_pdf(draws, m, s) - _log_normal_pdf(draws, 0, 1))
-    exact = float(latent_ode.kl_to_standard_normal(tf.constant(m),
-                                                   tf.constant(2 * math.log(s))))
+    exact = float(
+        latent_ode.kl_to_standard_normal(tf.constant(m), tf.constant(2 * math.log(s)))
+    )
     assert monte_carlo == pytest.approx(exact, abs=5e-3)
 
 
@@ -109,35 +115,49 @@ def test_loss_terms_match_a_per_sequence_numpy_derivation():
     log_lik, kl = [], []
     for b in range(4):  # every sequence solved alone on its own times
         own = np.concatenate([[0.0], times[b]]).astype(np.float32)
-        states = model.ode.solve(tf.constant(z0[b:b + 1], tf.float32), own).states
+        states = model.ode.solve(tf.constant(z0[b : b + 1], tf.float32), own).states
         prediction = np.asarray(model.decode(states[1:, 0]), np.float64)
         log_lik.append(_log_normal_pdf(obs[b], prediction, 0.3).sum())
         var = np.exp(logvar[b])
         kl.append(np.sum(-0.5 * logvar[b] + (var + mean[b] ** 2) / 2 - 0.5))
-    np.testing.assert_allclose(float(terms["neg_log_likelihood"]), -np.mean(log_lik),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        float(terms["neg_log_likelihood"]), -np.mean(log_lik), rtol=1e-4
+    )
     np.testing.assert_allclose(float(terms["kl"]), np.mean(kl), rtol=1e-5)
-    np.testing.assert_allclose(float(terms["loss"]),
-                               -np.mean(log_lik) + np.mean(kl), rtol=1e-4)
+    np.testing.assert_allclose(
+        float(terms["loss"]), -np.mean(log_lik) + np.mean(kl), rtol=1e-4
+    )
 
 
 def test_a_few_training_steps_lower_the_loss():
     data = spirals.generate_spirals(num_spirals=16, seed=0)
     # Shared times keep the solve grid (and the adjoint's restarts) short.
-    sub = spirals.subsample(data.observations, data.times, 10, seed=0,
-                            per_sequence=False)
+    sub = spirals.subsample(
+        data.observations, data.times, 10, seed=0, per_sequence=False
+    )
     standardizer = Standardizer.fit(data.observations)
-    model = _model(obs_mean=standardizer.mean, obs_scale=standardizer.scale,
-                   solver=SolverConfig(rtol=1e-3, atol=1e-3))
+    model = _model(
+        obs_mean=standardizer.mean,
+        obs_scale=standardizer.scale,
+        solver=SolverConfig(rtol=1e-3, atol=1e-3),
+    )
     grid = latent_ode.union_time_grid(0.0, 16, sub.times)
 
     def loss():
-        return float(model.loss_terms(sub.observations, grid.grid, grid.indices[0],
-                                      sub.times, tf.zeros([16, 4]))["loss"])
+        return float(
+            model.loss_terms(
+                sub.observations,
+                grid.grid,
+                grid.indices[0],
+                sub.times,
+                tf.zeros([16, 4]),
+            )["loss"]
+        )
 
     before = loss()
-    step = latent_ode.make_train_step(model, keras.optimizers.Adam(0.02),
-                                      sub.observations, sub.times, seed=0)
+    step = latent_ode.make_train_step(
+        model, keras.optimizers.Adam(0.02), sub.observations, sub.times, seed=0
+    )
     metrics = [float(step(k)["loss"]) for k in range(30)]
     assert all(np.isfinite(metrics))
     assert loss() < 0.5 * before
@@ -154,7 +174,11 @@ def test_extrapolation_is_the_decoded_ode_solution_from_the_posterior_mean():
     assert tuple(out.shape) == (3, 5, 2)
     reference = odeint(
         lambda t, z, p: model.ode.dynamics.stateless_call(p, [], t, z)[0],
-        mean, np.concatenate([[0.0], queries]), params, SOLVER).states
+        mean,
+        np.concatenate([[0.0], queries]),
+        params,
+        SOLVER,
+    ).states
     expected = model.decode(tf.transpose(reference[1:], [1, 0, 2]))
     np.testing.assert_allclose(out, expected, atol=1e-5)
     # Per-sequence query times: each row equals its own shared-time answer.
@@ -162,7 +186,7 @@ def test_extrapolation_is_the_decoded_ode_solution_from_the_posterior_mean():
     per_row = model.extrapolate(obs, times, rows)
     assert tuple(per_row.shape) == (3, 2, 2)
     for b in range(3):
-        alone = model.extrapolate(obs[b:b + 1], times[b], rows[b])
+        alone = model.extrapolate(obs[b : b + 1], times[b], rows[b])
         # Different solve grids: equal up to the solver's tolerance.
         np.testing.assert_allclose(per_row[b], alone[0], rtol=1e-4, atol=1e-4)
     # A query at t0 is the decoded posterior mean itself.
@@ -188,9 +212,17 @@ def test_config_validation():
 
 def test_smoke_run_writes_results_and_resumes_without_retraining(tmp_path, capsys):
     config = spiral_experiment.SpiralConfig(
-        num_spirals=20, num_observed=(10, 100), latent_iterations=3,
-        rnn_iterations=4, rtol=1e-3, atol=1e-3, jit_compile=False, log_every=2,
-        checkpoint_every=2, num_plot=2)
+        num_spirals=20,
+        num_observed=(10, 100),
+        latent_iterations=3,
+        rnn_iterations=4,
+        rtol=1e-3,
+        atol=1e-3,
+        jit_compile=False,
+        log_every=2,
+        checkpoint_every=2,
+        num_plot=2,
+    )
     out = str(tmp_path / "run")
     record = spiral_experiment.run(config, out)
     for name in ("results.json", "report.md", spiral_experiment.FIGURE):
@@ -204,8 +236,10 @@ def test_smoke_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
         assert c["published"]["value"] > 0
     rows = record["extra"]["tables"][0]["rows"]
     assert {(r[0], r[1]) for r in rows} == {
-        (label, col) for label in ("Latent ODE", "RNN", "RNN with time gaps")
-        for col in ("10/100", "100/100")}
+        (label, col)
+        for label in ("Latent ODE", "RNN", "RNN with time gaps")
+        for col in ("10/100", "100/100")
+    }
     assert any("noise std 0.3" in d for d in record["deviations"])
     first_loops = {loop["name"]: loop for loop in record["extra"]["loops"]}
     assert first_loops["latent_ode_n10"]["steps"] == 3
@@ -215,9 +249,12 @@ def test_smoke_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     data = spiral_experiment.make_data(config)
     model, optimizer, _, _ = spiral_experiment._build("latent_ode", config, data, 10)
     step = tf.Variable(0, dtype=tf.int64)
-    checkpoint.Checkpointer(os.path.join(out, "checkpoints", "latent_ode_n10"),
-                            step=step, model=model,
-                            optimizer=optimizer).restore_latest()
+    checkpoint.Checkpointer(
+        os.path.join(out, "checkpoints", "latent_ode_n10"),
+        step=step,
+        model=model,
+        optimizer=optimizer,
+    ).restore_latest()
     assert int(step.numpy()) == int(optimizer.iterations.numpy()) == 3
     assert all(np.abs(v.numpy()).max() > 0 for v in optimizer.variables[2:])
     restored = spiral_experiment.restore_model(out, "latent_ode", 10)
@@ -236,8 +273,9 @@ def test_smoke_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
         assert loop["steps"] == previous["steps"]
         assert loop["train_seconds"] == previous["train_seconds"]  # no training
     for c_new, c_old in zip(again["cells"], record["cells"], strict=True):
-        np.testing.assert_allclose(c_new["ours"]["mean"], c_old["ours"]["mean"],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            c_new["ours"]["mean"], c_old["ours"]["mean"], rtol=1e-5
+        )
     assert results.load_results(out)["status"] == "complete"
     with open(os.path.join(out, "report.md")) as f:
         report = f.read()

@@ -60,10 +60,10 @@ def test_set_overrides_parse_to_the_field_types():
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["nonsense=1"], "expected field=value"),
+        (["nonsense=1"], "--nonsense does not apply"),
         (["epochs"], "expected field=value"),
         (["epochs=abc"], "epochs=abc"),
-        (["augment=maybe"], "true/false"),
+        (["augment=maybe"], "true or false"),
     ],
 )
 def test_bad_overrides_raise_naming_the_flag(overrides, message):

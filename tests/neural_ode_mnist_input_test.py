@@ -26,9 +26,7 @@ def test_random_crops_are_shifted_windows_of_the_padded_image():
 
 def test_batch_indices_cover_each_epoch_once_and_differ_between_epochs():
     n, b = 100, 10
-    epoch0 = np.concatenate(
-        [mnist_input.batch_indices(3, s, b, n) for s in range(10)]
-    )
+    epoch0 = np.concatenate([mnist_input.batch_indices(3, s, b, n) for s in range(10)])
     epoch1 = np.concatenate(
         [mnist_input.batch_indices(3, s, b, n) for s in range(10, 20)]
     )

@@ -33,8 +33,7 @@ def test_an_eight_epoch_schedule_anneals_three_times():
     schedule = opt.learning_rate if callable(opt.learning_rate) else opt._learning_rate
     steps = (0, 30, 31, 50, 51, 70, 71, 79)
     expected = [0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001]
-    np.testing.assert_allclose([float(schedule(s)) for s in steps], expected,
-                               rtol=1e-6)
+    np.testing.assert_allclose([float(schedule(s)) for s in steps], expected, rtol=1e-6)
 
 
 def test_paper_adjoint_norm_is_the_default_and_reaches_the_solver():
@@ -76,9 +75,17 @@ def tiny_run(tmp_path_factory):
     data = write_tiny_mnist(str(root / "mnist"), train=32, test=16)
     out = str(root / "run")
     cfg = mnist_experiment.MNISTConfig(
-        models=("mlp", "rknet", "odenet"), epochs=1, batch_size=16, data_dir=data,
-        reader="idx", log_every=1, checkpoint_every=1, eval_batch_size=16,
-        rtol=1e-2, atol=1e-2)
+        models=("mlp", "rknet", "odenet"),
+        epochs=1,
+        batch_size=16,
+        data_dir=data,
+        reader="idx",
+        log_every=1,
+        checkpoint_every=1,
+        eval_batch_size=16,
+        rtol=1e-2,
+        atol=1e-2,
+    )
     return out, mnist_experiment.run(cfg, out)
 
 
@@ -93,19 +100,27 @@ def test_tiny_run_labels_the_mlp_and_matches_the_rknet(tiny_run):
         stored = json.load(f)
     assert stored["rk_steps"] == max(1, int(np.floor(np.mean(forward) / 4 + 0.5)))
     model = mnist_experiment.restore_model(out, "rknet")
-    assert (mnist_models.ode_block_of(model).solver.steps_per_interval
-            == stored["rk_steps"])
+    assert (
+        mnist_models.ode_block_of(model).solver.steps_per_interval == stored["rk_steps"]
+    )
     rk_dev = " ".join(cells[("RK-Net", "Test Error")]["deviations"])
     assert f"RK4 with {stored['rk_steps']} steps" in rk_dev
-    assert any("divided by 10 after epochs 0.375/0.625/0.875" in d
-               for d in record["deviations"])
+    assert any(
+        "divided by 10 after epochs 0.375/0.625/0.875" in d
+        for d in record["deviations"]
+    )
 
 
 def test_precision_measures_both_adjoint_norms(tiny_run, tmp_path):
     source, _ = tiny_run
     cfg = precision_experiment.PrecisionConfig(
-        source_dir=source, tolerances=(1e-2,), test_examples=16, batch_size=16,
-        norm_batches=2, norm_batch_size=8)
+        source_dir=source,
+        tolerances=(1e-2,),
+        test_examples=16,
+        batch_size=16,
+        norm_batches=2,
+        norm_batch_size=8,
+    )
     record = precision_experiment.run(cfg, str(tmp_path / "precision"))
     by_norm = record["extra"]["nfe_by_adjoint_norm"]
     assert set(by_norm) == {"full", "seminorm"}
@@ -114,7 +129,8 @@ def test_precision_measures_both_adjoint_norms(tiny_run, tmp_path):
     for entry in by_norm.values():
         assert all(b > 0 for b in entry["backward_nfe"])
         assert entry["ratio"] == pytest.approx(
-            sum(entry["backward_nfe"]) / sum(entry["forward_nfe"]))
+            sum(entry["backward_nfe"]) / sum(entry["forward_nfe"])
+        )
     assert record["extra"]["training_adjoint_norm"] == "full"
     claims = record["extra"]["tables"][0]["rows"]
     assert any("training log, adjoint norm 'full'" in row[0] for row in claims)
@@ -124,8 +140,8 @@ def test_precision_measures_both_adjoint_norms(tiny_run, tmp_path):
 def test_memory_on_the_trained_odenet(tiny_run, tmp_path):
     source, _ = tiny_run
     cfg = memory_experiment.MemoryConfig(
-        batch_size=4, integration_lengths=(0.5, 1.0), rk_steps=(1, 2),
-        source_dir=source)
+        batch_size=4, integration_lengths=(0.5, 1.0), rk_steps=(1, 2), source_dir=source
+    )
     record = memory_experiment.run(cfg, str(tmp_path / "memory"))
     assert record["status"] == "complete"
     assert any("trained ODE-Net" in d for d in record["deviations"])

@@ -67,8 +67,9 @@ def test_forward_then_reversed_block_recovers_the_input():
 
 
 def test_adjoint_gradients_reach_every_conv_variable_and_nfe_counts():
-    block = ODEBlock(_Counting(_conv_dynamics()),
-                     solver=SolverConfig(rtol=1e-2, atol=1e-2))
+    block = ODEBlock(
+        _Counting(_conv_dynamics()), solver=SolverConfig(rtol=1e-2, atol=1e-2)
+    )
     x = _input()
     block.build(x.shape)
     _CALLS.assign(0)
@@ -80,8 +81,9 @@ def test_adjoint_gradients_reach_every_conv_variable_and_nfe_counts():
     grads = tape.gradient(loss, [x] + block.trainable_variables)
     backward_calls = int(_CALLS.numpy()) - forward_calls
 
-    names = sorted(v.path.split("/")[-2] + "/" + v.name
-                   for v in block.trainable_variables)
+    names = sorted(
+        v.path.split("/")[-2] + "/" + v.name for v in block.trainable_variables
+    )
     assert len(names) == 10 and "conv1/kernel" in names and "norm3/gamma" in names
     for v, g in zip(block.trainable_variables, grads[1:], strict=True):
         assert g is not None, v.path
@@ -89,7 +91,9 @@ def test_adjoint_gradients_reach_every_conv_variable_and_nfe_counts():
         assert np.abs(g.numpy()).max() > 0, v.path
     assert np.isfinite(grads[0].numpy()).all() and np.abs(grads[0].numpy()).max() > 0
     assert {v.path.split("/")[-1] for v in block.non_trainable_variables} == {
-        "forward_nfe", "backward_nfe"}
+        "forward_nfe",
+        "backward_nfe",
+    }
     # The counts equal the evaluations made (odeint adds back the initialising
     # evaluation TFP leaves out of its count; see neural_ode_solver_test).
     assert forward_calls == int(block.forward_nfe.numpy())
@@ -100,9 +104,10 @@ def test_adjoint_gradients_reach_every_conv_variable_and_nfe_counts():
 def test_adjoint_gradient_equals_rk4_backprop_gradient():
     """The stateless_call plumbing gives the true gradients, not just non-None."""
     keras.utils.set_random_seed(3)
-    block = ODEBlock(MLPODEFunc(2, hidden_units=(16,), activation="tanh",
-                                time_input=True),
-                     solver=SolverConfig(rtol=1e-6, atol=1e-6))
+    block = ODEBlock(
+        MLPODEFunc(2, hidden_units=(16,), activation="tanh", time_input=True),
+        solver=SolverConfig(rtol=1e-6, atol=1e-6),
+    )
     x = tf.constant(np.random.default_rng(0).normal(size=(5, 2)), tf.float32)
     block(x)
     times = tf.constant([0.0, 0.6, 1.5])
@@ -143,9 +148,12 @@ def test_config_round_trip_gives_the_same_output(solver):
     y = block(x)
     config = block.get_config()
     assert config["t0"] == 0.5 and config["t1"] == -0.25
-    for clone in (ODEBlock.from_config(config),
-                  keras.saving.deserialize_keras_object(
-                      keras.saving.serialize_keras_object(block))):
+    for clone in (
+        ODEBlock.from_config(config),
+        keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(block)
+        ),
+    ):
         assert isinstance(clone.dynamics, ConvODEFunc)
         assert clone.solver == solver and clone.get_config() == config
         if not clone.built:  # deserialisation also restores the build
@@ -195,13 +203,16 @@ def test_keras_fit_one_step_with_the_adjoint():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6, 6, 1))
     h = keras.layers.Conv2D(4, 3, padding="same")(inputs)
-    block = ODEBlock(ConvODEFunc(4, groups=2),
-                     solver=SolverConfig(rtol=1e-2, atol=1e-2))
+    block = ODEBlock(
+        ConvODEFunc(4, groups=2), solver=SolverConfig(rtol=1e-2, atol=1e-2)
+    )
     h = keras.layers.GlobalAveragePooling2D()(block(h))
     model = keras.Model(inputs, keras.layers.Dense(3)(h))
-    model.compile(optimizer=keras.optimizers.SGD(0.1),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=False)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,
+    )
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 6, 6, 1)).astype("float32")
     y = np.array([0, 1, 2, 1])

@@ -29,10 +29,10 @@ def test_constraint_keeps_w_dot_u_hat_above_minus_one():
     # Strictly above -1 unless softplus(w.u) underflows next to 1 (w.u < -36).
     assert (exact[(w * u).sum(axis=1) > -36] > -1.0).all()
     # It is -1 + softplus(w.u) and equals w.u_hat; u is only changed along w.
-    np.testing.assert_allclose(exact, -1 + np.log1p(np.exp((w * u).sum(axis=1))),
-                               rtol=1e-12)
-    np.testing.assert_allclose((w * u_hat).sum(axis=1), exact, rtol=1e-9,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        exact, -1 + np.log1p(np.exp((w * u).sum(axis=1))), rtol=1e-12
+    )
+    np.testing.assert_allclose((w * u_hat).sum(axis=1), exact, rtol=1e-9, atol=1e-12)
     cross = lambda a, b: a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # noqa: E731
     np.testing.assert_allclose(cross(w, u_hat), cross(w, u), atol=1e-9)
 

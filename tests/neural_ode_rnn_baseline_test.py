@@ -18,8 +18,9 @@ def test_output_shapes(data, time_gaps):
     keras.utils.set_random_seed(0)
     model = rnn_baseline.RNNBaseline(time_gaps=time_gaps)
     assert model.input_dim == 2 + time_gaps
-    inputs, targets = rnn_baseline.one_step_data(data.observations, data.times,
-                                                 time_gaps)
+    inputs, targets = rnn_baseline.one_step_data(
+        data.observations, data.times, time_gaps
+    )
     assert inputs.shape == (8, 99, 2 + time_gaps) and targets.shape == (8, 99, 2)
     assert tuple(model(inputs).shape) == (8, 99, 2)
     sub = spirals.subsample(data.observations, data.times, 30, seed=0)
@@ -70,7 +71,8 @@ def test_extrapolation_is_autoregressive(data, time_gaps):
     longer = np.concatenate([obs, future[:, :1]], axis=1)
     longer_times = np.concatenate([times, queries[:1]])
     second = keras.ops.convert_to_numpy(
-        model(features(longer, longer_times, queries[1])))
+        model(features(longer, longer_times, queries[1]))
+    )
     np.testing.assert_allclose(future[:, 1], second[:, -1], atol=1e-5)
 
 
@@ -78,11 +80,9 @@ def test_extrapolation_is_autoregressive(data, time_gaps):
 def test_a_few_training_steps_reduce_the_loss(data, time_gaps):
     keras.utils.set_random_seed(2)
     model = rnn_baseline.RNNBaseline(time_gaps=time_gaps)
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse",
-                  jit_compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", jit_compile=False)
     sub = spirals.subsample(data.observations, data.times, 50, seed=0)
-    inputs, targets = rnn_baseline.one_step_data(sub.observations, sub.times,
-                                                 time_gaps)
+    inputs, targets = rnn_baseline.one_step_data(sub.observations, sub.times, time_gaps)
     before = model.evaluate(inputs, targets, verbose=0)
     for _ in range(30):
         model.train_on_batch(inputs, targets)
@@ -91,8 +91,7 @@ def test_a_few_training_steps_reduce_the_loss(data, time_gaps):
 
 
 def test_rmse():
-    assert rnn_baseline.rmse([[0.0, 0.0]], [[3.0, 4.0]]) == pytest.approx(
-        np.sqrt(12.5))
+    assert rnn_baseline.rmse([[0.0, 0.0]], [[3.0, 4.0]]) == pytest.approx(np.sqrt(12.5))
     assert rnn_baseline.rmse(np.ones((2, 5, 2)), np.ones((2, 5, 2))) == 0.0
     with pytest.raises(ValueError, match="shape"):
         rnn_baseline.rmse(np.ones((2, 3)), np.ones((3, 2)))

@@ -82,8 +82,9 @@ def test_linear_system_matches_matrix_exponential(method, dtype, rtol):
         # Global error of an adaptive solve with TFP's 4th-order dense output:
         # O(10-100) x rtol; the states here are O(1).
         np.testing.assert_allclose(states.numpy(), expected, rtol=0, atol=100 * rtol)
-        np.testing.assert_array_equal(states.numpy()[0],
-                                      y0.astype(dtype.as_numpy_dtype))
+        np.testing.assert_array_equal(
+            states.numpy()[0], y0.astype(dtype.as_numpy_dtype)
+        )
 
 
 def test_error_shrinks_with_tolerance():
@@ -107,7 +108,9 @@ def test_error_shrinks_with_tolerance():
 def test_dopri5_float64_integrates_a_constant_rate_exactly():
     """Every consistent Runge-Kutta method is exact for dy/dt = 1."""
     result = ode.odeint(
-        lambda t, y, p: tf.ones_like(y), tf.zeros(1, tf.float64), [0.0, 10.0],
+        lambda t, y, p: tf.ones_like(y),
+        tf.zeros(1, tf.float64),
+        [0.0, 10.0],
         config=ode.SolverConfig(rtol=1e-6, atol=1e-6),
     )
     np.testing.assert_allclose(result.states.numpy()[-1], [10.0], rtol=1e-13)
@@ -120,7 +123,9 @@ def test_exponential_decay_of_a_matrix_state(dtype):
     times = np.array([0.0, 0.5, 1.0, 2.0])
     k = tf.constant(rates, dtype)
     result = ode.odeint(
-        lambda t, y, p: -k * y, tf.constant(y0, dtype), times,
+        lambda t, y, p: -k * y,
+        tf.constant(y0, dtype),
+        times,
         config=ode.SolverConfig(rtol=1e-6, atol=1e-6),
     )
     expected = y0 * np.exp(-rates * times[:, None, None])
@@ -137,7 +142,8 @@ def test_nonautonomous_sine(gradient, reverse):
         times = times[::-1].copy()
     result = ode.odeint(
         lambda t, y, p: tf.cos(t) * tf.ones_like(y),
-        tf.constant([math.sin(times[0])], tf.float64), times,
+        tf.constant([math.sin(times[0])], tf.float64),
+        times,
         config=ode.SolverConfig(rtol=1e-7, atol=1e-7, gradient=gradient),
     )
     np.testing.assert_allclose(result.states.numpy()[:, 0], np.sin(times), atol=1e-5)
@@ -156,7 +162,9 @@ def test_harmonic_oscillator_batch(reverse):
 
     rot = tf.constant([[0.0, 1.0], [-1.0, 0.0]], tf.float64)
     result = ode.odeint(
-        lambda t, y, p: tf.linalg.matvec(rot, y), expected(times[0]), times,
+        lambda t, y, p: tf.linalg.matvec(rot, y),
+        expected(times[0]),
+        times,
         config=ode.SolverConfig(rtol=1e-7, atol=1e-7),
     )
     want = np.stack([expected(t) for t in times])
@@ -165,8 +173,12 @@ def test_harmonic_oscillator_batch(reverse):
 
 def test_rtol_atol_tensors_override_the_config():
     solve = lambda **kw: ode.odeint(  # noqa: E731
-        _linear, tf.constant(Y3), LINEAR_TIMES, [tf.constant(A3)],
-        ode.SolverConfig(rtol=1e-7, atol=1e-7), **kw,
+        _linear,
+        tf.constant(Y3),
+        LINEAR_TIMES,
+        [tf.constant(A3)],
+        ode.SolverConfig(rtol=1e-7, atol=1e-7),
+        **kw,
     )
     tight, loose = solve(), solve(rtol=tf.constant(1e-3), atol=tf.constant(1e-3))
     assert int(loose.forward_nfe) < int(tight.forward_nfe)
@@ -197,7 +209,11 @@ def test_initial_step_size_matches_hairer_norsett_wanner():
     y = tf.constant(y0)
     t0 = tf.constant(0.0, tf.float64)
     h = ode.initial_step_size(
-        tf_f, t0, y, tf_f(t0, y), tf.constant(rtol, tf.float64),
+        tf_f,
+        t0,
+        y,
+        tf_f(t0, y),
+        tf.constant(rtol, tf.float64),
         tf.constant(atol, tf.float64),
     )
     np.testing.assert_allclose(h.numpy(), expected, rtol=1e-12)
@@ -255,8 +271,14 @@ def _adjoint_fn(gradient, adjoint_norm):
         _CALLS.assign(0)
         with tf.GradientTape() as tape:
             tape.watch(params)
-            result = ode.odeint(_counted(_forced(omega)), params[0], times, params[1:],
-                                config, backward_nfe_sink=sink)
+            result = ode.odeint(
+                _counted(_forced(omega)),
+                params[0],
+                times,
+                params[1:],
+                config,
+                backward_nfe_sink=sink,
+            )
             loss = _loss(result.states, weights)
         forward_calls = _CALLS.read_value()
         with tf.control_dependencies([forward_calls]):
@@ -279,15 +301,17 @@ def _adjoint_fn(gradient, adjoint_norm):
 @functools.cache
 def _rk4_fn(steps):
     """Loss and backprop gradients through `steps` RK4 steps per interval."""
-    config = ode.SolverConfig(method="rk4", gradient="backprop",
-                              steps_per_interval=steps)
+    config = ode.SolverConfig(
+        method="rk4", gradient="backprop", steps_per_interval=steps
+    )
 
     @tf.function(autograph=False)
     def run(params, omega, times, weights):
         with tf.GradientTape() as tape:
             tape.watch(params)
-            states = ode.odeint(_forced(omega), params[0], times, params[1:],
-                                config).states
+            states = ode.odeint(
+                _forced(omega), params[0], times, params[1:], config
+            ).states
             loss = _loss(states, weights)
         return loss, tape.gradient(loss, params)
 
@@ -297,21 +321,28 @@ def _rk4_fn(steps):
 @functools.cache
 def _rk4_loss_fn(steps):
     """Loss only (no tape) of `steps` RK4 steps per interval."""
-    config = ode.SolverConfig(method="rk4", gradient="backprop",
-                              steps_per_interval=steps)
+    config = ode.SolverConfig(
+        method="rk4", gradient="backprop", steps_per_interval=steps
+    )
 
     @tf.function(autograph=False)
     def run(params, omega, times, weights):
-        return _loss(ode.odeint(_forced(omega), params[0], times, params[1:],
-                                config).states, weights)
+        return _loss(
+            ode.odeint(_forced(omega), params[0], times, params[1:], config).states,
+            weights,
+        )
 
     return run
 
 
 def _grad_args(loss, reverse=False, omega=SLOW, params=(Y0, W0, B0, Q0)):
     times = GRAD_TIMES[::-1].copy() if reverse else GRAD_TIMES
-    return ([tf.constant(p) for p in params], tf.constant(omega), tf.constant(times),
-            tf.constant(WEIGHTS[loss]))
+    return (
+        [tf.constant(p) for p in params],
+        tf.constant(omega),
+        tf.constant(times),
+        tf.constant(WEIGHTS[loss]),
+    )
 
 
 def _flat(grads):
@@ -330,8 +361,12 @@ def _finite_difference_gradient(loss, reverse, eps=1e-5):
         params = [p.reshape(s) for p, s in zip(parts, shapes, strict=True)]
         return fine(*_grad_args(loss, reverse, params=params)).numpy()
 
-    return np.array([(loss_at(x + eps * e) - loss_at(x - eps * e)) / (2 * eps)
-                     for e in np.eye(x.size)])
+    return np.array(
+        [
+            (loss_at(x + eps * e) - loss_at(x - eps * e)) / (2 * eps)
+            for e in np.eye(x.size)
+        ]
+    )
 
 
 CONFIGS = [("adjoint", "seminorm"), ("adjoint", "full"), ("tfp_adjoint", "full")]
@@ -353,17 +388,20 @@ def test_adjoint_matches_backprop_through_many_rk4_steps(loss):
     out = _adjoint_fn("adjoint", "seminorm")(*args)
     rk4_loss, rk4_grads = _rk4_fn(200)(*args)
     np.testing.assert_allclose(out["loss"].numpy(), rk4_loss.numpy(), rtol=1e-7)
-    np.testing.assert_allclose(_flat(out["grads"]), _flat(rk4_grads),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        _flat(out["grads"]), _flat(rk4_grads), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_seminorm_ignores_the_parameter_gradient_integral():
     """A hard parameter-gradient integral (fast forcing) costs the full-norm
     backward solve extra steps but leaves the seminorm's steps as they were."""
     semi, full = _adjoint_fn("adjoint", "seminorm"), _adjoint_fn("adjoint", "full")
-    runs = {(name, speed): fn(*_grad_args("several", omega=omega))
-            for name, fn in [("semi", semi), ("full", full)]
-            for speed, omega in [("slow", SLOW), ("fast", FAST)]}
+    runs = {
+        (name, speed): fn(*_grad_args("several", omega=omega))
+        for name, fn in [("semi", semi), ("full", full)]
+        for speed, omega in [("slow", SLOW), ("fast", FAST)]
+    }
     nfe = {key: int(out["backward_nfe"]) for key, out in runs.items()}
     # Same forward solve everywhere (q = 0).
     assert len({int(out["forward_nfe"]) for out in runs.values()}) == 1
@@ -389,18 +427,22 @@ def test_without_parameters_seminorm_and_full_norm_coincide():
         y0 = tf.constant([1.0, -2.0], tf.float64)
         with tf.GradientTape() as tape:
             tape.watch(y0)
-            states = ode.odeint(lambda t, y, p: -y * (1.0 + t), y0, [0.0, 1.0],
-                                config=ode.SolverConfig(rtol=1e-7, atol=1e-7,
-                                                        adjoint_norm=norm),
-                                backward_nfe_sink=sink).states
+            states = ode.odeint(
+                lambda t, y, p: -y * (1.0 + t),
+                y0,
+                [0.0, 1.0],
+                config=ode.SolverConfig(rtol=1e-7, atol=1e-7, adjoint_norm=norm),
+                backward_nfe_sink=sink,
+            ).states
             loss = tf.reduce_sum(states[-1] ** 2)
         grad = tape.gradient(loss, y0).numpy()
         outs.append((grad, int(sink.numpy())))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     assert outs[0][1] == outs[1][1] > 0
     # d/dy0 of |y0 exp(-1.5)|^2 = 2 y0 exp(-3).
-    np.testing.assert_allclose(outs[0][0], 2 * np.array([1.0, -2.0]) * np.exp(-3.0),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        outs[0][0], 2 * np.array([1.0, -2.0]) * np.exp(-3.0), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("gradient,adjoint_norm", CONFIGS)
@@ -493,10 +535,14 @@ def test_gradient_of_unused_parameter_is_zero_and_of_y0_only_loss_is_identity():
         ({"method": "dopri5", "gradient": "backprop"}, "needs gradient"),
         ({"method": "bdf", "gradient": "backprop"}, "needs gradient"),
         ({"adjoint_norm": "max"}, "unknown adjoint_norm"),
-        ({"method": "rk4", "gradient": "backprop", "steps_per_interval": 0},
-         "steps_per_interval"),
-        ({"method": "rk4", "gradient": "backprop", "steps_per_interval": 1.5},
-         "steps_per_interval"),
+        (
+            {"method": "rk4", "gradient": "backprop", "steps_per_interval": 0},
+            "steps_per_interval",
+        ),
+        (
+            {"method": "rk4", "gradient": "backprop", "steps_per_interval": 1.5},
+            "steps_per_interval",
+        ),
         ({"max_num_steps": 0}, "max_num_steps"),
     ],
 )
@@ -507,8 +553,9 @@ def test_solver_config_rejects(kwargs, match):
 
 def test_solver_config_accepts_valid_settings():
     assert ode.SolverConfig().adaptive
-    config = ode.SolverConfig(method="midpoint", gradient="backprop",
-                              steps_per_interval=3)
+    config = ode.SolverConfig(
+        method="midpoint", gradient="backprop", steps_per_interval=3
+    )
     assert not config.adaptive
     assert issubclass(ode.OdeintError, ValueError)
 
@@ -524,8 +571,9 @@ def test_solver_config_accepts_valid_settings():
 )
 @pytest.mark.parametrize("method", ["dopri5", "rk4"])
 def test_odeint_rejects_bad_time_grids(times, match, method):
-    config = ode.SolverConfig(method=method,
-                              gradient="adjoint" if method == "dopri5" else "backprop")
+    config = ode.SolverConfig(
+        method=method, gradient="adjoint" if method == "dopri5" else "backprop"
+    )
     with pytest.raises(ode.OdeintError, match=match):
         ode.odeint(lambda t, y, p: -y, tf.ones(2), times, config=config)
 
@@ -536,8 +584,9 @@ def test_non_monotone_times_fail_at_run_time_when_not_static():
         assert ode.check_times(times)  # a runtime assertion, not a Python check
         return ode.odeint(lambda t, y, p: -y, tf.ones(2), times).states
 
-    np.testing.assert_allclose(solve(tf.constant([0.0, 1.0])).numpy()[-1],
-                               [np.exp(-1.0)] * 2, atol=1e-2)
+    np.testing.assert_allclose(
+        solve(tf.constant([0.0, 1.0])).numpy()[-1], [np.exp(-1.0)] * 2, atol=1e-2
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="strictly monotone"):
         solve(tf.constant([0.0, 1.0, 0.5]))
 
@@ -562,8 +611,12 @@ def test_runtime_non_positive_tolerance_raises():
 def test_max_num_steps_fails_loudly():
     config = ode.SolverConfig(rtol=1e-10, atol=1e-10, max_num_steps=3)
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_num_steps"):
-        ode.odeint(lambda t, y, p: tf.cos(10.0 * t) * tf.ones_like(y),
-                   tf.zeros(1, tf.float64), [0.0, 10.0], config=config)
+        ode.odeint(
+            lambda t, y, p: tf.cos(10.0 * t) * tf.ones_like(y),
+            tf.zeros(1, tf.float64),
+            [0.0, 10.0],
+            config=config,
+        )
 
 
 def test_check_times_static_grids_are_checked_in_python():

@@ -26,12 +26,14 @@ def test_grid_rollout_continues_a_known_sequence_through_gaps_and_beyond():
     mask = np.zeros((1, length), bool)
     mask[0, observed] = True
     out = rnn_baseline.grid_rollout(
-        lambda x, h: x, lambda h: h + d, tf.zeros([1, 1]), values, mask, 2 * length)
+        lambda x, h: x, lambda h: h + d, tf.zeros([1, 1]), values, mask, 2 * length
+    )
     np.testing.assert_allclose(np.asarray(out)[0, 1:, 0], line[1:], rtol=1e-6)
     # Values at unobserved steps are never read.
     values[0, 2, 0] = 1e6
     again = rnn_baseline.grid_rollout(
-        lambda x, h: x, lambda h: h + d, tf.zeros([1, 1]), values, mask, 2 * length)
+        lambda x, h: x, lambda h: h + d, tf.zeros([1, 1]), values, mask, 2 * length
+    )
     np.testing.assert_allclose(np.asarray(again), np.asarray(out))
 
 
@@ -89,15 +91,17 @@ def test_time_gap_estimates_match_reading_the_points_before_each_query():
                 np.testing.assert_array_equal(est[b, q], obs[b, 0])
                 continue
             feats = rnn_baseline.time_gap_features(
-                obs[b:b + 1, :before], times[b, :before], tau)
+                obs[b : b + 1, :before], times[b, :before], tau
+            )
             ref = keras.ops.convert_to_numpy(model(feats))[0, -1]
             np.testing.assert_allclose(est[b, q], ref, atol=1e-5)
 
 
 def test_scoring_window_targets_units_and_pooling():
     data = spirals.generate_spirals(num_spirals=6, noise_std=0.3, seed=2)
-    truth = np.concatenate([data.true_trajectories,
-                            data.extrapolation_trajectories], axis=1)
+    truth = np.concatenate(
+        [data.true_trajectories, data.extrapolation_trajectories], axis=1
+    )
     scores = spiral_experiment.evaluate(truth, data, scale=2.0)
     assert scores["window_clean"]["raw"] == 0 and scores["extrapolation"]["raw"] == 0
     noise = data.observations - data.true_trajectories
@@ -114,8 +118,11 @@ def test_scoring_window_targets_units_and_pooling():
     assert scores["extrapolation"]["raw"] == 0
     pooled = np.sqrt(np.mean(np.square(offsets[:, 0, 0]) * 0.5))
     np.testing.assert_allclose(scores["window_clean"]["raw"], pooled, rtol=1e-6)
-    np.testing.assert_allclose(scores["window_clean"]["per_spiral_mean"],
-                               np.mean(offsets[:, 0, 0] * np.sqrt(0.5)), rtol=1e-6)
+    np.testing.assert_allclose(
+        scores["window_clean"]["per_spiral_mean"],
+        np.mean(offsets[:, 0, 0] * np.sqrt(0.5)),
+        rtol=1e-6,
+    )
 
 
 def test_bootstrap_ci_is_zero_for_equal_errors_and_positive_otherwise():
@@ -140,17 +147,25 @@ def test_clipped_step_moves_the_weights_by_at_most_the_clip_norm():
     data = spirals.generate_spirals(num_spirals=4, seed=0)
     standardizer = Standardizer.fit(data.observations)
     keras.utils.set_random_seed(0)
-    model = latent_ode.LatentODE(obs_mean=standardizer.mean,
-                                 obs_scale=standardizer.scale)
+    model = latent_ode.LatentODE(
+        obs_mean=standardizer.mean, obs_scale=standardizer.scale
+    )
     before = [v.numpy().copy() for v in model.trainable_variables]
-    step = latent_ode.make_train_step(model, keras.optimizers.SGD(1.0),
-                                      data.observations[:, :20], data.times[:20],
-                                      clip_norm=0.5)
+    step = latent_ode.make_train_step(
+        model,
+        keras.optimizers.SGD(1.0),
+        data.observations[:, :20],
+        data.times[:20],
+        clip_norm=0.5,
+    )
     metrics = step(0)
     assert float(metrics["grad_norm"]) > 0.5  # the clip was active
-    moved = np.sqrt(sum(np.sum((v.numpy() - b) ** 2)
-                        for v, b in zip(model.trainable_variables, before,
-                                        strict=True)))
+    moved = np.sqrt(
+        sum(
+            np.sum((v.numpy() - b) ** 2)
+            for v, b in zip(model.trainable_variables, before, strict=True)
+        )
+    )
     np.testing.assert_allclose(moved, 0.5, rtol=1e-4)
 
 
@@ -159,9 +174,15 @@ def test_spent_session_budget_evaluates_the_last_checkpoint(tmp_path):
 
     def config(minutes):
         return spiral_experiment.SpiralConfig(
-            num_spirals=12, num_observed=(20,), models=("rnn_time_gaps",),
-            rnn_iterations=4, checkpoint_every=2, log_every=2, num_plot=0,
-            max_train_minutes=minutes)
+            num_spirals=12,
+            num_observed=(20,),
+            models=("rnn_time_gaps",),
+            rnn_iterations=4,
+            checkpoint_every=2,
+            log_every=2,
+            num_plot=0,
+            max_train_minutes=minutes,
+        )
 
     spent = spiral_experiment.run(config(1e-12), out)  # nothing may train
     assert spent["status"] == "cut short"
@@ -170,7 +191,10 @@ def test_spent_session_budget_evaluates_the_last_checkpoint(tmp_path):
     assert full["status"] == "complete" and full["extra"]["loops"][0]["steps"] == 4
     again = spiral_experiment.run(config(1e-12), out)  # restores, trains nothing
     assert again["status"] == "complete"
-    assert again["extra"]["loops"][0]["sessions"] == full["extra"]["loops"][0][
-        "sessions"]
-    assert (again["extra"]["metrics"][0]["window_clean"]["raw"]
-            == full["extra"]["metrics"][0]["window_clean"]["raw"])
+    assert (
+        again["extra"]["loops"][0]["sessions"] == full["extra"]["loops"][0]["sessions"]
+    )
+    assert (
+        again["extra"]["metrics"][0]["window_clean"]["raw"]
+        == full["extra"]["metrics"][0]["window_clean"]["raw"]
+    )

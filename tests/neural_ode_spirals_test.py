@@ -24,15 +24,15 @@ def test_shapes_and_equal_time_spacing(data):
     assert data.observations.dtype == np.float32
     all_times = np.concatenate([data.times, data.extrapolation_times])
     assert all_times[0] == 0.0
-    np.testing.assert_allclose(np.diff(all_times), spirals.DEFAULT_TIME_STEP,
-                               rtol=1e-4)
+    np.testing.assert_allclose(np.diff(all_times), spirals.DEFAULT_TIME_STEP, rtol=1e-4)
     assert len(np.unique(data.start_angles)) == 1000  # a start point per spiral
 
 
 def test_half_clockwise_by_direction_of_rotation(data):
     assert data.clockwise.sum() == 500
-    true = np.concatenate([data.true_trajectories,
-                           data.extrapolation_trajectories], axis=1)
+    true = np.concatenate(
+        [data.true_trajectories, data.extrapolation_trajectories], axis=1
+    )
     # Angular direction about the spiral's centre.
     center = np.where(data.clockwise, -5.0, 5.0)[:, None, None] * np.array([1, 0])
     rel = true - center
@@ -45,13 +45,17 @@ def test_half_clockwise_by_direction_of_rotation(data):
 
 
 def test_points_lie_on_archimedean_spirals(data):
-    true = np.concatenate([data.true_trajectories,
-                           data.extrapolation_trajectories], axis=1).astype(float)
+    true = np.concatenate(
+        [data.true_trajectories, data.extrapolation_trajectories], axis=1
+    ).astype(float)
     center = np.where(data.clockwise, -5.0, 5.0)
     radius = np.hypot(true[..., 0] - center[:, None], true[..., 1])
     direction = np.where(data.clockwise, -1.0, 1.0)
-    angles = data.start_angles[:, None] + direction[:, None] * np.concatenate(
-        [data.times, data.extrapolation_times])[None]
+    angles = (
+        data.start_angles[:, None]
+        + direction[:, None]
+        * np.concatenate([data.times, data.extrapolation_times])[None]
+    )
     np.testing.assert_allclose(radius, 0.3 * angles, atol=1e-4)
     assert angles.min() >= 100 * spirals.DEFAULT_TIME_STEP - 1e-4
     assert angles.max() <= 6 * np.pi + 1e-4
@@ -80,18 +84,20 @@ def test_extrapolation_continues_the_same_curve(data):
     last = data.true_trajectories[:, -1]
     first = data.extrapolation_trajectories[:, 0]
     gap = np.linalg.norm(first - last, axis=-1)
-    step_before = np.linalg.norm(data.true_trajectories[:, -1]
-                                 - data.true_trajectories[:, -2], axis=-1)
-    step_after = np.linalg.norm(data.extrapolation_trajectories[:, 1] - first,
-                                axis=-1)
+    step_before = np.linalg.norm(
+        data.true_trajectories[:, -1] - data.true_trajectories[:, -2], axis=-1
+    )
+    step_after = np.linalg.norm(data.extrapolation_trajectories[:, 1] - first, axis=-1)
     # One ordinary step across the boundary: no jump, no repeated point.
     np.testing.assert_allclose(gap, step_before, rtol=0.01)
     np.testing.assert_allclose(gap, step_after, rtol=0.01)
     # Generating more observed points reproduces the continuation.
-    longer = spirals.generate_spirals(num_points=200, num_extrapolate=0, seed=3,
-                                      noise_std=0.0)
-    np.testing.assert_allclose(longer.true_trajectories[:, 100:],
-                               data.extrapolation_trajectories, atol=1e-5)
+    longer = spirals.generate_spirals(
+        num_points=200, num_extrapolate=0, seed=3, noise_std=0.0
+    )
+    np.testing.assert_allclose(
+        longer.true_trajectories[:, 100:], data.extrapolation_trajectories, atol=1e-5
+    )
 
 
 def test_subsample_sorted_and_of_requested_size(data):
@@ -102,7 +108,8 @@ def test_subsample_sorted_and_of_requested_size(data):
         assert (np.diff(sub.times, axis=1) > 0).all()
         assert (np.diff(sub.indices, axis=1) > 0).all()
         np.testing.assert_array_equal(
-            sub.observations[5], data.observations[5, sub.indices[5]])
+            sub.observations[5], data.observations[5, sub.indices[5]]
+        )
         np.testing.assert_array_equal(sub.times[5], data.times[sub.indices[5]])
     full = spirals.subsample(data.observations, data.times, 100)
     np.testing.assert_array_equal(full.observations, data.observations)

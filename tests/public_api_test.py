@@ -62,12 +62,22 @@ def test_maml_public_names_load_lazily_and_skip_the_harness():
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
-    code = ("import sys, maml; print(sorted(m for m in sys.modules "
-            "if m.startswith('maml.')))")
+    code = (
+        "import sys, maml; print(sorted(m for m in sys.modules "
+        "if m.startswith('maml.')))"
+    )
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                         text=True, check=True, cwd=repo).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=repo,
+    ).stdout
     assert out.strip() == "[]"
     maml = importlib.import_module("maml")
-    assert not [n for n in maml.__all__
-                if getattr(maml, n).__module__.startswith("maml.experiments")]
+    assert not [
+        n
+        for n in maml.__all__
+        if getattr(maml, n).__module__.startswith("maml.experiments")
+    ]

@@ -8,5 +8,13 @@ import pytest
 if __name__ == "__main__":
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, here)
-    sys.exit(pytest.main(["-q", "-p", "no:cacheprovider",
-                          *[os.path.join(here, a) for a in sys.argv[1:]]]))
+    sys.exit(
+        pytest.main(
+            [
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *[os.path.join(here, a) for a in sys.argv[1:]],
+            ]
+        )
+    )

@@ -27,16 +27,20 @@ Request = tuple[str, Mapping[str, np.ndarray]]  # (signature, {input: array}).
 def saved_model_cli() -> list[str]:
     """The saved_model_cli of this interpreter's environment."""
     path = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    return [path] if os.path.exists(path) else [
-        sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    return (
+        [path]
+        if os.path.exists(path)
+        else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    )
 
 
 def _env() -> dict[str, str]:
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
-def cli_run(path: str, signature: str, inputs: Mapping[str, np.ndarray],
-            workdir: str) -> tuple[subprocess.CompletedProcess, dict[str, np.ndarray]]:
+def cli_run(
+    path: str, signature: str, inputs: Mapping[str, np.ndarray], workdir: str
+) -> tuple[subprocess.CompletedProcess, dict[str, np.ndarray]]:
     """Runs `saved_model_cli run` on one request with `.npy` inputs.
 
     Returns:
@@ -49,19 +53,40 @@ def cli_run(path: str, signature: str, inputs: Mapping[str, np.ndarray],
     spec = ";".join(f"{n}={os.path.join(workdir, n + '.npy')}" for n in inputs)
     out_dir = os.path.join(workdir, "out")
     proc = subprocess.run(
-        saved_model_cli() + ["run", "--dir", path, "--tag_set", "serve",
-                             "--signature_def", signature, "--inputs", spec,
-                             "--outdir", out_dir, "--overwrite"],
-        check=False, capture_output=True, text=True, timeout=600, env=_env())
+        saved_model_cli()
+        + [
+            "run",
+            "--dir",
+            path,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            signature,
+            "--inputs",
+            spec,
+            "--outdir",
+            out_dir,
+            "--overwrite",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_env(),
+    )
     outputs = {}
     if proc.returncode == 0:
-        outputs = {f[:-4]: np.load(os.path.join(out_dir, f))
-                   for f in os.listdir(out_dir) if f.endswith(".npy")}
+        outputs = {
+            f[:-4]: np.load(os.path.join(out_dir, f))
+            for f in os.listdir(out_dir)
+            if f.endswith(".npy")
+        }
     return proc, outputs
 
 
-def cli_batch(requests: Sequence[tuple[str, str, Mapping[str, np.ndarray]]],
-              workdir: str) -> list[dict[str, np.ndarray] | str]:
+def cli_batch(
+    requests: Sequence[tuple[str, str, Mapping[str, np.ndarray]]], workdir: str
+) -> list[dict[str, np.ndarray] | str]:
     """Runs requests through saved_model_cli's loader in one subprocess.
 
     Args:
@@ -77,16 +102,28 @@ def cli_batch(requests: Sequence[tuple[str, str, Mapping[str, np.ndarray]]],
     for i, (path, signature, inputs) in enumerate(requests):
         npz = os.path.join(workdir, f"in{i}.npz")
         np.savez(npz, **inputs)
-        spec.append({"dir": path, "signature": signature, "inputs": npz,
-                     "outputs": os.path.join(workdir, f"out{i}.npz"),
-                     "error": os.path.join(workdir, f"err{i}.txt")})
+        spec.append(
+            {
+                "dir": path,
+                "signature": signature,
+                "inputs": npz,
+                "outputs": os.path.join(workdir, f"out{i}.npz"),
+                "error": os.path.join(workdir, f"err{i}.txt"),
+            }
+        )
     spec_path = os.path.join(workdir, "spec.json")
     with open(spec_path, "w") as f:
         json.dump(spec, f)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-m", "tests.serving_cli", spec_path],
-                          check=False, capture_output=True, text=True, timeout=900,
-                          env=_env(), cwd=root)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.serving_cli", spec_path],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=_env(),
+        cwd=root,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"serving_cli subprocess failed:\n{proc.stderr[-3000:]}")
     results: list[dict[str, np.ndarray] | str] = []
@@ -106,10 +143,13 @@ def warmup_requests(saved_model_dir: str) -> list[Request]:
 
     from common import export  # noqa: PLC0415
 
-    return [(log.predict_log.request.model_spec.signature_name,
-             {k: tf.make_ndarray(v)
-              for k, v in log.predict_log.request.inputs.items()})
-            for log in export.read_warmup_requests(saved_model_dir)]
+    return [
+        (
+            log.predict_log.request.model_spec.signature_name,
+            {k: tf.make_ndarray(v) for k, v in log.predict_log.request.inputs.items()},
+        )
+        for log in export.read_warmup_requests(saved_model_dir)
+    ]
 
 
 def _serve(spec_path: str) -> None:
@@ -130,9 +170,11 @@ def _serve(spec_path: str) -> None:
                 sessions[path] = (sess, cli.get_meta_graph_def(path, "serve"))
             sess, meta_graph_def = sessions[path]
             inputs = cli._get_inputs_tensor_info_from_meta_graph_def(  # noqa: SLF001
-                meta_graph_def, name)
+                meta_graph_def, name
+            )
             outputs = cli._get_outputs_tensor_info_from_meta_graph_def(  # noqa: SLF001
-                meta_graph_def, name)
+                meta_graph_def, name
+            )
             keys = sorted(outputs)
             with np.load(request["inputs"]) as data:
                 feed = {inputs[k].name: data[k] for k in data.files}

@@ -82,7 +82,8 @@ def energy_ring(z: tf.Tensor) -> tf.Tensor:
     z1, z2 = _split(z)
     radius = tf.sqrt(tf.square(z1) + tf.square(z2))
     return _half_square(radius - 2.0, 0.4) + _neg_logaddexp(
-        _half_square(z1 - 2.0, 0.6), _half_square(z1 + 2.0, 0.6))
+        _half_square(z1 - 2.0, 0.6), _half_square(z1 + 2.0, 0.6)
+    )
 
 
 def energy_wave(z: tf.Tensor) -> tf.Tensor:
@@ -129,8 +130,9 @@ def grid(half_width: float, points_per_axis: int) -> tuple[np.ndarray, float]:
     return np.stack([xx.ravel(), yy.ravel()], axis=-1), step * step
 
 
-def log_normalizer(name: str, half_width: float = 8.0,
-                   points_per_axis: int = 1600) -> float:
+def log_normalizer(
+    name: str, half_width: float = 8.0, points_per_axis: int = 1600
+) -> float:
     """log Z = log of the integral of exp(-U) over the plane, by midpoint quadrature.
 
     The default grid (spacing 0.01 on [-8, 8]^2) holds all but a negligible part of
@@ -143,9 +145,13 @@ def log_normalizer(name: str, half_width: float = 8.0,
     return float(top + np.log(np.exp(neg - top).sum() * area))
 
 
-def two_circles(num_samples: int, rng: np.random.Generator, radius: float = 3.0,
-                factor: float = 0.5, noise: float = 0.2
-                ) -> tuple[np.ndarray, np.ndarray]:
+def two_circles(
+    num_samples: int,
+    rng: np.random.Generator,
+    radius: float = 3.0,
+    factor: float = 0.5,
+    noise: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
     """Points on two concentric circles with Gaussian noise ("Two Circles").
 
     Args:
@@ -160,8 +166,10 @@ def two_circles(num_samples: int, rng: np.random.Generator, radius: float = 3.0,
         0 for the outer circle and 1 for the inner one.
     """
     if num_samples < 1 or radius <= 0 or not 0 < factor < 1 or noise < 0:
-        raise ValueError("need num_samples >= 1, radius > 0, 0 < factor < 1, "
-                         f"noise >= 0; got {num_samples}, {radius}, {factor}, {noise}")
+        raise ValueError(
+            "need num_samples >= 1, radius > 0, 0 < factor < 1, "
+            f"noise >= 0; got {num_samples}, {radius}, {factor}, {noise}"
+        )
     labels = (np.arange(num_samples) >= num_samples // 2).astype(np.int64)
     angles = rng.uniform(0.0, 2.0 * np.pi, num_samples)
     radii = np.where(labels == 0, radius, factor * radius)
@@ -175,8 +183,9 @@ MOON_CENTERS = np.array([[-0.5, -0.25], [0.5, 0.25]])
 """Centres of the two moons' circles, before scaling (the moons are centred)."""
 
 
-def two_moons(num_samples: int, rng: np.random.Generator, scale: float = 2.0,
-              noise: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+def two_moons(
+    num_samples: int, rng: np.random.Generator, scale: float = 2.0, noise: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles with Gaussian noise ("Two Moons").
 
     scikit-learn's `make_moons` geometry (unit half circles, the upper one centred
@@ -195,8 +204,10 @@ def two_moons(num_samples: int, rng: np.random.Generator, scale: float = 2.0,
         1 for the lower one.
     """
     if num_samples < 1 or scale <= 0 or noise < 0:
-        raise ValueError("need num_samples >= 1, scale > 0, noise >= 0; got "
-                         f"{num_samples}, {scale}, {noise}")
+        raise ValueError(
+            "need num_samples >= 1, scale > 0, noise >= 0; got "
+            f"{num_samples}, {scale}, {noise}"
+        )
     labels = (np.arange(num_samples) >= num_samples // 2).astype(np.int64)
     angles = rng.uniform(0.0, np.pi, num_samples)
     direction = np.where(labels == 0, 1.0, -1.0)[:, None]
@@ -207,9 +218,15 @@ def two_moons(num_samples: int, rng: np.random.Generator, scale: float = 2.0,
     return points[order].astype(np.float32), labels[order]
 
 
-def _curve_log_prob(x: np.ndarray, centers: np.ndarray, signs: np.ndarray,
-                    radius: float, arc: float, noise: float,
-                    num_angles: int) -> np.ndarray:
+def _curve_log_prob(
+    x: np.ndarray,
+    centers: np.ndarray,
+    signs: np.ndarray,
+    radius: float,
+    arc: float,
+    noise: float,
+    num_angles: int,
+) -> np.ndarray:
     """log density of an equal mixture of noisy arcs with uniform angles.
 
     Arc c is `centers[c] + signs[c] * radius * (cos a, sin a)`, a ~ U[0, arc];
@@ -221,17 +238,22 @@ def _curve_log_prob(x: np.ndarray, centers: np.ndarray, signs: np.ndarray,
     x = np.asarray(x, np.float64)
     out = np.empty(len(x))
     for start in range(0, len(x), 512):  # bounded memory: 512 x C x A x 2
-        chunk = x[start:start + 512]
+        chunk = x[start : start + 512]
         sq = np.sum((chunk[:, None, None] - means) ** 2, axis=-1)
         log_kernel = -0.5 * sq / noise**2 - np.log(2 * np.pi * noise**2)
         top = log_kernel.max(axis=(1, 2), keepdims=True)
         mean = np.exp(log_kernel - top).mean(axis=(1, 2))
-        out[start:start + 512] = np.log(mean) + top[:, 0, 0]
+        out[start : start + 512] = np.log(mean) + top[:, 0, 0]
     return out
 
 
-def two_circles_log_prob(x: np.ndarray, radius: float = 3.0, factor: float = 0.5,
-                         noise: float = 0.2, num_angles: int = 1024) -> np.ndarray:
+def two_circles_log_prob(
+    x: np.ndarray,
+    radius: float = 3.0,
+    factor: float = 0.5,
+    noise: float = 0.2,
+    num_angles: int = 1024,
+) -> np.ndarray:
     """The exact log density of `two_circles` data (for even sample counts).
 
     Args:
@@ -242,18 +264,22 @@ def two_circles_log_prob(x: np.ndarray, radius: float = 3.0, factor: float = 0.5
     Returns:
         float64 `[N]`.
     """
-    log_outer = _curve_log_prob(x, np.zeros((1, 2)), np.ones(1), radius, 2 * np.pi,
-                                noise, num_angles)
-    log_inner = _curve_log_prob(x, np.zeros((1, 2)), np.ones(1), factor * radius,
-                                2 * np.pi, noise, num_angles)
+    log_outer = _curve_log_prob(
+        x, np.zeros((1, 2)), np.ones(1), radius, 2 * np.pi, noise, num_angles
+    )
+    log_inner = _curve_log_prob(
+        x, np.zeros((1, 2)), np.ones(1), factor * radius, 2 * np.pi, noise, num_angles
+    )
     return np.logaddexp(log_outer, log_inner) - np.log(2.0)
 
 
-def two_moons_log_prob(x: np.ndarray, scale: float = 2.0, noise: float = 0.2,
-                       num_angles: int = 1024) -> np.ndarray:
+def two_moons_log_prob(
+    x: np.ndarray, scale: float = 2.0, noise: float = 0.2, num_angles: int = 1024
+) -> np.ndarray:
     """The exact log density of `two_moons` data (for even sample counts)."""
-    return _curve_log_prob(x, scale * MOON_CENTERS, np.array([1.0, -1.0]), scale,
-                           np.pi, noise, num_angles)
+    return _curve_log_prob(
+        x, scale * MOON_CENTERS, np.array([1.0, -1.0]), scale, np.pi, noise, num_angles
+    )
 
 
 DATA_LOG_PROBS: dict[str, Callable[..., np.ndarray]] = {

@@ -69,11 +69,13 @@ class Spirals:
         """The spirals at `indices`, in that order."""
         indices = np.asarray(indices)
         return dataclasses.replace(
-            self, observations=self.observations[indices],
+            self,
+            observations=self.observations[indices],
             true_trajectories=self.true_trajectories[indices],
             extrapolation_trajectories=self.extrapolation_trajectories[indices],
             clockwise=self.clockwise[indices],
-            start_angles=self.start_angles[indices])
+            start_angles=self.start_angles[indices],
+        )
 
 
 class Subsample(NamedTuple):
@@ -91,8 +93,13 @@ class Subsample(NamedTuple):
     indices: np.ndarray
 
 
-def spiral_positions(angles: np.ndarray, clockwise: np.ndarray, a: float = 0.0,
-                     b: float = 0.3, center_offset: float = 5.0) -> np.ndarray:
+def spiral_positions(
+    angles: np.ndarray,
+    clockwise: np.ndarray,
+    a: float = 0.0,
+    b: float = 0.3,
+    center_offset: float = 5.0,
+) -> np.ndarray:
     """Points of the spirals at the given spiral angles.
 
     Args:
@@ -109,17 +116,26 @@ def spiral_positions(angles: np.ndarray, clockwise: np.ndarray, a: float = 0.0,
     angles = np.asarray(angles, np.float64)
     radius = a + b * angles
     center_x = np.where(np.asarray(clockwise), -center_offset, center_offset)
-    return np.stack([radius * np.cos(angles) + center_x[..., None],
-                     radius * np.sin(angles)], axis=-1)
+    return np.stack(
+        [radius * np.cos(angles) + center_x[..., None], radius * np.sin(angles)],
+        axis=-1,
+    )
 
 
-def generate_spirals(num_spirals: int = 1000, num_points: int = 100,
-                     num_extrapolate: int = 100, *, noise_std: float = 0.3,
-                     a: float = 0.0, b: float = 0.3,
-                     time_step: float = DEFAULT_TIME_STEP,
-                     min_angle: float = 100 * DEFAULT_TIME_STEP,
-                     max_angle: float = 6 * np.pi, center_offset: float = 5.0,
-                     seed: int = 0) -> Spirals:
+def generate_spirals(
+    num_spirals: int = 1000,
+    num_points: int = 100,
+    num_extrapolate: int = 100,
+    *,
+    noise_std: float = 0.3,
+    a: float = 0.0,
+    b: float = 0.3,
+    time_step: float = DEFAULT_TIME_STEP,
+    min_angle: float = 100 * DEFAULT_TIME_STEP,
+    max_angle: float = 6 * np.pi,
+    center_offset: float = 5.0,
+    seed: int = 0,
+) -> Spirals:
     """Generates noisy spirals and their noise-free continuations.
 
     Each spiral covers the angle interval `[lo, lo + (num_points + num_extrapolate
@@ -160,24 +176,30 @@ def generate_spirals(num_spirals: int = 1000, num_points: int = 100,
         2
     """
     if num_spirals < 1 or num_points < 1 or num_extrapolate < 0:
-        raise ValueError(f"need num_spirals >= 1, num_points >= 1 and "
-                         f"num_extrapolate >= 0, got {num_spirals}, {num_points}, "
-                         f"{num_extrapolate}")
+        raise ValueError(
+            f"need num_spirals >= 1, num_points >= 1 and "
+            f"num_extrapolate >= 0, got {num_spirals}, {num_points}, "
+            f"{num_extrapolate}"
+        )
     if time_step <= 0 or noise_std < 0:
-        raise ValueError(f"need time_step > 0 and noise_std >= 0, got {time_step}, "
-                         f"{noise_std}")
+        raise ValueError(
+            f"need time_step > 0 and noise_std >= 0, got {time_step}, {noise_std}"
+        )
     total = num_points + num_extrapolate
     span = (total - 1) * time_step
     if max_angle - min_angle < span:
-        raise ValueError(f"angle range [{min_angle:.4g}, {max_angle:.4g}] is "
-                         f"shorter than the {total} points' span {span:.4g}")
+        raise ValueError(
+            f"angle range [{min_angle:.4g}, {max_angle:.4g}] is "
+            f"shorter than the {total} points' span {span:.4g}"
+        )
     rng = np.random.default_rng(seed)
     clockwise = rng.permutation(np.arange(num_spirals) < num_spirals // 2)
     lo = rng.uniform(min_angle, max_angle - span, num_spirals)
     steps = np.arange(total) * time_step
     # theta(t) = lo + t (counter-clockwise) or lo + span - t (clockwise).
-    angles = np.where(clockwise[:, None], lo[:, None] + span - steps,
-                      lo[:, None] + steps)
+    angles = np.where(
+        clockwise[:, None], lo[:, None] + span - steps, lo[:, None] + steps
+    )
     true = spiral_positions(angles, clockwise, a, b, center_offset)
     noise = rng.normal(0.0, noise_std, (num_spirals, num_points, 2))
     return Spirals(
@@ -188,11 +210,17 @@ def generate_spirals(num_spirals: int = 1000, num_points: int = 100,
         extrapolation_trajectories=true[:, num_points:].astype(np.float32),
         clockwise=clockwise,
         start_angles=angles[:, 0].astype(np.float32),
-        noise_std=float(noise_std))
+        noise_std=float(noise_std),
+    )
 
 
-def subsample(observations: np.ndarray, times: np.ndarray, num_observed: int,
-              seed: int = 0, per_sequence: bool = True) -> Subsample:
+def subsample(
+    observations: np.ndarray,
+    times: np.ndarray,
+    num_observed: int,
+    seed: int = 0,
+    per_sequence: bool = True,
+) -> Subsample:
     """Picks `num_observed` points of every sequence without replacement.
 
     Args:
@@ -211,32 +239,37 @@ def subsample(observations: np.ndarray, times: np.ndarray, num_observed: int,
     """
     observations = np.asarray(observations)
     if observations.ndim != 3:
-        raise ValueError(f"observations must be [sequences, points, dims], got "
-                         f"shape {observations.shape}")
+        raise ValueError(
+            f"observations must be [sequences, points, dims], got "
+            f"shape {observations.shape}"
+        )
     n, p = observations.shape[:2]
     times = np.asarray(times)
     if times.ndim == 1 and times.shape == (p,):
         times = np.broadcast_to(times, (n, p))
     if times.shape != (n, p):
-        raise ValueError(f"times of shape {times.shape} do not match observations "
-                         f"of shape {observations.shape}")
+        raise ValueError(
+            f"times of shape {times.shape} do not match observations "
+            f"of shape {observations.shape}"
+        )
     if not 1 <= num_observed <= p:
         raise ValueError(f"num_observed must be in [1, {p}], got {num_observed}")
     rng = np.random.default_rng(seed)
     if per_sequence:
         chosen = np.argsort(rng.random((n, p)), axis=1)[:, :num_observed]
     else:
-        chosen = np.broadcast_to(rng.permutation(p)[:num_observed],
-                                 (n, num_observed))
+        chosen = np.broadcast_to(rng.permutation(p)[:num_observed], (n, num_observed))
     indices = np.sort(chosen, axis=1)
     return Subsample(
         observations=np.take_along_axis(observations, indices[..., None], axis=1),
         times=np.take_along_axis(times, indices, axis=1),
-        indices=indices)
+        indices=indices,
+    )
 
 
-def train_test_split(data: Spirals, test_fraction: float = 0.2,
-                     seed: int = 0) -> tuple[Spirals, Spirals]:
+def train_test_split(
+    data: Spirals, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[Spirals, Spirals]:
     """Splits the spirals at random into disjoint train and test sets.
 
     Args:
@@ -252,8 +285,10 @@ def train_test_split(data: Spirals, test_fraction: float = 0.2,
         ValueError: `test_fraction` outside (0, 1) or fewer than two spirals.
     """
     if not 0 < test_fraction < 1 or len(data) < 2:
-        raise ValueError(f"need 0 < test_fraction < 1 and at least two spirals, "
-                         f"got {test_fraction} and {len(data)}")
+        raise ValueError(
+            f"need 0 < test_fraction < 1 and at least two spirals, "
+            f"got {test_fraction} and {len(data)}"
+        )
     num_test = min(max(round(test_fraction * len(data)), 1), len(data) - 1)
     order = np.random.default_rng(seed).permutation(len(data))
     return data.take(np.sort(order[num_test:])), data.take(np.sort(order[:num_test]))

@@ -42,10 +42,12 @@ class Standardizer:
 
     def apply(self, x: Any) -> np.ndarray:
         """`(x - mean) / scale` as float32."""
-        return ((np.asarray(x, np.float32) - np.float32(self.mean))
-                / np.float32(self.scale))
+        return (np.asarray(x, np.float32) - np.float32(self.mean)) / np.float32(
+            self.scale
+        )
 
     def invert(self, x: Any) -> np.ndarray:
         """`x * scale + mean` as float32 (undoes `apply`)."""
         return np.asarray(x, np.float32) * np.float32(self.scale) + np.float32(
-            self.mean)
+            self.mean
+        )

@@ -45,7 +45,7 @@ def _fmt(mean: float, ci: float) -> str:
 
 
 def _nfe_text(record: dict) -> str:
-    """"forward / backward (training, mean of the last logged steps), eval"."""
+    """ "forward / backward (training, mean of the last logged steps), eval"."""
     train = record.get("train_nfe", {})
     values = (train.get("forward"), train.get("backward"), record.get("eval_nfe"))
     return " / ".join("-" if v is None else f"{v:.0f}" for v in values)
@@ -58,16 +58,30 @@ def dm_table(config: Any, records: dict[str, dict]) -> dict[str, Any]:
         for width in config.widths:
             nf = records[f"dm_{target}_nf_k{width}"]
             cn = records[f"dm_{target}_cnf_m{width}"]
-            rows.append([target, width, _fmt(nf["kl"], nf["kl_ci95"]),
-                         _fmt(cn["kl"], cn["kl_ci95"]),
-                         _nfe_text(cn), DM_CLAIM,
-                         compare((cn["kl"], cn["kl_ci95"]),
-                                 (nf["kl"], nf["kl_ci95"]))])
-    return {"title": "Fig. 4 density matching: KL(q || p) in nats (lower is better)",
-            "header": ["target", "K = M", "NF, K layers", "CNF, M units",
-                       "CNF NFE (train fwd / bwd, eval)", "paper's claim",
-                       "verdict"],
-            "rows": rows}
+            rows.append(
+                [
+                    target,
+                    width,
+                    _fmt(nf["kl"], nf["kl_ci95"]),
+                    _fmt(cn["kl"], cn["kl_ci95"]),
+                    _nfe_text(cn),
+                    DM_CLAIM,
+                    compare((cn["kl"], cn["kl_ci95"]), (nf["kl"], nf["kl_ci95"])),
+                ]
+            )
+    return {
+        "title": "Fig. 4 density matching: KL(q || p) in nats (lower is better)",
+        "header": [
+            "target",
+            "K = M",
+            "NF, K layers",
+            "CNF, M units",
+            "CNF NFE (train fwd / bwd, eval)",
+            "paper's claim",
+            "verdict",
+        ],
+        "rows": rows,
+    }
 
 
 def ml_table(config: Any, records: dict[str, dict]) -> dict[str, Any]:
@@ -77,17 +91,30 @@ def ml_table(config: Any, records: dict[str, dict]) -> dict[str, Any]:
         nf = records[f"ml_{dataset}_nf_k{config.ml_width}"]
         cn = records[f"ml_{dataset}_cnf_m{config.ml_width}"]
         nfe = _nfe_text(cn)
-        rows.append([dataset, _fmt(nf["floor_nll"], nf["floor_nll_ci95"]),
-                     _fmt(nf["nll"], nf["nll_ci95"]), _fmt(cn["nll"], cn["nll_ci95"]),
-                     nfe, ML_CLAIM,
-                     compare((cn["nll"], cn["nll_ci95"]), (nf["nll"], nf["nll_ci95"]))])
-    return {"title": "Fig. 5 maximum likelihood: held-out NLL in nats "
-                     "(lower is better)",
-            "header": ["dataset", "true density (floor)",
-                       f"NF, {config.ml_width} layers",
-                       f"CNF, M = {config.ml_width}",
-                       "CNF NFE (train fwd / bwd, eval)", "paper's claim", "verdict"],
-            "rows": rows}
+        rows.append(
+            [
+                dataset,
+                _fmt(nf["floor_nll"], nf["floor_nll_ci95"]),
+                _fmt(nf["nll"], nf["nll_ci95"]),
+                _fmt(cn["nll"], cn["nll_ci95"]),
+                nfe,
+                ML_CLAIM,
+                compare((cn["nll"], cn["nll_ci95"]), (nf["nll"], nf["nll_ci95"])),
+            ]
+        )
+    return {
+        "title": "Fig. 5 maximum likelihood: held-out NLL in nats (lower is better)",
+        "header": [
+            "dataset",
+            "true density (floor)",
+            f"NF, {config.ml_width} layers",
+            f"CNF, M = {config.ml_width}",
+            "CNF NFE (train fwd / bwd, eval)",
+            "paper's claim",
+            "verdict",
+        ],
+        "rows": rows,
+    }
 
 
 def budget_table(records: dict[str, dict]) -> dict[str, Any]:
@@ -96,20 +123,39 @@ def budget_table(records: dict[str, dict]) -> dict[str, Any]:
     for rec in records.values():
         b = rec["budget"]
         per_it = b["train_seconds"] / b["steps"] if b["steps"] else float("nan")
-        rows.append([rec["name"], rec["params"], f"{b['steps']:,} of "
-                     f"{b['target_steps']:,}", f"{b['train_seconds']:.1f}",
-                     f"{1000 * per_it:.1f}", rec["status"]])
-    return {"title": "Training budget per model",
-            "header": ["model", "parameters", "iterations",
-                       "train seconds (incl. compilation)", "ms / iteration",
-                       "status"],
-            "rows": rows}
+        rows.append(
+            [
+                rec["name"],
+                rec["params"],
+                f"{b['steps']:,} of {b['target_steps']:,}",
+                f"{b['train_seconds']:.1f}",
+                f"{1000 * per_it:.1f}",
+                rec["status"],
+            ]
+        )
+    return {
+        "title": "Training budget per model",
+        "header": [
+            "model",
+            "parameters",
+            "iterations",
+            "train seconds (incl. compilation)",
+            "ms / iteration",
+            "status",
+        ],
+        "rows": rows,
+    }
 
 
 def _hist(ax, points: np.ndarray, box: float, bins: int) -> None:
     finite = points[np.isfinite(points).all(axis=1)]
-    ax.hist2d(finite[:, 0], finite[:, 1], bins=bins, range=[[-box, box], [-box, box]],
-              cmap="viridis")
+    ax.hist2d(
+        finite[:, 0],
+        finite[:, 1],
+        bins=bins,
+        range=[[-box, box], [-box, box]],
+        cmap="viridis",
+    )
 
 
 def _clean(ax, title: str | None = None) -> None:
@@ -120,20 +166,25 @@ def _clean(ax, title: str | None = None) -> None:
         ax.set_title(title, fontsize=8)
 
 
-def plot_dm_samples(path: str, config: Any, records: dict[str, dict],
-                    arrays: dict[str, dict]) -> str:
+def plot_dm_samples(
+    path: str, config: Any, records: dict[str, dict], arrays: dict[str, dict]
+) -> str:
     """Fig. 4: each target's density beside NF and CNF samples at every width."""
     plt = plots.pyplot()
     widths = config.widths
     cols = 1 + 2 * len(widths)
-    fig, axes = plt.subplots(len(config.targets), cols,
-                             figsize=(1.6 * cols, 1.7 * len(config.targets)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(config.targets),
+        cols,
+        figsize=(1.6 * cols, 1.7 * len(config.targets)),
+        squeeze=False,
+    )
     n = config.grid_points
     points, _ = densities.grid(DM_BOX, n)
     for row, target in zip(axes, config.targets, strict=True):
-        density = np.exp(-densities.ENERGIES[target](
-            tf.constant(points, tf.float64)).numpy()).reshape(n, n)
+        density = np.exp(
+            -densities.ENERGIES[target](tf.constant(points, tf.float64)).numpy()
+        ).reshape(n, n)
         row[0].imshow(density, origin="lower", extent=[-DM_BOX, DM_BOX] * 2)
         _clean(row[0], f"{target}: target")
         for j, (kind, label) in enumerate((("nf", "NF K"), ("cnf", "CNF M"))):
@@ -154,12 +205,19 @@ def plot_dm_loss(path: str, config: Any, records: dict[str, dict]) -> str:
     n = len(config.targets)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
     for ax, target in zip(axes[0], config.targets, strict=True):
-        for kind, label, letter in (("nf", "NF (K layers)", "k"),
-                                    ("cnf", "CNF (M units)", "m")):
+        for kind, label, letter in (
+            ("nf", "NF (K layers)", "k"),
+            ("cnf", "CNF (M units)", "m"),
+        ):
             recs = [records[f"dm_{target}_{kind}_{letter}{w}"] for w in config.widths]
-            ax.errorbar(config.widths, [r["kl"] for r in recs],
-                        yerr=[r["kl_ci95"] for r in recs], marker="o", capsize=3,
-                        label=label)
+            ax.errorbar(
+                config.widths,
+                [r["kl"] for r in recs],
+                yerr=[r["kl_ci95"] for r in recs],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
         ax.set_xscale("log", base=2)
         ax.set_xticks(config.widths, [str(w) for w in config.widths])
         ax.set_title(target)
@@ -173,15 +231,17 @@ def plot_dm_loss(path: str, config: Any, records: dict[str, dict]) -> str:
     return path
 
 
-def plot_ml(path: str, config: Any, records: dict[str, dict],
-            arrays: dict[str, dict]) -> str:
+def plot_ml(
+    path: str, config: Any, records: dict[str, dict], arrays: dict[str, dict]
+) -> str:
     """Fig. 5: the flows' samples along the way, their density and the data."""
     plt = plots.pyplot()
     rows = [(d, kind) for d in config.ml_datasets for kind in ("nf", "cnf")]
     stages = 6
     cols = stages + 2
-    fig, axes = plt.subplots(len(rows), cols, figsize=(1.6 * cols, 1.7 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), cols, figsize=(1.6 * cols, 1.7 * len(rows)), squeeze=False
+    )
     n = config.grid_points
     for row, (dataset, kind) in zip(axes, rows, strict=True):
         letter = "k" if kind == "nf" else "m"

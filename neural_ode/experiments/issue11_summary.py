@@ -26,10 +26,13 @@ from common import results
 
 def _define_flags() -> None:
     """Defines this main's flags (only when run: other mains share the names)."""
-    flags.DEFINE_string("results_dir", "results",
-                        "Folder holding the neural_ode_* result folders.")
-    flags.DEFINE_string("output", "results/neural_ode_issue11_SUMMARY.md",
-                        "Markdown file to write.")
+    flags.DEFINE_string(
+        "results_dir", "results", "Folder holding the neural_ode_* result folders."
+    )
+    flags.DEFINE_string(
+        "output", "results/neural_ode_issue11_SUMMARY.md", "Markdown file to write."
+    )
+
 
 SOURCES = {
     "table2": "neural_ode_spiral_seeds",
@@ -57,7 +60,8 @@ def _cell_rows(record: dict[str, Any], columns: tuple[str, ...] = ()) -> list[st
         rows.append(
             f"| {c['row']} | {c['column']} | {c['published']['value']:g} | {value} | "
             f"{results.format_budget(c['budget'] or {})} | "
-            f"{'; '.join(c['deviations']) or 'none'} | {c['verdict']} |")
+            f"{'; '.join(c['deviations']) or 'none'} | {c['verdict']} |"
+        )
     return rows
 
 
@@ -71,12 +75,16 @@ def _claims(record: dict[str, Any]) -> list[str]:
 
 def summary(records: dict[str, dict[str, Any] | None]) -> str:
     """The Markdown summary of the issue-11 records (None: not yet written)."""
-    header = ["| row | column | published | ours | budget | deviations | verdict |",
-              "|---|---|---|---|---|---|---|"]
+    header = [
+        "| row | column | published | ours | budget | deviations | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines = ["# Neural ODE runs of issue 11", ""]
-    for key, title in (("table2", "Table 2 (spirals), in-window RMSE over seeds"),
-                       ("mlp", "Table 1 (MNIST), MLP stand-in, full protocol"),
-                       ("table1", "Table 1 (MNIST), annealed compressed schedule")):
+    for key, title in (
+        ("table2", "Table 2 (spirals), in-window RMSE over seeds"),
+        ("mlp", "Table 1 (MNIST), MLP stand-in, full protocol"),
+        ("table1", "Table 1 (MNIST), annealed compressed schedule"),
+    ):
         lines += [f"## {title}", ""]
         record = records.get(key)
         if record is None:
@@ -86,13 +94,19 @@ def summary(records: dict[str, dict[str, Any] | None]) -> str:
         lines += header + _cell_rows(record) + [""]
         if key == "table2":  # every model (time-gap RNN too) and extrapolation
             for table in record["extra"].get("tables", [])[:2]:
-                lines += [f"### {table['title']}", "",
-                          "| " + " | ".join(table["header"]) + " |",
-                          "|" + "---|" * len(table["header"])]
-                lines += ["| " + " | ".join(map(str, r)) + " |"
-                          for r in table["rows"]] + [""]
-    for key, title in (("precision", "Fig. 3 claims (annealed ODE-Net)"),
-                       ("memory", "Memory claim (annealed ODE-Net)")):
+                lines += [
+                    f"### {table['title']}",
+                    "",
+                    "| " + " | ".join(table["header"]) + " |",
+                    "|" + "---|" * len(table["header"]),
+                ]
+                lines += [
+                    "| " + " | ".join(map(str, r)) + " |" for r in table["rows"]
+                ] + [""]
+    for key, title in (
+        ("precision", "Fig. 3 claims (annealed ODE-Net)"),
+        ("memory", "Memory claim (annealed ODE-Net)"),
+    ):
         lines += [f"## {title}", ""]
         record = records.get(key)
         if record is None:

@@ -69,8 +69,7 @@ class MemoryConfig:
 
     def __post_init__(self) -> None:
         validation.require_positive("batch_size", self.batch_size)
-        validation.require_all_positive("integration_lengths",
-                                        self.integration_lengths)
+        validation.require_all_positive("integration_lengths", self.integration_lengths)
         validation.require_all_positive("rk_steps", self.rk_steps)
         validation.require_positive("rtol", self.rtol)
         validation.require_positive("atol", self.atol)

@@ -145,10 +145,17 @@ class MNISTConfig:
         if self.rk_steps is not None:
             validation.require_positive("rk_steps", self.rk_steps)
         for fraction in self.decay_fractions:
-            validation.require_fraction("decay_fractions", fraction, open_low=True,
-                                        open_high=True)
-        for name in ("batch_size", "log_every", "checkpoint_every", "eval_batch_size",
-                     "rtol", "atol"):
+            validation.require_fraction(
+                "decay_fractions", fraction, open_low=True, open_high=True
+            )
+        for name in (
+            "batch_size",
+            "log_every",
+            "checkpoint_every",
+            "eval_batch_size",
+            "rtol",
+            "atol",
+        ):
             validation.require_positive(name, getattr(self, name))
 
     def steps_per_epoch(self, num_train: int = TRAIN_EXAMPLES) -> int:

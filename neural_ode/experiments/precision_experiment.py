@@ -127,8 +127,13 @@ def backward_nfe_by_norm(
 
         forward, backward = [], []
         for start in range(0, len(images), batch_size):
-            [g.numpy() for g in gradient(images[start : start + batch_size],
-                                         labels[start : start + batch_size])]
+            [
+                g.numpy()
+                for g in gradient(
+                    images[start : start + batch_size],
+                    labels[start : start + batch_size],
+                )
+            ]
             forward.append(int(block.forward_nfe.numpy()))
             backward.append(int(block.backward_nfe.numpy()))
         out[norm] = {

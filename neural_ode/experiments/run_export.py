@@ -42,9 +42,15 @@ def export_odenet(
 ) -> str:
     """Exports the run's ODE-Net at its trained tolerances; returns the version dir."""
     model, cfg = load_odenet(run_dir)
-    return serving.export_odenet_model(model, export_dir, cfg.rtol, cfg.atol,
-                                       model_name, version,
-                                       limits or serving.ODENetLimits())
+    return serving.export_odenet_model(
+        model,
+        export_dir,
+        cfg.rtol,
+        cfg.atol,
+        model_name,
+        version,
+        limits or serving.ODENetLimits(),
+    )
 
 
 def export_latent_ode(
@@ -58,12 +64,20 @@ def export_latent_ode(
     """Exports the run's latent ODE (default: trained on the most points)."""
     model = spiral_experiment.restore_model(run_dir, "latent_ode", num_observed)
     return latent_ode_serving.export_latent_ode_model(
-        model, export_dir, model_name, version,
-        limits or latent_ode_serving.LatentODELimits())
+        model,
+        export_dir,
+        model_name,
+        version,
+        limits or latent_ode_serving.LatentODELimits(),
+    )
 
 
-def export_run(experiment: str, run_dir: str, export_dir: str,
-               limits_overrides: tuple[str, ...] = ()) -> str:
+def export_run(
+    experiment: str,
+    run_dir: str,
+    export_dir: str,
+    limits_overrides: tuple[str, ...] = (),
+) -> str:
     """Exports the model a finished run of `experiment` trained.
 
     Args:
@@ -77,8 +91,9 @@ def export_run(experiment: str, run_dir: str, export_dir: str,
         limits = serving_checks.parse_limits(serving.ODENetLimits, limits_overrides)
         return export_odenet(run_dir, export_dir, limits=limits)
     if experiment == "spirals":
-        limits = serving_checks.parse_limits(latent_ode_serving.LatentODELimits,
-                                             limits_overrides)
+        limits = serving_checks.parse_limits(
+            latent_ode_serving.LatentODELimits, limits_overrides
+        )
         return export_latent_ode(run_dir, export_dir, limits=limits)
     raise ValueError(
         f"--export_dir: experiment {experiment!r} trains no servable model "

@@ -67,15 +67,21 @@ from neural_ode.solver import METHODS, SolverConfig
 
 MODELS = ("latent_ode", "rnn", "rnn_time_gaps")
 TABLE2_ROWS = {"latent_ode": "Latent ODE", "rnn": "RNN"}
-MODEL_LABELS = {"latent_ode": "Latent ODE", "rnn": "RNN",
-                "rnn_time_gaps": "RNN with time gaps"}
+MODEL_LABELS = {
+    "latent_ode": "Latent ODE",
+    "rnn": "RNN",
+    "rnn_time_gaps": "RNN with time gaps",
+}
 RESUMABLE_FIELDS = ("log_every", "checkpoint_every", "num_plot", "max_train_minutes")
 CELL_TARGETS = ("clean", "noisy")
 BOOTSTRAP_SAMPLES = 1000
 FIGURE = "fig8_spirals.png"
 TOTAL_POINTS = 100
-PLOT_COLORS = {"latent_ode": "tab:blue", "rnn": "tab:orange",
-               "rnn_time_gaps": "tab:green"}
+PLOT_COLORS = {
+    "latent_ode": "tab:blue",
+    "rnn": "tab:orange",
+    "rnn_time_gaps": "tab:green",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,20 +172,34 @@ class SpiralConfig:
         if len(set(self.models)) != len(self.models):
             raise ValueError(f"models must not repeat, got {self.models}")
         if not self.num_observed or any(
-                not 2 <= n <= TOTAL_POINTS for n in self.num_observed):
-            raise ValueError(f"num_observed must be in [2, {TOTAL_POINTS}], got "
-                             f"{self.num_observed}")
+            not 2 <= n <= TOTAL_POINTS for n in self.num_observed
+        ):
+            raise ValueError(
+                f"num_observed must be in [2, {TOTAL_POINTS}], got {self.num_observed}"
+            )
         if len(set(self.num_observed)) != len(self.num_observed):
             raise ValueError(f"num_observed must not repeat, got {self.num_observed}")
         if self.num_spirals < 2:
             raise ValueError(f"num_spirals must be at least 2, got {self.num_spirals}")
-        validation.require_fraction("test_fraction", self.test_fraction,
-                                    open_low=True, open_high=True)
+        validation.require_fraction(
+            "test_fraction", self.test_fraction, open_low=True, open_high=True
+        )
         validation.require_non_negative("noise_std", self.noise_std)
-        for name in ("latent_iterations", "rnn_iterations", "latent_dim",
-                     "encoder_units", "dynamics_units", "decoder_units", "rnn_units",
-                     "log_every", "checkpoint_every", "learning_rate",
-                     "rnn_learning_rate", "rtol", "atol"):
+        for name in (
+            "latent_iterations",
+            "rnn_iterations",
+            "latent_dim",
+            "encoder_units",
+            "dynamics_units",
+            "decoder_units",
+            "rnn_units",
+            "log_every",
+            "checkpoint_every",
+            "learning_rate",
+            "rnn_learning_rate",
+            "rtol",
+            "atol",
+        ):
             validation.require_positive(name, getattr(self, name))
         validation.require_non_negative("num_plot", self.num_plot)
         for name in ("grad_clip_norm", "max_train_minutes"):  # None: no limit
@@ -187,9 +207,11 @@ class SpiralConfig:
                 validation.require_positive(name, getattr(self, name))
         validation.require_one_of("cell_target", self.cell_target, CELL_TARGETS)
         if not self.effective_likelihood_std > 0:
-            raise ValueError(f"likelihood_std must be positive, got "
-                             f"{self.effective_likelihood_std} (noise_std 0 needs an "
-                             "explicit likelihood_std)")
+            raise ValueError(
+                f"likelihood_std must be positive, got "
+                f"{self.effective_likelihood_std} (noise_std 0 needs an "
+                "explicit likelihood_std)"
+            )
         validation.require_one_of("solver_method", self.solver_method, METHODS)
         self.solver()  # raises on an invalid method / gradient combination
 
@@ -201,8 +223,12 @@ class SpiralConfig:
     def solver(self) -> SolverConfig:
         """The latent ODE's solver configuration."""
         try:
-            return SolverConfig(method=self.solver_method, rtol=self.rtol,
-                                atol=self.atol, gradient=self.gradient)
+            return SolverConfig(
+                method=self.solver_method,
+                rtol=self.rtol,
+                atol=self.atol,
+                gradient=self.gradient,
+            )
         except ValueError as e:
             raise ValueError(f"invalid solver settings: {e}") from None
 
@@ -233,33 +259,56 @@ def _derived_seed(*parts: int) -> int:
 
 def make_data(config: SpiralConfig) -> SpiralData:
     """Generates, splits and subsamples the spirals of `config` (deterministic)."""
-    data = spirals.generate_spirals(config.num_spirals, TOTAL_POINTS, TOTAL_POINTS,
-                                    noise_std=config.noise_std, seed=config.seed)
-    train, test = spirals.train_test_split(data, config.test_fraction,
-                                           seed=_derived_seed(config.seed, 1))
+    data = spirals.generate_spirals(
+        config.num_spirals,
+        TOTAL_POINTS,
+        TOTAL_POINTS,
+        noise_std=config.noise_std,
+        seed=config.seed,
+    )
+    train, test = spirals.train_test_split(
+        data, config.test_fraction, seed=_derived_seed(config.seed, 1)
+    )
     train_subs, test_subs = {}, {}
     for n in config.num_observed:
         train_subs[n] = spirals.subsample(
-            train.observations, train.times, n, _derived_seed(config.seed, 2, n),
-            config.per_sequence_times)
+            train.observations,
+            train.times,
+            n,
+            _derived_seed(config.seed, 2, n),
+            config.per_sequence_times,
+        )
         test_subs[n] = spirals.subsample(
-            test.observations, test.times, n, _derived_seed(config.seed, 3, n),
-            config.per_sequence_times)
-    return SpiralData(train, test, Standardizer.fit(train.observations),
-                      train_subs, test_subs)
+            test.observations,
+            test.times,
+            n,
+            _derived_seed(config.seed, 3, n),
+            config.per_sequence_times,
+        )
+    return SpiralData(
+        train, test, Standardizer.fit(train.observations), train_subs, test_subs
+    )
 
 
-def build_latent_ode(config: SpiralConfig, standardizer: Standardizer,
-                     ) -> latent_ode.LatentODE:
+def build_latent_ode(
+    config: SpiralConfig,
+    standardizer: Standardizer,
+) -> latent_ode.LatentODE:
     """The latent ODE of `config` (fresh weights from the Keras seed)."""
     return latent_ode.LatentODE(
-        latent_dim=config.latent_dim, obs_dim=2, encoder_units=config.encoder_units,
+        latent_dim=config.latent_dim,
+        obs_dim=2,
+        encoder_units=config.encoder_units,
         dynamics_units=(config.dynamics_units,),
         decoder_units=(config.decoder_units,),
         likelihood_std=config.effective_likelihood_std,
-        encoder_time_input=config.encoder_time_input, t0=0.0,
-        obs_mean=standardizer.mean, obs_scale=standardizer.scale,
-        solver=config.solver(), name="latent_ode")
+        encoder_time_input=config.encoder_time_input,
+        t0=0.0,
+        obs_mean=standardizer.mean,
+        obs_scale=standardizer.scale,
+        solver=config.solver(),
+        name="latent_ode",
+    )
 
 
 def loop_name(model: str, n: int) -> str:
@@ -267,11 +316,16 @@ def loop_name(model: str, n: int) -> str:
     return f"{model}_n{n}"
 
 
-def _build(model_name: str, config: SpiralConfig, data: SpiralData, n: int,
-           ) -> tuple[keras.Model, keras.optimizers.Optimizer, Any, int]:
+def _build(
+    model_name: str,
+    config: SpiralConfig,
+    data: SpiralData,
+    n: int,
+) -> tuple[keras.Model, keras.optimizers.Optimizer, Any, int]:
     """Model, optimizer, step function and step budget of one training loop."""
-    keras.utils.set_random_seed(_derived_seed(config.seed, 4, n,
-                                              MODELS.index(model_name)))
+    keras.utils.set_random_seed(
+        _derived_seed(config.seed, 4, n, MODELS.index(model_name))
+    )
     sub = data.train_subsamples[n]
     if model_name == "latent_ode":
         model = build_latent_ode(config, data.standardizer)
@@ -280,9 +334,14 @@ def _build(model_name: str, config: SpiralConfig, data: SpiralData, n: int,
         # its Adam moments (an unbuilt optimizer silently skips them).
         optimizer.build(model.trainable_variables)
         step_fn = latent_ode.make_train_step(
-            model, optimizer, sub.observations, sub.times,
-            seed=_derived_seed(config.seed, 5, n), jit_compile=config.jit_compile,
-            clip_norm=config.grad_clip_norm)
+            model,
+            optimizer,
+            sub.observations,
+            sub.times,
+            seed=_derived_seed(config.seed, 5, n),
+            jit_compile=config.jit_compile,
+            clip_norm=config.grad_clip_norm,
+        )
         return model, optimizer, step_fn, config.latent_iterations
     time_gaps = model_name == "rnn_time_gaps"
     model = rnn_baseline.RNNBaseline(config.rnn_units, 2, time_gaps, name=model_name)
@@ -291,16 +350,18 @@ def _build(model_name: str, config: SpiralConfig, data: SpiralData, n: int,
     observations = data.standardizer.apply(sub.observations)
     if time_gaps:
         inputs, targets = rnn_baseline.one_step_data(observations, sub.times, True)
-        step_fn = rnn_baseline.make_time_gap_train_step(model, optimizer, inputs,
-                                                        targets)
+        step_fn = rnn_baseline.make_time_gap_train_step(
+            model, optimizer, inputs, targets
+        )
     else:
         grid = rnn_baseline.on_grid(observations, sub.indices, TOTAL_POINTS)
         step_fn = rnn_baseline.make_grid_train_step(model, optimizer, grid)
     return model, optimizer, step_fn, config.rnn_iterations
 
 
-def restore_model(run_dir: str, model_name: str = "latent_ode",
-                  num_observed: int | None = None) -> keras.Model:
+def restore_model(
+    run_dir: str, model_name: str = "latent_ode", num_observed: int | None = None
+) -> keras.Model:
     """A trained model of a run, rebuilt from its config and latest checkpoint.
 
     Args:
@@ -323,16 +384,20 @@ def restore_model(run_dir: str, model_name: str = "latent_ode",
     model, optimizer, _, _ = _build(model_name, config, make_data(config), n)
     directory = os.path.join(run_dir, "checkpoints", loop_name(model_name, n))
     restored = checkpoint.Checkpointer(
-        directory, step=tf.Variable(0, dtype=tf.int64), model=model,
-        optimizer=optimizer).restore_latest()
+        directory, step=tf.Variable(0, dtype=tf.int64), model=model, optimizer=optimizer
+    ).restore_latest()
     if restored is None:
         raise FileNotFoundError(f"no checkpoint in {directory}")
     return model
 
 
-def restore_untrained_session(name: str, model: keras.Model,
-                              optimizer: keras.optimizers.Optimizer, total: int,
-                              run_dir: str) -> training_loop.LoopResult:
+def restore_untrained_session(
+    name: str,
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    total: int,
+    run_dir: str,
+) -> training_loop.LoopResult:
     """Restores a loop's last checkpoint without training (session budget spent).
 
     Returns:
@@ -341,8 +406,9 @@ def restore_untrained_session(name: str, model: keras.Model,
     """
     directory = os.path.join(run_dir, "checkpoints", name)
     step = tf.Variable(0, dtype=tf.int64)
-    checkpoint.Checkpointer(directory, step=step, model=model,
-                            optimizer=optimizer).restore_latest()
+    checkpoint.Checkpointer(
+        directory, step=step, model=model, optimizer=optimizer
+    ).restore_latest()
     state = {"train_seconds": 0.0, "sessions": 0}
     path = os.path.join(directory, training_loop.LOOP_STATE)
     if os.path.exists(path):
@@ -350,15 +416,25 @@ def restore_untrained_session(name: str, model: keras.Model,
             state = json.load(f)
     steps = int(step.numpy())
     return training_loop.LoopResult(
-        name=name, steps=steps, target_steps=total,
-        train_seconds=state["train_seconds"], sessions=state["sessions"],
+        name=name,
+        steps=steps,
+        target_steps=total,
+        train_seconds=state["train_seconds"],
+        sessions=state["sessions"],
         status="complete" if steps >= total else "cut short",
-        steps_per_second=0.0, last_metrics={})
+        steps_per_second=0.0,
+        last_metrics={},
+    )
 
 
-def predict(model_name: str, model: keras.Model, standardizer: Standardizer,
-            sub: spirals.Subsample, times: np.ndarray, query_times: np.ndarray,
-            ) -> np.ndarray:
+def predict(
+    model_name: str,
+    model: keras.Model,
+    standardizer: Standardizer,
+    sub: spirals.Subsample,
+    times: np.ndarray,
+    query_times: np.ndarray,
+) -> np.ndarray:
     """Each model's estimates `[batch, 2 T, 2]` (data units) over window + continuation.
 
     Args:
@@ -377,12 +453,14 @@ def predict(model_name: str, model: keras.Model, standardizer: Standardizer,
         return np.asarray(model.extrapolate(sub.observations, sub.times, whole))
     observations = standardizer.apply(sub.observations)
     if model_name == "rnn":
-        out = model.grid_estimates(observations, sub.indices, len(times),
-                                   len(times) + len(query_times))
+        out = model.grid_estimates(
+            observations, sub.indices, len(times), len(times) + len(query_times)
+        )
     else:
         window = model.time_gap_estimates(observations, sub.times, times)
         after = keras.ops.convert_to_numpy(
-            model.extrapolate(observations, sub.times, query_times))
+            model.extrapolate(observations, sub.times, query_times)
+        )
         out = np.concatenate([window, after], axis=1)
     return standardizer.invert(out)
 
@@ -398,11 +476,17 @@ def pooled_rmse(prediction: np.ndarray, target: np.ndarray) -> float:
     return rnn_baseline.rmse(prediction, target)
 
 
-def bootstrap_ci95(prediction: np.ndarray, target: np.ndarray,
-                   samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> float:
+def bootstrap_ci95(
+    prediction: np.ndarray,
+    target: np.ndarray,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+) -> float:
     """95% half-width (1.96 bootstrap std) of the pooled RMSE over resampled spirals."""
-    squared = np.mean(np.square(np.asarray(prediction, np.float64)
-                                - np.asarray(target, np.float64)), axis=(1, 2))
+    squared = np.mean(
+        np.square(np.asarray(prediction, np.float64) - np.asarray(target, np.float64)),
+        axis=(1, 2),
+    )
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(squared), (samples, len(squared)))
     return float(1.96 * np.sqrt(squared[draws].mean(axis=1)).std())
@@ -426,15 +510,19 @@ def evaluate(estimates: np.ndarray, test: spirals.Spirals, scale: float) -> dict
     window, after = estimates[:, :length], estimates[:, length:]
     out = {}
     for key, prediction, target in (
-            ("window_clean", window, test.true_trajectories),
-            ("window_noisy", window, test.observations),
-            ("extrapolation", after, test.extrapolation_trajectories)):
+        ("window_clean", window, test.true_trajectories),
+        ("window_noisy", window, test.observations),
+        ("extrapolation", after, test.extrapolation_trajectories),
+    ):
         raw = pooled_rmse(prediction, target)
         per_spiral = results.mean_ci95(per_spiral_rmse(prediction, target))
-        out[key] = {"raw": raw, "standardized": raw / scale,
-                    "ci95_raw": bootstrap_ci95(prediction, target),
-                    "per_spiral_mean": per_spiral.mean,
-                    "per_spiral_ci95": per_spiral.ci95}
+        out[key] = {
+            "raw": raw,
+            "standardized": raw / scale,
+            "ci95_raw": bootstrap_ci95(prediction, target),
+            "per_spiral_mean": per_spiral.mean,
+            "per_spiral_ci95": per_spiral.ci95,
+        }
     return out
 
 
@@ -447,9 +535,13 @@ def plot_indices(test: spirals.Spirals, count: int) -> np.ndarray:
     return np.asarray(order[:count], np.int64)
 
 
-def plot_spirals(path: str, test: spirals.Spirals,
-                 subsamples: dict[int, spirals.Subsample], indices: np.ndarray,
-                 paths: dict[tuple[str, int], np.ndarray]) -> str:
+def plot_spirals(
+    path: str,
+    test: spirals.Spirals,
+    subsamples: dict[int, spirals.Subsample],
+    indices: np.ndarray,
+    paths: dict[tuple[str, int], np.ndarray],
+) -> str:
     """Fig. 8 style: observed points, truth and each model's prediction.
 
     Args:
@@ -466,22 +558,42 @@ def plot_spirals(path: str, test: spirals.Spirals,
     plt = plots.pyplot()
 
     sizes = sorted(subsamples)
-    fig, axes = plt.subplots(len(sizes), len(indices),
-                             figsize=(3.2 * len(indices), 3.0 * len(sizes)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(sizes),
+        len(indices),
+        figsize=(3.2 * len(indices), 3.0 * len(sizes)),
+        squeeze=False,
+    )
     for r, n in enumerate(sizes):
         for c, i in enumerate(indices):
             ax = axes[r, c]
-            ax.plot(*test.true_trajectories[i].T, color="0.6", lw=1,
-                    label="truth (observed window)")
-            ax.plot(*test.extrapolation_trajectories[i].T, color="black", lw=1,
-                    ls="--", label="truth (extrapolation)")
-            ax.scatter(*subsamples[n].observations[i].T, s=6, color="0.3",
-                       label=f"{n} observations")
+            ax.plot(
+                *test.true_trajectories[i].T,
+                color="0.6",
+                lw=1,
+                label="truth (observed window)",
+            )
+            ax.plot(
+                *test.extrapolation_trajectories[i].T,
+                color="black",
+                lw=1,
+                ls="--",
+                label="truth (extrapolation)",
+            )
+            ax.scatter(
+                *subsamples[n].observations[i].T,
+                s=6,
+                color="0.3",
+                label=f"{n} observations",
+            )
             for (model, size), pred in paths.items():
                 if size == n:
-                    ax.plot(*pred[c].T, color=PLOT_COLORS[model], lw=1.4,
-                            label=MODEL_LABELS[model])
+                    ax.plot(
+                        *pred[c].T,
+                        color=PLOT_COLORS[model],
+                        lw=1.4,
+                        label=MODEL_LABELS[model],
+                    )
             ax.set_aspect("equal", adjustable="datalim")
             ax.set_title(f"test spiral {i}, {n}/100 observed", fontsize=9)
             ax.tick_params(labelsize=7)
@@ -504,12 +616,18 @@ def _deviations(config: SpiralConfig, data: SpiralData) -> list[str]:
         f"{config.num_spirals} spirals split at random into {n_train} training and "
         f"{n_test} test spirals (split not stated in the paper)",
         "observed times drawn "
-        + ("independently per spiral" if config.per_sequence_times
-           else "once for all spirals"),
+        + (
+            "independently per spiral"
+            if config.per_sequence_times
+            else "once for all spirals"
+        ),
         "Table 2 cell: RMSE per coordinate over all 100 window times (observed and "
         "unobserved; Rubanova's latent_ode interpolation mode), against the "
-        + ("noise-free spiral" if config.cell_target == "clean"
-           else "noisy observations")
+        + (
+            "noise-free spiral"
+            if config.cell_target == "clean"
+            else "noisy observations"
+        )
         + ", pooled over all test spirals, times and coordinates; 95% CI by "
         "bootstrap over test spirals; extrapolation to the next 100 steps is an "
         "extra table",
@@ -519,8 +637,11 @@ def _deviations(config: SpiralConfig, data: SpiralData) -> list[str]:
         "(r = 0.3 theta), clockwise ones centred at (-5, 0) running inwards",
     ]
     if "latent_ode" in config.models:
-        clip = ("no gradient clipping" if config.grad_clip_norm is None else
-                f"gradient global norm clipped at {config.grad_clip_norm:g}")
+        clip = (
+            "no gradient clipping"
+            if config.grad_clip_norm is None
+            else f"gradient global norm clipped at {config.grad_clip_norm:g}"
+        )
         out += [
             f"latent ODE: {config.latent_iterations} full-batch Adam iterations, "
             f"learning rate {config.learning_rate:g}, {clip} (not stated in the "
@@ -539,11 +660,13 @@ def _deviations(config: SpiralConfig, data: SpiralData) -> list[str]:
             "RNN time rule: one recurrent step per grid step of the regular "
             "100-step window, the observation as input where observed and the "
             "RNN's own prediction elsewhere; continued past the window on its "
-            "predictions")
+            "predictions"
+        )
     if "rnn_time_gaps" in config.models:
         out.append(
             "RNN with time gaps (no published row): reads the observed points "
-            "with the gap to the next wanted time")
+            "with the gap to the next wanted time"
+        )
     if {"rnn", "rnn_time_gaps"} & set(config.models):
         out += [
             f"RNNs: {config.rnn_iterations} full-batch Adam iterations, learning "
@@ -586,111 +709,194 @@ def run(config: SpiralConfig, output_dir: str) -> dict:
                 max_seconds = 60 * config.max_train_minutes - spent
             if max_seconds is not None and max_seconds <= 0:
                 # The session's budget is spent: evaluate the last checkpoint.
-                loop = restore_untrained_session(name, model, optimizer, total,
-                                                 output_dir)
+                loop = restore_untrained_session(
+                    name, model, optimizer, total, output_dir
+                )
             else:
                 loop = training_loop.run_training(
-                    name, step_fn, total, run_dir=output_dir,
+                    name,
+                    step_fn,
+                    total,
+                    run_dir=output_dir,
                     trackables={"model": model, "optimizer": optimizer},
                     log_every=config.log_every,
                     checkpoint_every=config.checkpoint_every,
-                    max_seconds=max_seconds)
+                    max_seconds=max_seconds,
+                )
             statuses.append(loop.status)
             total_seconds += loop.train_seconds
             t = time.perf_counter()
-            estimates = predict(model_name, model, data.standardizer, test_sub,
-                                data.test.times, data.test.extrapolation_times)
+            estimates = predict(
+                model_name,
+                model,
+                data.standardizer,
+                test_sub,
+                data.test.times,
+                data.test.extrapolation_times,
+            )
             eval_seconds = time.perf_counter() - t
             scores = evaluate(estimates, data.test, scale)
-            seconds_per_step = (loop.train_seconds / loop.steps if loop.steps
-                                else float("nan"))
-            budget = {"iterations": loop.steps, "target_iterations": total,
-                      "wall_time_s": round(loop.train_seconds, 1),
-                      **loop.budget(), "status": loop.status}
-            loops.append({"name": name, **loop.budget(), "status": loop.status,
-                          "seconds_per_iteration": seconds_per_step,
-                          "last_metrics": loop.last_metrics})
-            metrics.append({"model": model_name, "num_observed": n,
-                            "status": loop.status, "iterations": loop.steps,
-                            "target_iterations": total,
-                            "train_seconds": round(loop.train_seconds, 1),
-                            **scores})
+            seconds_per_step = (
+                loop.train_seconds / loop.steps if loop.steps else float("nan")
+            )
+            budget = {
+                "iterations": loop.steps,
+                "target_iterations": total,
+                "wall_time_s": round(loop.train_seconds, 1),
+                **loop.budget(),
+                "status": loop.status,
+            }
+            loops.append(
+                {
+                    "name": name,
+                    **loop.budget(),
+                    "status": loop.status,
+                    "seconds_per_iteration": seconds_per_step,
+                    "last_metrics": loop.last_metrics,
+                }
+            )
+            metrics.append(
+                {
+                    "model": model_name,
+                    "num_observed": n,
+                    "status": loop.status,
+                    "iterations": loop.steps,
+                    "target_iterations": total,
+                    "train_seconds": round(loop.train_seconds, 1),
+                    **scores,
+                }
+            )
             cell_dev = [f"noise std {config.noise_std:g}"]
             if loop.steps < total:
                 cell_dev.append(f"trained {loop.steps} of {total} iterations")
             if loop.status != "complete":
                 cell_dev.append(f"run {loop.status}")
-            details = {"extrapolation RMSE (raw)": _fmt(scores["extrapolation"],
-                                                        "raw")}
+            details = {"extrapolation RMSE (raw)": _fmt(scores["extrapolation"], "raw")}
             if model_name == "latent_ode":
                 details["forward NFE (last step)"] = int(model.ode.forward_nfe.numpy())
                 if config.solver().adaptive:
                     details["backward NFE (last step)"] = int(
-                        model.ode.backward_nfe.numpy())
+                        model.ode.backward_nfe.numpy()
+                    )
             column = f"{n}/100"
             if model_name in TABLE2_ROWS and column in ("30/100", "50/100", "100/100"):
                 cell = scores[cell_key]
                 for unit, value, ci in (
-                        ("raw", cell["raw"], cell["ci95_raw"]),
-                        ("standardized", cell["standardized"],
-                         cell["ci95_raw"] / scale)):
-                    cells.append(results.cell(
-                        "neural_ode", "Table 2", TABLE2_ROWS[model_name], column,
-                        results.Estimate(value, ci, len(data.test)),
-                        deviations=cell_dev + [f"{unit} units"], budget=budget,
-                        details=details))
+                    ("raw", cell["raw"], cell["ci95_raw"]),
+                    ("standardized", cell["standardized"], cell["ci95_raw"] / scale),
+                ):
+                    cells.append(
+                        results.cell(
+                            "neural_ode",
+                            "Table 2",
+                            TABLE2_ROWS[model_name],
+                            column,
+                            results.Estimate(value, ci, len(data.test)),
+                            deviations=cell_dev + [f"{unit} units"],
+                            budget=budget,
+                            details=details,
+                        )
+                    )
             label = MODEL_LABELS[model_name]
-            window_rows.append([
-                label, column, _fmt(scores["window_clean"], "raw"),
-                _fmt(scores["window_clean"], "standardized"),
-                f"{scores['window_clean']['ci95_raw']:.4f}",
-                _fmt(scores["window_noisy"], "raw"),
-                _fmt(scores["window_noisy"], "standardized"),
-                f"{scores['window_clean']['per_spiral_mean']:.4f} ± "
-                f"{scores['window_clean']['per_spiral_ci95']:.4f}",
-                f"{loop.steps}/{total}", f"{seconds_per_step:.3f}",
-                f"{eval_seconds:.1f}", loop.status])
-            extrap_rows.append([
-                label, column, _fmt(scores["extrapolation"], "raw"),
-                _fmt(scores["extrapolation"], "standardized"),
-                f"{scores['extrapolation']['ci95_raw']:.4f}",
-                f"{scores['extrapolation']['per_spiral_mean']:.4f} ± "
-                f"{scores['extrapolation']['per_spiral_ci95']:.4f}", loop.status])
+            window_rows.append(
+                [
+                    label,
+                    column,
+                    _fmt(scores["window_clean"], "raw"),
+                    _fmt(scores["window_clean"], "standardized"),
+                    f"{scores['window_clean']['ci95_raw']:.4f}",
+                    _fmt(scores["window_noisy"], "raw"),
+                    _fmt(scores["window_noisy"], "standardized"),
+                    f"{scores['window_clean']['per_spiral_mean']:.4f} ± "
+                    f"{scores['window_clean']['per_spiral_ci95']:.4f}",
+                    f"{loop.steps}/{total}",
+                    f"{seconds_per_step:.3f}",
+                    f"{eval_seconds:.1f}",
+                    loop.status,
+                ]
+            )
+            extrap_rows.append(
+                [
+                    label,
+                    column,
+                    _fmt(scores["extrapolation"], "raw"),
+                    _fmt(scores["extrapolation"], "standardized"),
+                    f"{scores['extrapolation']['ci95_raw']:.4f}",
+                    f"{scores['extrapolation']['per_spiral_mean']:.4f} ± "
+                    f"{scores['extrapolation']['per_spiral_ci95']:.4f}",
+                    loop.status,
+                ]
+            )
             if len(indices):
                 plot_paths[(model_name, n)] = estimates[indices]
     figures = []
     if len(indices):
-        plot_spirals(os.path.join(output_dir, FIGURE), data.test,
-                     data.test_subsamples, indices, plot_paths)
+        plot_spirals(
+            os.path.join(output_dir, FIGURE),
+            data.test,
+            data.test_subsamples,
+            indices,
+            plot_paths,
+        )
         figures.append(FIGURE)
-    status = ("complete" if all(s == "complete" for s in statuses)
-              else ("diverged" if "diverged" in statuses else "cut short"))
+    status = (
+        "complete"
+        if all(s == "complete" for s in statuses)
+        else ("diverged" if "diverged" in statuses else "cut short")
+    )
     return results.write_results(
-        output_dir, paper="neural_ode", experiment=config.experiment, status=status,
-        budget={"train_seconds": round(total_seconds, 1),
-                "wall_time_s": round(total_seconds, 1),
-                "machine": results.machine_description()},
-        config=config_lib.to_dict(config), cells=cells,
-        deviations=_deviations(config, data), figures=figures,
+        output_dir,
+        paper="neural_ode",
+        experiment=config.experiment,
+        status=status,
+        budget={
+            "train_seconds": round(total_seconds, 1),
+            "wall_time_s": round(total_seconds, 1),
+            "machine": results.machine_description(),
+        },
+        config=config_lib.to_dict(config),
+        cells=cells,
+        deviations=_deviations(config, data),
+        figures=figures,
         extra={
             "tables": [
-                {"title": "In the window (all 100 times; the Table 2 reading): "
-                          "pooled RMSE per coordinate",
-                 "header": ["model", "observed", "clean target, raw",
-                            "clean target, standardized", "95% CI (raw, bootstrap)",
-                            "noisy target, raw", "noisy target, standardized",
-                            "per-spiral RMSE mean ± 95% CI (clean, raw)",
-                            "iterations", "s / iteration (tracing included)",
-                            "test prediction (s)", "status"],
-                 "rows": window_rows},
-                {"title": "Extrapolation (the 100 grid times after the window, "
-                          "noise-free targets): pooled RMSE per coordinate",
-                 "header": ["model", "observed", "raw", "standardized",
-                            "95% CI (raw, bootstrap)",
-                            "per-spiral RMSE mean ± 95% CI (raw)", "status"],
-                 "rows": extrap_rows}],
+                {
+                    "title": "In the window (all 100 times; the Table 2 reading): "
+                    "pooled RMSE per coordinate",
+                    "header": [
+                        "model",
+                        "observed",
+                        "clean target, raw",
+                        "clean target, standardized",
+                        "95% CI (raw, bootstrap)",
+                        "noisy target, raw",
+                        "noisy target, standardized",
+                        "per-spiral RMSE mean ± 95% CI (clean, raw)",
+                        "iterations",
+                        "s / iteration (tracing included)",
+                        "test prediction (s)",
+                        "status",
+                    ],
+                    "rows": window_rows,
+                },
+                {
+                    "title": "Extrapolation (the 100 grid times after the window, "
+                    "noise-free targets): pooled RMSE per coordinate",
+                    "header": [
+                        "model",
+                        "observed",
+                        "raw",
+                        "standardized",
+                        "95% CI (raw, bootstrap)",
+                        "per-spiral RMSE mean ± 95% CI (raw)",
+                        "status",
+                    ],
+                    "rows": extrap_rows,
+                },
+            ],
             "metrics": metrics,
             "loops": loops,
             "standardizer": dataclasses.asdict(data.standardizer),
             "plot_test_indices": [int(i) for i in indices],
-        })
+        },
+    )

@@ -44,19 +44,25 @@ class SpiralSeedsConfig:
 
     def __post_init__(self) -> None:
         if self.experiment != "spiral_seeds":
-            raise ValueError(f"experiment must be 'spiral_seeds', got "
-                             f"{self.experiment!r}")
+            raise ValueError(
+                f"experiment must be 'spiral_seeds', got {self.experiment!r}"
+            )
         if not self.run_dirs:
             raise ValueError("run_dirs must name at least one spirals run")
 
 
 def check_inputs(config: SpiralSeedsConfig) -> None:
     """Raises ValueError (before anything is written) if a run has no results."""
-    missing = [d for d in config.run_dirs
-               if not os.path.exists(os.path.join(d, results.RESULTS_FILE))]
+    missing = [
+        d
+        for d in config.run_dirs
+        if not os.path.exists(os.path.join(d, results.RESULTS_FILE))
+    ]
     if missing:
-        raise ValueError(f"no results.json in {', '.join(missing)}: run "
-                         "`python -m neural_ode.main --experiment=spirals` there first")
+        raise ValueError(
+            f"no results.json in {', '.join(missing)}: run "
+            "`python -m neural_ode.main --experiment=spirals` there first"
+        )
 
 
 def collect(records: list[dict]) -> dict:
@@ -71,14 +77,17 @@ def collect(records: list[dict]) -> dict:
         for m in record["extra"]["metrics"]:
             key = (float(config["noise_std"]), m["model"], int(m["num_observed"]))
             groups.setdefault(key, []).append(
-                {"seed": config["seed"], "cell_target": config["cell_target"], **m})
+                {"seed": config["seed"], "cell_target": config["cell_target"], **m}
+            )
     return groups
 
 
 def _budget(entries: list[dict]) -> dict:
     """Fewest iterations of any seed, the target, and training time over seeds."""
-    budget = {"iterations": min(e["iterations"] for e in entries),
-              "iterations per seed": sorted(e["iterations"] for e in entries)}
+    budget = {
+        "iterations": min(e["iterations"] for e in entries),
+        "iterations per seed": sorted(e["iterations"] for e in entries),
+    }
     if all("target_iterations" in e for e in entries):
         budget["target_iterations"] = max(e["target_iterations"] for e in entries)
     if all("train_seconds" in e for e in entries):
@@ -103,68 +112,146 @@ def run(config: SpiralSeedsConfig, output_dir: str) -> dict:
         for key in ("window_clean", "window_noisy", "extrapolation"):
             for unit in ("raw", "standardized"):
                 estimates[key, unit] = results.mean_ci95(
-                    [e[key][unit] for e in entries])
-        deviations = [f"noise std {noise:g}",
-                      f"{len(entries)} seeds ({', '.join(map(str, seeds))}): mean "
-                      "and 95% CI over seeds of the pooled RMSE"]
+                    [e[key][unit] for e in entries]
+                )
+        deviations = [
+            f"noise std {noise:g}",
+            f"{len(entries)} seeds ({', '.join(map(str, seeds))}): mean "
+            "and 95% CI over seeds of the pooled RMSE",
+        ]
         if incomplete:
-            deviations.append("seeds not complete: "
-                              + ", ".join(map(str, sorted(incomplete))))
+            deviations.append(
+                "seeds not complete: " + ", ".join(map(str, sorted(incomplete)))
+            )
         if model in spiral_experiment.TABLE2_ROWS:
+            raw_extrapolation = f"{estimates['extrapolation', 'raw'].mean:.4f}"
             for unit in ("raw", "standardized"):
-                cells.append(results.cell(
-                    "neural_ode", "Table 2", spiral_experiment.TABLE2_ROWS[model],
-                    column, estimates[target, unit],
-                    deviations=deviations + [f"{unit} units"],
-                    budget=_budget(entries),
-                    details={"extrapolation RMSE (raw)":
-                             f"{estimates['extrapolation', 'raw'].mean:.4f}"}))
+                cells.append(
+                    results.cell(
+                        "neural_ode",
+                        "Table 2",
+                        spiral_experiment.TABLE2_ROWS[model],
+                        column,
+                        estimates[target, unit],
+                        deviations=deviations + [f"{unit} units"],
+                        budget=_budget(entries),
+                        details={"extrapolation RMSE (raw)": raw_extrapolation},
+                    )
+                )
 
         def fmt(estimate: results.Estimate) -> str:
             return f"{estimate.mean:.4f} ± {estimate.ci95:.4f}"
 
-        window_rows.append([
-            f"{noise:g}", label, column,
-            fmt(estimates["window_clean", "raw"]),
-            fmt(estimates["window_clean", "standardized"]),
-            fmt(estimates["window_noisy", "raw"]),
-            fmt(estimates["window_noisy", "standardized"]), len(entries)])
-        extrap_rows.append([
-            f"{noise:g}", label, column, fmt(estimates["extrapolation", "raw"]),
-            fmt(estimates["extrapolation", "standardized"]), len(entries)])
+        window_rows.append(
+            [
+                f"{noise:g}",
+                label,
+                column,
+                fmt(estimates["window_clean", "raw"]),
+                fmt(estimates["window_clean", "standardized"]),
+                fmt(estimates["window_noisy", "raw"]),
+                fmt(estimates["window_noisy", "standardized"]),
+                len(entries),
+            ]
+        )
+        extrap_rows.append(
+            [
+                f"{noise:g}",
+                label,
+                column,
+                fmt(estimates["extrapolation", "raw"]),
+                fmt(estimates["extrapolation", "standardized"]),
+                len(entries),
+            ]
+        )
         for e in sorted(entries, key=lambda e: e["seed"]):
-            seed_rows.append([
-                f"{noise:g}", label, column, e["seed"],
-                f"{e['window_clean']['raw']:.4f}",
-                f"{e['window_clean']['standardized']:.4f}",
-                f"{e['extrapolation']['raw']:.4f}", e["iterations"], e["status"]])
+            seed_rows.append(
+                [
+                    f"{noise:g}",
+                    label,
+                    column,
+                    e["seed"],
+                    f"{e['window_clean']['raw']:.4f}",
+                    f"{e['window_clean']['standardized']:.4f}",
+                    f"{e['extrapolation']['raw']:.4f}",
+                    e["iterations"],
+                    e["status"],
+                ]
+            )
     statuses = [r["status"] for r in records]
-    status = ("complete" if all(s == "complete" for s in statuses)
-              else ("diverged" if "diverged" in statuses else "cut short"))
+    status = (
+        "complete"
+        if all(s == "complete" for s in statuses)
+        else ("diverged" if "diverged" in statuses else "cut short")
+    )
     return results.write_results(
-        output_dir, paper="neural_ode", experiment=config.experiment, status=status,
-        budget={"runs": list(config.run_dirs),
-                "train_seconds": round(sum(r["budget"].get("train_seconds", 0.0)
-                                           for r in records), 1),
-                "machine": results.machine_description()},
-        config=config_lib.to_dict(config), cells=cells,
-        deviations=sorted({d for r in records for d in r["deviations"]
-                           if not d.startswith("raw units")})
+        output_dir,
+        paper="neural_ode",
+        experiment=config.experiment,
+        status=status,
+        budget={
+            "runs": list(config.run_dirs),
+            "train_seconds": round(
+                sum(r["budget"].get("train_seconds", 0.0) for r in records), 1
+            ),
+            "machine": results.machine_description(),
+        },
+        config=config_lib.to_dict(config),
+        cells=cells,
+        deviations=sorted(
+            {
+                d
+                for r in records
+                for d in r["deviations"]
+                if not d.startswith("raw units")
+            }
+        )
         + ["per-run training budgets: see the per-seed table"],
-        extra={"tables": [
-            {"title": "In the window (Table 2 reading), every model: mean ± 95% CI "
-                      "over seeds of the pooled RMSE",
-             "header": ["noise std", "model", "observed", "clean target, raw",
-                        "clean target, standardized", "noisy target, raw",
-                        "noisy target, standardized", "seeds"],
-             "rows": window_rows},
-            {"title": "Extrapolation (100 grid steps after the window, noise-free "
-                      "targets): mean ± 95% CI over seeds of the pooled RMSE",
-             "header": ["noise std", "model", "observed", "raw", "standardized",
-                        "seeds"],
-             "rows": extrap_rows},
-            {"title": "Per seed",
-             "header": ["noise std", "model", "observed", "seed",
-                        "window RMSE (clean, raw)", "window RMSE (standardized)",
-                        "extrapolation RMSE (raw)", "iterations", "status"],
-             "rows": seed_rows}]})
+        extra={
+            "tables": [
+                {
+                    "title": "In the window (Table 2 reading), every model: "
+                    "mean ± 95% CI over seeds of the pooled RMSE",
+                    "header": [
+                        "noise std",
+                        "model",
+                        "observed",
+                        "clean target, raw",
+                        "clean target, standardized",
+                        "noisy target, raw",
+                        "noisy target, standardized",
+                        "seeds",
+                    ],
+                    "rows": window_rows,
+                },
+                {
+                    "title": "Extrapolation (100 grid steps after the window, "
+                    "noise-free targets): mean ± 95% CI over seeds of the pooled RMSE",
+                    "header": [
+                        "noise std",
+                        "model",
+                        "observed",
+                        "raw",
+                        "standardized",
+                        "seeds",
+                    ],
+                    "rows": extrap_rows,
+                },
+                {
+                    "title": "Per seed",
+                    "header": [
+                        "noise std",
+                        "model",
+                        "observed",
+                        "seed",
+                        "window RMSE (clean, raw)",
+                        "window RMSE (standardized)",
+                        "extrapolation RMSE (raw)",
+                        "iterations",
+                        "status",
+                    ],
+                    "rows": seed_rows,
+                },
+            ]
+        },
+    )
