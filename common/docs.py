@@ -111,8 +111,14 @@ class ClaimLine:
     claim_column: int = 0
 
 
-def _cells(paper: str, table: str, rows: Sequence[str], columns: Sequence[str],
-           run: str, match: tuple[str, ...] = ()) -> tuple[Cell, ...]:
+def _cells(
+    paper: str,
+    table: str,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    run: str,
+    match: tuple[str, ...] = (),
+) -> tuple[Cell, ...]:
     return tuple(Cell(paper, table, r, c, run, match) for r in rows for c in columns)
 
 
@@ -131,122 +137,298 @@ def _omniglot(row: str, table: str, experiment: str, column: str) -> Cell:
 
 
 SUMMARY: tuple[Line | ClaimLine, ...] = (
-    Line("MAML App. C Table 2, sinusoid 5-shot MSE after 1 / 5 / 10 steps, "
-         "official code's α = 0.001 (median seed)",
-         _cells("maml", "Appendix C Table 2", ["MAML (ours)"], _STEPS, _SEEDS,
-                ("official code's α",)), f"{_MAML_PAGE}#sinusoid-regression"),
-    Line("the same, paper's α = 0.01", _cells(
-        "maml", "Appendix C Table 2", ["MAML (ours)"], _STEPS, _SEEDS,
-        ("paper's α",)), f"{_MAML_PAGE}#sinusoid-regression"),
-    Line("the same, pretrain on all tasks", _cells(
-        "maml", "Appendix C Table 2", ["pretrain on all tasks"], _STEPS, _SEEDS),
-        f"{_MAML_PAGE}#sinusoid-regression"),
-    *(Line(f"the same, {row}{label}", _cells(
-        "maml", "Appendix C Table 2", [row], _STEPS, _SEEDS, (match,)),
-        f"{_MAML_PAGE}#sinusoid-regression")
-      for row, label, match in (
-          ("multi-task, no reg", "", "stops once"),
-          ("multi-task, l2 reg", "", "stops once"),
-          ("multi-task, reg to mean θ", "", "stops once"),
-          ("multi-task, reg to mean θ", ", long training",
-           "at least regressor_min_steps"))),
-    Line("MAML Table 1, Omniglot 5-way 1-shot / 5-shot, no conv, accuracy %", (
-        _omniglot("MAML, no conv", "Table 1", "omniglot_nonconv_5w1s",
-                  "Omniglot 5-way 1-shot"),
-        _omniglot("MAML, no conv", "Table 1", "omniglot_nonconv_5w5s",
-                  "Omniglot 5-way 5-shot")), f"{_MAML_PAGE}#omniglot-table-1"),
-    Line("MAML Table 1, Omniglot 5-way 1 / 5-shot, 20-way 1 / 5-shot, conv", tuple(
-        _omniglot("MAML", "Table 1", f"omniglot_{e}", c) for e, c in (
-            ("5w1s", "Omniglot 5-way 1-shot"), ("5w5s", "Omniglot 5-way 5-shot"),
-            ("20w1s", "Omniglot 20-way 1-shot"),
-            ("20w5s", "Omniglot 20-way 5-shot"))), f"{_MAML_PAGE}#omniglot-table-1"),
-    Line("MAML App. C Table 3, context vector, Omniglot 5-way 1 / 5-shot", (
-        _omniglot("context vector", "Appendix C Table 3", "omniglot_context_5w1s",
-                  "1-shot"),
-        _omniglot("context vector", "Appendix C Table 3", "omniglot_context_5w5s",
-                  "5-shot")), f"{_MAML_PAGE}#omniglot-table-1"),
-    Line("MAML Table 1, MiniImagenet 5-way 1 / 5-shot", _cells(
-        "maml", "Table 1", ["MAML"],
-        ["MiniImagenet 5-way 1-shot", "MiniImagenet 5-way 5-shot"],
-        f"{_T1}/miniimagenet"), f"{_MAML_PAGE}#miniimagenet",
-        missing="not measured (no images here)"),
-    Line("MAML App. C Table 4, 2D navigation return after 0-3 steps (seed 0)",
-         _cells("maml", "Appendix C Table 4", ["MAML (ours)"], _RL_STEPS,
-                "results/maml_rl_nav2d_seed0"), f"{_MAML_PAGE}#reinforcement-learning"),
-    Line("MAML App. C Table 5, half-cheetah direction return after 0-3 steps",
-         _cells("maml", "Appendix C Table 5", ["MAML (ours)"], _RL_STEPS,
-                "results/maml_rl_cheetah"), f"{_MAML_PAGE}#reinforcement-learning"),
-    Line("Neural ODE Table 1, MNIST test error %: MLP (stand-in, 160 epochs)",
-         _cells("neural_ode", "Table 1", ["1-Layer MLP"], ["Test Error"],
-                "results/neural_ode_mnist_mlp160"), f"{_NODE_PAGE}#table-1-mnist"),
-    Line("the same, ResNet / RK-Net / ODE-Net (annealed 8 epochs)",
-         _cells("neural_ode", "Table 1", ["ResNet", "RK-Net", "ODE-Net"],
-                ["Test Error"], "results/neural_ode_mnist_annealed"),
-         f"{_NODE_PAGE}#table-1-mnist"),
-    Line("Neural ODE Table 2, spirals RMSE, latent ODE, 30 / 50 / 100 points "
-         "(noise 0.3, 3 seeds)",
-         _cells("neural_ode", "Table 2", ["Latent ODE"], _SPIRALS,
-                "results/neural_ode_spiral_seeds", ("noise std 0.3", "raw units")),
-         f"{_NODE_PAGE}#table-2-spirals"),
-    Line("the same, RNN", _cells(
-        "neural_ode", "Table 2", ["RNN"], _SPIRALS, "results/neural_ode_spiral_seeds",
-        ("noise std 0.3", "raw units")), f"{_NODE_PAGE}#table-2-spirals"),
-    ClaimLine("Neural ODE Fig. 3, adjustable precision (1-epoch model)",
-              ("results/neural_ode_precision",), f"{_NODE_PAGE}#earlier-runs"),
-    ClaimLine("Neural ODE Table 1 memory column, adjoint vs backprop",
-              ("results/neural_ode_memory",), f"{_NODE_PAGE}#earlier-runs"),
-    ClaimLine("Neural ODE §6, minibatching cost", ("results/neural_ode_minibatch",),
-              f"{_NODE_PAGE}#earlier-runs"),
-    ClaimLine("Neural ODE Fig. 4, CNF vs NF density matching (9 targets × sizes)",
-              ("results/neural_ode_cnf",), f"{_NODE_PAGE}#earlier-runs",
-              claim_column=5),
-    ClaimLine("Magnet loss, the abstract's claims (CIFAR-10, Fashion-MNIST; "
-              "hierarchy on CIFAR-10, Omniglot)",
-              tuple(f"results/magnet_{name}" for name in (
-                  "classification_cifar10", "classification_fashion_mnist",
-                  "hierarchy_cifar10", "hierarchy_omniglot_alphabets")),
-              f"{_MAGNET_PAGE}#the-study-at-convergence"),
+    Line(
+        "MAML App. C Table 2, sinusoid 5-shot MSE after 1 / 5 / 10 steps, "
+        "official code's α = 0.001 (median seed)",
+        _cells(
+            "maml",
+            "Appendix C Table 2",
+            ["MAML (ours)"],
+            _STEPS,
+            _SEEDS,
+            ("official code's α",),
+        ),
+        f"{_MAML_PAGE}#sinusoid-regression",
+    ),
+    Line(
+        "the same, paper's α = 0.01",
+        _cells(
+            "maml",
+            "Appendix C Table 2",
+            ["MAML (ours)"],
+            _STEPS,
+            _SEEDS,
+            ("paper's α",),
+        ),
+        f"{_MAML_PAGE}#sinusoid-regression",
+    ),
+    Line(
+        "the same, pretrain on all tasks",
+        _cells("maml", "Appendix C Table 2", ["pretrain on all tasks"], _STEPS, _SEEDS),
+        f"{_MAML_PAGE}#sinusoid-regression",
+    ),
+    *(
+        Line(
+            f"the same, {row}{label}",
+            _cells("maml", "Appendix C Table 2", [row], _STEPS, _SEEDS, (match,)),
+            f"{_MAML_PAGE}#sinusoid-regression",
+        )
+        for row, label, match in (
+            ("multi-task, no reg", "", "stops once"),
+            ("multi-task, l2 reg", "", "stops once"),
+            ("multi-task, reg to mean θ", "", "stops once"),
+            (
+                "multi-task, reg to mean θ",
+                ", long training",
+                "at least regressor_min_steps",
+            ),
+        )
+    ),
+    Line(
+        "MAML Table 1, Omniglot 5-way 1-shot / 5-shot, no conv, accuracy %",
+        (
+            _omniglot(
+                "MAML, no conv",
+                "Table 1",
+                "omniglot_nonconv_5w1s",
+                "Omniglot 5-way 1-shot",
+            ),
+            _omniglot(
+                "MAML, no conv",
+                "Table 1",
+                "omniglot_nonconv_5w5s",
+                "Omniglot 5-way 5-shot",
+            ),
+        ),
+        f"{_MAML_PAGE}#omniglot-table-1",
+    ),
+    Line(
+        "MAML Table 1, Omniglot 5-way 1 / 5-shot, 20-way 1 / 5-shot, conv",
+        tuple(
+            _omniglot("MAML", "Table 1", f"omniglot_{e}", c)
+            for e, c in (
+                ("5w1s", "Omniglot 5-way 1-shot"),
+                ("5w5s", "Omniglot 5-way 5-shot"),
+                ("20w1s", "Omniglot 20-way 1-shot"),
+                ("20w5s", "Omniglot 20-way 5-shot"),
+            )
+        ),
+        f"{_MAML_PAGE}#omniglot-table-1",
+    ),
+    Line(
+        "MAML App. C Table 3, context vector, Omniglot 5-way 1 / 5-shot",
+        (
+            _omniglot(
+                "context vector",
+                "Appendix C Table 3",
+                "omniglot_context_5w1s",
+                "1-shot",
+            ),
+            _omniglot(
+                "context vector",
+                "Appendix C Table 3",
+                "omniglot_context_5w5s",
+                "5-shot",
+            ),
+        ),
+        f"{_MAML_PAGE}#omniglot-table-1",
+    ),
+    Line(
+        "MAML Table 1, MiniImagenet 5-way 1 / 5-shot",
+        _cells(
+            "maml",
+            "Table 1",
+            ["MAML"],
+            ["MiniImagenet 5-way 1-shot", "MiniImagenet 5-way 5-shot"],
+            f"{_T1}/miniimagenet",
+        ),
+        f"{_MAML_PAGE}#miniimagenet",
+        missing="not measured (no images here)",
+    ),
+    Line(
+        "MAML App. C Table 4, 2D navigation return after 0-3 steps (seed 0)",
+        _cells(
+            "maml",
+            "Appendix C Table 4",
+            ["MAML (ours)"],
+            _RL_STEPS,
+            "results/maml_rl_nav2d_seed0",
+        ),
+        f"{_MAML_PAGE}#reinforcement-learning",
+    ),
+    Line(
+        "MAML App. C Table 5, half-cheetah direction return after 0-3 steps",
+        _cells(
+            "maml",
+            "Appendix C Table 5",
+            ["MAML (ours)"],
+            _RL_STEPS,
+            "results/maml_rl_cheetah",
+        ),
+        f"{_MAML_PAGE}#reinforcement-learning",
+    ),
+    Line(
+        "Neural ODE Table 1, MNIST test error %: MLP (stand-in, 160 epochs)",
+        _cells(
+            "neural_ode",
+            "Table 1",
+            ["1-Layer MLP"],
+            ["Test Error"],
+            "results/neural_ode_mnist_mlp160",
+        ),
+        f"{_NODE_PAGE}#table-1-mnist",
+    ),
+    Line(
+        "the same, ResNet / RK-Net / ODE-Net (annealed 8 epochs)",
+        _cells(
+            "neural_ode",
+            "Table 1",
+            ["ResNet", "RK-Net", "ODE-Net"],
+            ["Test Error"],
+            "results/neural_ode_mnist_annealed",
+        ),
+        f"{_NODE_PAGE}#table-1-mnist",
+    ),
+    Line(
+        "Neural ODE Table 2, spirals RMSE, latent ODE, 30 / 50 / 100 points "
+        "(noise 0.3, 3 seeds)",
+        _cells(
+            "neural_ode",
+            "Table 2",
+            ["Latent ODE"],
+            _SPIRALS,
+            "results/neural_ode_spiral_seeds",
+            ("noise std 0.3", "raw units"),
+        ),
+        f"{_NODE_PAGE}#table-2-spirals",
+    ),
+    Line(
+        "the same, RNN",
+        _cells(
+            "neural_ode",
+            "Table 2",
+            ["RNN"],
+            _SPIRALS,
+            "results/neural_ode_spiral_seeds",
+            ("noise std 0.3", "raw units"),
+        ),
+        f"{_NODE_PAGE}#table-2-spirals",
+    ),
+    ClaimLine(
+        "Neural ODE Fig. 3, adjustable precision (1-epoch model)",
+        ("results/neural_ode_precision",),
+        f"{_NODE_PAGE}#earlier-runs",
+    ),
+    ClaimLine(
+        "Neural ODE Table 1 memory column, adjoint vs backprop",
+        ("results/neural_ode_memory",),
+        f"{_NODE_PAGE}#earlier-runs",
+    ),
+    ClaimLine(
+        "Neural ODE §6, minibatching cost",
+        ("results/neural_ode_minibatch",),
+        f"{_NODE_PAGE}#earlier-runs",
+    ),
+    ClaimLine(
+        "Neural ODE Fig. 4, CNF vs NF density matching (9 targets × sizes)",
+        ("results/neural_ode_cnf",),
+        f"{_NODE_PAGE}#earlier-runs",
+        claim_column=5,
+    ),
+    ClaimLine(
+        "Magnet loss, the abstract's claims (CIFAR-10, Fashion-MNIST; "
+        "hierarchy on CIFAR-10, Omniglot)",
+        tuple(
+            f"results/magnet_{name}"
+            for name in (
+                "classification_cifar10",
+                "classification_fashion_mnist",
+                "hierarchy_cifar10",
+                "hierarchy_omniglot_alphabets",
+            )
+        ),
+        f"{_MAGNET_PAGE}#the-study-at-convergence",
+    ),
 )
 
 # Tables of the docs pages made of planned cells (`plan NAME`).
 PLANS: dict[str, tuple[Cell, ...]] = {
     "maml-table1": tuple(
-        dataclasses.replace(_omniglot(row, table, experiment, column),
-                            label=f"{row}, {column}")
+        dataclasses.replace(
+            _omniglot(row, table, experiment, column), label=f"{row}, {column}"
+        )
         for row, table, experiment, column in (
-            ("MAML, no conv", "Table 1", "omniglot_nonconv_5w1s",
-             "Omniglot 5-way 1-shot"),
-            ("MAML, no conv", "Table 1", "omniglot_nonconv_5w5s",
-             "Omniglot 5-way 5-shot"),
+            (
+                "MAML, no conv",
+                "Table 1",
+                "omniglot_nonconv_5w1s",
+                "Omniglot 5-way 1-shot",
+            ),
+            (
+                "MAML, no conv",
+                "Table 1",
+                "omniglot_nonconv_5w5s",
+                "Omniglot 5-way 5-shot",
+            ),
             ("MAML", "Table 1", "omniglot_5w1s", "Omniglot 5-way 1-shot"),
             ("MAML", "Table 1", "omniglot_5w5s", "Omniglot 5-way 5-shot"),
             ("MAML", "Table 1", "omniglot_20w1s", "Omniglot 20-way 1-shot"),
             ("MAML", "Table 1", "omniglot_20w5s", "Omniglot 20-way 5-shot"),
-            ("context vector", "Appendix C Table 3", "omniglot_context_5w1s",
-             "1-shot"),
-            ("context vector", "Appendix C Table 3", "omniglot_context_5w5s",
-             "5-shot"))),
+            ("context vector", "Appendix C Table 3", "omniglot_context_5w1s", "1-shot"),
+            ("context vector", "Appendix C Table 3", "omniglot_context_5w5s", "5-shot"),
+        )
+    ),
     "neural-ode-table1": (
-        Cell("neural_ode", "Table 1", "1-Layer MLP", "Test Error",
-             "results/neural_ode_mnist_mlp160",
-             label="1-Layer MLP (stand-in, full 160 epochs)"),
-        *_cells("neural_ode", "Table 1", ["ResNet", "RK-Net", "ODE-Net"],
-                ["Test Error"], "results/neural_ode_mnist_annealed")),
+        Cell(
+            "neural_ode",
+            "Table 1",
+            "1-Layer MLP",
+            "Test Error",
+            "results/neural_ode_mnist_mlp160",
+            label="1-Layer MLP (stand-in, full 160 epochs)",
+        ),
+        *_cells(
+            "neural_ode",
+            "Table 1",
+            ["ResNet", "RK-Net", "ODE-Net"],
+            ["Test Error"],
+            "results/neural_ode_mnist_annealed",
+        ),
+    ),
     "neural-ode-table2": tuple(
         dataclasses.replace(c, label=f"{c.row}, {c.column}, noise {noise}")
         for noise in ("0.3", "0.1")
-        for c in _cells("neural_ode", "Table 2", ["Latent ODE", "RNN"], _SPIRALS,
-                        "results/neural_ode_spiral_seeds",
-                        (f"noise std {noise}", "raw units"))),
+        for c in _cells(
+            "neural_ode",
+            "Table 2",
+            ["Latent ODE", "RNN"],
+            _SPIRALS,
+            "results/neural_ode_spiral_seeds",
+            (f"noise std {noise}", "raw units"),
+        )
+    ),
     "maml-rl": (
-        *(dataclasses.replace(c, label=f"2D navigation (seed 0), {c.row}, {c.column}")
-          for c in _cells("maml", "Appendix C Table 4",
-                          ["MAML (ours)", "context vector"], _RL_STEPS,
-                          "results/maml_rl_nav2d_seed0")),
-        *(dataclasses.replace(c, label=f"half-cheetah, {c.row}, {c.column}")
-          for c in _cells("maml", "Appendix C Table 5",
-                          ["MAML (ours)", "context vector"], _RL_STEPS,
-                          "results/maml_rl_cheetah"))),
+        *(
+            dataclasses.replace(c, label=f"2D navigation (seed 0), {c.row}, {c.column}")
+            for c in _cells(
+                "maml",
+                "Appendix C Table 4",
+                ["MAML (ours)", "context vector"],
+                _RL_STEPS,
+                "results/maml_rl_nav2d_seed0",
+            )
+        ),
+        *(
+            dataclasses.replace(c, label=f"half-cheetah, {c.row}, {c.column}")
+            for c in _cells(
+                "maml",
+                "Appendix C Table 5",
+                ["MAML (ours)", "context vector"],
+                _RL_STEPS,
+                "results/maml_rl_cheetah",
+            )
+        ),
+    ),
 }
 
 
@@ -267,8 +449,9 @@ def _find(record: dict[str, Any] | None, cell: Cell) -> dict[str, Any] | None:
     for c in record["cells"]:
         if (c["table"], c["row"], c["column"]) != (cell.table, cell.row, cell.column):
             continue
-        text = json.dumps([c.get("details", {}), c.get("deviations", [])],
-                          ensure_ascii=False)
+        text = json.dumps(
+            [c.get("details", {}), c.get("deviations", [])], ensure_ascii=False
+        )
         if all(m in text for m in cell.match):
             return c
     return None
@@ -320,8 +503,9 @@ def _link(path: str, text: str) -> str:
 
 
 def _row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "/").replace("\n", " ")
-                             for c in cells) + " |"
+    return (
+        "| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |"
+    )
 
 
 def _header(*names: str) -> list[str]:
@@ -354,12 +538,15 @@ def _line_cells(line: Line, root: str) -> tuple[list[str], str, str]:
     return ours, " / ".join(pubs), verdict
 
 
-def _claim_rows(record: dict[str, Any], claim_column: int
-                ) -> list[tuple[str, str, str]]:
+def _claim_rows(
+    record: dict[str, Any], claim_column: int
+) -> list[tuple[str, str, str]]:
     """(claim, ours, short verdict) of each row of a run's claims table."""
     table = record["extra"]["tables"][0]
-    return [(str(r[claim_column]), str(r[-2]), short_verdict(str(r[-1])))
-            for r in table["rows"]]
+    return [
+        (str(r[claim_column]), str(r[-2]), short_verdict(str(r[-1])))
+        for r in table["rows"]
+    ]
 
 
 def _claim_summary(line: ClaimLine, root: str) -> list[str]:
@@ -404,8 +591,11 @@ def render_summary(root: str) -> str:
             lines.append(_row([what, " / ".join(ours), pub, verdict]))
             continue
         lines.append(_row([what, *_claim_summary(line, root)]))
-    lines += ["", "Published values and claims: `common/published.py`. "
-              f"Regenerate with `{COMMAND}`."]
+    lines += [
+        "",
+        "Published values and claims: `common/published.py`. "
+        f"Regenerate with `{COMMAND}`.",
+    ]
     return "\n".join(lines)
 
 
@@ -415,21 +605,44 @@ def render_cells(root: str, run: str) -> str:
     if record is None:
         return f"No results yet in `{run}/` (queued)."
     report = _link(os.path.join(run, results.REPORT_FILE), "report")
-    lines = [f"Status: **{record['status']}**; {report}.",
-             "", *_header("row", "column", "published", "ours (mean ± 95% CI)",
-                          "budget", "deviations", "verdict")]
+    lines = [
+        f"Status: **{record['status']}**; {report}.",
+        "",
+        *_header(
+            "row",
+            "column",
+            "published",
+            "ours (mean ± 95% CI)",
+            "budget",
+            "deviations",
+            "verdict",
+        ),
+    ]
     for c in record["cells"]:
         pub = c["published"]
         entry = published.lookup(record["paper"], c["table"], c["row"], c["column"])
         row = c["row"]
         if c.get("details"):
-            row += " (" + ", ".join(f"{k.replace('_', ' ')} {v}"
-                                    for k, v in c["details"].items()) + ")"
-        lines.append(_row([
-            row, c["column"], format_published(entry),
-            format_ours(c, pub["unit"] if pub else ""),
-            results.format_budget(c.get("budget") or record["budget"]),
-            "; ".join(c["deviations"]) or "none", c["verdict"] + _status(record)]))
+            row += (
+                " ("
+                + ", ".join(
+                    f"{k.replace('_', ' ')} {v}" for k, v in c["details"].items()
+                )
+                + ")"
+            )
+        lines.append(
+            _row(
+                [
+                    row,
+                    c["column"],
+                    format_published(entry),
+                    format_ours(c, pub["unit"] if pub else ""),
+                    results.format_budget(c.get("budget") or record["budget"]),
+                    "; ".join(c["deviations"]) or "none",
+                    c["verdict"] + _status(record),
+                ]
+            )
+        )
     return "\n".join(lines)
 
 
@@ -440,30 +653,51 @@ def render_extra(root: str, run: str, index: int) -> str:
         return f"No results yet in `{run}/` (queued)."
     table = record["extra"]["tables"][index]
     report = _link(os.path.join(run, results.REPORT_FILE), "report")
-    lines = [f"**{table['title']}** ({report})",
-             "", *_header(*map(str, table["header"]))]
+    lines = [
+        f"**{table['title']}** ({report})",
+        "",
+        *_header(*map(str, table["header"])),
+    ]
     lines += [_row([str(v) for v in row]) for row in table["rows"]]
     return "\n".join(lines)
 
 
 def render_plan(root: str, name: str) -> str:
     """The planned cells of `PLANS[name]`: published, ours or "queued", verdict."""
-    lines = _header("cell", "published", "ours (mean ± 95% CI)", "verdict",
-                    "budget", "run")
+    lines = _header(
+        "cell", "published", "ours (mean ± 95% CI)", "verdict", "budget", "run"
+    )
     for cell in PLANS[name]:
         entry = published.lookup(cell.paper, cell.table, cell.row, cell.column)
         record = _load(root, cell.run)
         found = _find(record, cell)
         label = cell.label or f"{cell.row}, {cell.column}"
         if found is None or found.get("ours") is None:
-            lines.append(_row([label, format_published(entry), "-", "queued", "-",
-                               f"`{cell.run}/`"]))
+            lines.append(
+                _row(
+                    [
+                        label,
+                        format_published(entry),
+                        "-",
+                        "queued",
+                        "-",
+                        f"`{cell.run}/`",
+                    ]
+                )
+            )
             continue
-        lines.append(_row([
-            label, format_published(entry), format_ours(found, entry.unit),
-            found["verdict"] + _status(record),
-            results.format_budget(found.get("budget") or record["budget"]),
-            _link(os.path.join(cell.run, results.REPORT_FILE), "report")]))
+        lines.append(
+            _row(
+                [
+                    label,
+                    format_published(entry),
+                    format_ours(found, entry.unit),
+                    found["verdict"] + _status(record),
+                    results.format_budget(found.get("budget") or record["budget"]),
+                    _link(os.path.join(cell.run, results.REPORT_FILE), "report"),
+                ]
+            )
+        )
     return "\n".join(lines)
 
 
@@ -514,9 +748,14 @@ def relink(text: str, page: str, root: str) -> str:
 
     def fix(m: re.Match) -> str:
         target = m.group(2)
-        if "://" in target or target.startswith(("/", "../", "./")) or not (
+        if (
+            "://" in target
+            or target.startswith(("/", "../", "./"))
+            or not (
                 os.path.exists(os.path.join(root, target))
-                or target.startswith(("results/", "docs/"))):
+                or target.startswith(("results/", "docs/"))
+            )
+        ):
             return m.group(0)
         return m.group(1) + os.path.relpath(target, page_dir) + m.group(3)
 
@@ -527,8 +766,10 @@ def render_block(spec: str, page: str, root: str) -> str:
     """The text of one generated block (between its markers)."""
     kind, *args = spec.split()
     if kind not in RENDERERS:
-        raise ValueError(f"{page}: unknown generated block kind {kind!r} "
-                         f"(known: {', '.join(RENDERERS)})")
+        raise ValueError(
+            f"{page}: unknown generated block kind {kind!r} "
+            f"(known: {', '.join(RENDERERS)})"
+        )
     return relink(RENDERERS[kind](root, *args), page, root)
 
 
@@ -541,7 +782,7 @@ def render_page(text: str, page: str, root: str) -> tuple[str, list[str]]:
         end = text.find(END, m.end())
         if end < 0:
             raise ValueError(f"{page}: block '{m.group('spec')}' has no {END!r}")
-        out.append(text[pos:m.end()])
+        out.append(text[pos : m.end()])
         out.append("\n" + render_block(m.group("spec"), page, root) + "\n\n")
         specs.append(m.group("spec"))
         pos = end
@@ -553,8 +794,9 @@ def pages(root: str) -> list[str]:
     """The pages holding generated blocks, relative to `root`."""
     found = []
     for pattern in PAGES:
-        found += sorted(os.path.relpath(p, root)
-                        for p in glob.glob(os.path.join(root, pattern)))
+        found += sorted(
+            os.path.relpath(p, root) for p in glob.glob(os.path.join(root, pattern))
+        )
     return found
 
 
@@ -592,16 +834,23 @@ def main(argv: Sequence[str]) -> int:
         if arg.startswith("--root="):
             root = arg.split("=", 1)[1]
         elif arg != "--check":
-            print(f"usage: {COMMAND} [--check] [--root=DIR]; got {arg!r}",
-                  file=sys.stderr)
+            print(
+                f"usage: {COMMAND} [--check] [--root=DIR]; got {arg!r}", file=sys.stderr
+            )
             return 2
     changed = update(root, check=check)
     if check and changed:
-        print("generated blocks differ from the results in: " + ", ".join(changed)
-              + f" (run `{COMMAND}`)", file=sys.stderr)
+        print(
+            "generated blocks differ from the results in: "
+            + ", ".join(changed)
+            + f" (run `{COMMAND}`)",
+            file=sys.stderr,
+        )
         return 1
-    print(("up to date: " if not changed else "rewrote: ")
-          + ", ".join(changed or pages(root)))
+    print(
+        ("up to date: " if not changed else "rewrote: ")
+        + ", ".join(changed or pages(root))
+    )
     return 0
 
 

@@ -24,7 +24,8 @@ from common import docs, published, results
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "README.md")
 PAGES = ["README.md"] + sorted(
-    os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "docs", "*.md")))
+    os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "docs", "*.md"))
+)
 
 
 def _read(page: str) -> str:
@@ -65,10 +66,12 @@ def test_relative_links_resolve(page):
         if "://" in target or target.startswith("mailto:"):
             continue
         file, _, anchor = target.partition("#")
-        path = os.path.normpath(os.path.join(REPO, os.path.dirname(page),
-                                             file or os.path.basename(page)))
+        path = os.path.normpath(
+            os.path.join(REPO, os.path.dirname(page), file or os.path.basename(page))
+        )
         if not os.path.exists(path) or (
-                anchor and path.endswith(".md") and anchor not in _anchors(path)):
+            anchor and path.endswith(".md") and anchor not in _anchors(path)
+        ):
             broken.append(target)
     assert not broken, f"{page}: links to missing files or headings {broken}"
 
@@ -76,7 +79,8 @@ def test_relative_links_resolve(page):
 def _module_exists(module: str) -> bool:
     path = os.path.join(REPO, *module.split("."))
     return os.path.exists(path + ".py") or os.path.exists(
-        os.path.join(path, "__init__.py"))
+        os.path.join(path, "__init__.py")
+    )
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -84,8 +88,11 @@ def test_commands_and_files_named_exist(page):
     """Every `python -m <project module>` and every `<package>/....py` named."""
     text = _read(page)
     packages = ("common", "maml", "neural_ode", "magnet", "benchmarks", "tests")
-    modules = {m for m in re.findall(r"python -m ([\w.]+)", text)
-               if m.split(".")[0] in packages}
+    modules = {
+        m
+        for m in re.findall(r"python -m ([\w.]+)", text)
+        if m.split(".")[0] in packages
+    }
     missing = sorted(m for m in modules if not _module_exists(m))
     files = set(re.findall(rf"\b((?:{'|'.join(packages)})/[\w/]+\.py)\b", text))
     missing += sorted(f for f in files if not os.path.exists(os.path.join(REPO, f)))
@@ -95,7 +102,8 @@ def test_commands_and_files_named_exist(page):
 def test_generated_blocks_match_the_results():
     assert docs.update(REPO, check=True) == [], (
         "the generated tables differ from results/*/results.json: run "
-        "`python -m common.docs`")
+        "`python -m common.docs`"
+    )
 
 
 def _published_texts(entry: published.Published) -> set[str]:
@@ -134,8 +142,9 @@ def test_no_published_number_typed_by_hand(page):
         for number in _published_texts(entry):
             if re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", text):
                 found.append(f"{number} ({entry.source})")
-    assert not found, (f"{page} types published numbers outside generated "
-                       f"blocks: {found}")
+    assert not found, (
+        f"{page} types published numbers outside generated blocks: {found}"
+    )
 
 
 def test_summary_shows_each_published_value_from_the_registry():
@@ -143,8 +152,7 @@ def test_summary_shows_each_published_value_from_the_registry():
     for line in docs.SUMMARY:
         if isinstance(line, docs.Line):
             for cell in line.cells:
-                entry = published.lookup(cell.paper, cell.table, cell.row,
-                                         cell.column)
+                entry = published.lookup(cell.paper, cell.table, cell.row, cell.column)
                 assert docs.format_published(entry) in summary
 
 
@@ -169,9 +177,15 @@ def tiny_budget(code: str) -> str:
 def test_readme_snippet_runs(index):
     code = tiny_budget(_snippets()[index])
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -179,11 +193,22 @@ def test_readme_snippet_runs(index):
 
 
 def _write_run(root, status="complete", mean=0.5):
-    cell = results.cell("maml", "Appendix C Table 2", "MAML (ours)", "1 step",
-                        results.Estimate(mean, 0.1, 600))
-    results.write_results(os.path.join(root, "results", "run"), paper="maml",
-                          experiment="tiny", status=status, budget={"iterations": 7},
-                          config={}, cells=[cell])
+    cell = results.cell(
+        "maml",
+        "Appendix C Table 2",
+        "MAML (ours)",
+        "1 step",
+        results.Estimate(mean, 0.1, 600),
+    )
+    results.write_results(
+        os.path.join(root, "results", "run"),
+        paper="maml",
+        experiment="tiny",
+        status=status,
+        budget={"iterations": 7},
+        config={},
+        cells=[cell],
+    )
 
 
 def test_cells_block_is_rendered_checked_and_relinked(tmp_path):
@@ -192,8 +217,10 @@ def test_cells_block_is_rendered_checked_and_relinked(tmp_path):
     os.makedirs(os.path.join(root, "docs"))
     page = os.path.join(root, "docs", "page.md")
     with open(page, "w") as f:
-        f.write("intro\n<!-- generated: cells results/run -->\nold\n"
-                "<!-- end generated -->\noutro\n")
+        f.write(
+            "intro\n<!-- generated: cells results/run -->\nold\n"
+            "<!-- end generated -->\noutro\n"
+        )
     assert docs.update(root, check=True) == ["docs/page.md"]
     assert docs.update(root) == ["docs/page.md"]
     with open(page) as f:
@@ -220,10 +247,17 @@ def test_unknown_block_kind_is_refused(tmp_path):
 
 
 def test_claim_lines_count_verdicts(tmp_path):
-    rows = [["c", "1", "supported"], ["c", "2", "supported"],
-            ["d", "3", "not supported (why)"]]
-    record = {"status": "complete", "extra": {"tables": [
-        {"title": "t", "header": ["a", "ours", "v"], "rows": rows}]}}
+    rows = [
+        ["c", "1", "supported"],
+        ["c", "2", "supported"],
+        ["d", "3", "not supported (why)"],
+    ]
+    record = {
+        "status": "complete",
+        "extra": {
+            "tables": [{"title": "t", "header": ["a", "ours", "v"], "rows": rows}]
+        },
+    }
     run = tmp_path / "results" / "x"
     run.mkdir(parents=True)
     (run / "results.json").write_text(json.dumps(record))

@@ -1,4 +1,4 @@
-"""What repeats bit for bit, as the README claims (section "Repeatability").
+"""What repeats bit for bit, as docs/development.md claims (section "Repeatability").
 
 Each check runs a short sinusoid meta-training plus an evaluation in a fresh
 process and compares a SHA-256 of the trained parameters and of the adaptation

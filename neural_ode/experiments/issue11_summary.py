@@ -1,4 +1,4 @@
-"""Summarises the issue-11 Neural ODE runs in one Markdown file for the README.
+"""Summarises the issue-11 Neural ODE runs in one Markdown file for the docs.
 
 `python -m neural_ode.experiments.issue11_summary` reads the `results.json` files
 the queued issue-11 jobs copy into `results/` and writes

@@ -35,4 +35,6 @@ while true; do
         mv "runs/queue/running/$name" runs/queue/failed/; status=FAILED
     fi
     echo "$(date -u +%FT%TZ) $status $name" >> runs/queue/runner.log
+    # The docs' result tables follow results/ (python -m common.docs).
+    .venv/bin/python -m common.docs >> runs/queue/runner.log 2>&1 || true
 done
