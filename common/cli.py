@@ -154,8 +154,9 @@ def _attributes_section(doc: str) -> dict[str, str]:
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "")
+    if typing.get_origin(annotation) is not None:  # tuple[int, ...], int | None
+        return str(annotation).replace("typing.", "")
+    return getattr(annotation, "__name__", None) or str(annotation)
 
 
 def define_config_flags(
