@@ -233,6 +233,37 @@ def _pct(value: float | None, n: int | None = None) -> str:
     return text
 
 
+def speed_table(title: str, speed: dict[str, Any]) -> dict[str, Any]:
+    """The report table of claim 2: when each loss first reaches the target error.
+
+    Args:
+        title: The table's title.
+        speed: `verdicts.first_step_reaching`-style details: target_error,
+            triplet_step/seconds, magnet_step/seconds (None: not reached).
+    """
+    target = _pct(speed["target_error"])
+    magnet_step = speed["magnet_step"]
+    magnet_seconds = speed["magnet_seconds"]
+    return {
+        "title": title,
+        "header": [
+            "loss",
+            "target error (%)",
+            "first evaluation at or below",
+            "training seconds until then",
+        ],
+        "rows": [
+            ["triplet", target, speed["triplet_step"], speed["triplet_seconds"]],
+            [
+                "magnet",
+                target,
+                "not reached" if magnet_step is None else magnet_step,
+                "-" if magnet_seconds is None else magnet_seconds,
+            ],
+        ],
+    }
+
+
 def _deviations(
     config: MagnetConfig, data: trainer.TrainData, raw: Any, warm_steps: int
 ) -> list[str]:
@@ -485,31 +516,11 @@ def run(config: MagnetConfig, output_dir: str) -> dict:
         },
     ]
     if claim_details.get("speed"):
-        d = claim_details["speed"]
         tables.append(
-            {
-                "title": "Iterations to reach triplet's best error (claim 2)",
-                "header": [
-                    "loss",
-                    "target error (%)",
-                    "first evaluation at or below",
-                    "training seconds until then",
-                ],
-                "rows": [
-                    [
-                        "triplet",
-                        _pct(d["target_error"]),
-                        d["triplet_step"],
-                        d["triplet_seconds"],
-                    ],
-                    [
-                        "magnet",
-                        _pct(d["target_error"]),
-                        "not reached" if d["magnet_step"] is None else d["magnet_step"],
-                        "-" if d["magnet_seconds"] is None else d["magnet_seconds"],
-                    ],
-                ],
-            }
+            speed_table(
+                "Iterations to reach triplet's best error (claim 2)",
+                claim_details["speed"],
+            )
         )
     return results.write_results(
         output_dir,

@@ -175,31 +175,11 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
         },
     ]
     if details.get("speed"):
-        d = details["speed"]
         tables.append(
-            {
-                "title": "Iterations to triplet's best error (mean curves over seeds)",
-                "header": [
-                    "loss",
-                    "target error (%)",
-                    "first evaluation at or below",
-                    "training seconds until then",
-                ],
-                "rows": [
-                    [
-                        "triplet",
-                        _pct(d["target_error"]),
-                        d["triplet_step"],
-                        d["triplet_seconds"],
-                    ],
-                    [
-                        "magnet",
-                        _pct(d["target_error"]),
-                        "not reached" if d["magnet_step"] is None else d["magnet_step"],
-                        "-" if d["magnet_seconds"] is None else d["magnet_seconds"],
-                    ],
-                ],
-            }
+            experiment.speed_table(
+                "Iterations to triplet's best error (mean curves over seeds)",
+                details["speed"],
+            )
         )
     if grid_rows:
         tables.append(
