@@ -24,10 +24,18 @@ from typing import Any
 import numpy as np
 
 
-def _squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """`[P, C]` squared Euclidean distances, clamped at zero."""
+def _squared_distances(
+    points: np.ndarray, centres: np.ndarray, point_norms: np.ndarray | None = None
+) -> np.ndarray:
+    """`[P, C]` squared Euclidean distances, clamped at zero.
+
+    `point_norms` (`sum(points**2, axis=1)`, computed here if None) lets Lloyd's
+    iterations reuse the points' squared norms instead of recomputing them.
+    """
+    if point_norms is None:
+        point_norms = np.sum(points * points, axis=1)
     dist = (
-        np.sum(points * points, axis=1)[:, None]
+        point_norms[:, None]
         - 2.0 * points @ centres.T
         + np.sum(centres * centres, axis=1)[None, :]
     )
@@ -48,8 +56,9 @@ def kmeans_plus_plus_init(
         `[k, dim]` initial centres (copies of distinct points).
     """
     num = points.shape[0]
+    norms = np.sum(points * points, axis=1)
     chosen = [int(rng.integers(num))]
-    closest = _squared_distances(points, points[chosen])[:, 0]
+    closest = _squared_distances(points, points[chosen], norms)[:, 0]
     for _ in range(1, k):
         weights = closest.copy()
         weights[chosen] = 0.0
@@ -59,7 +68,9 @@ def kmeans_plus_plus_init(
         else:  # Every remaining point duplicates a centre: pick any unused point.
             nxt = int(rng.choice(np.setdiff1d(np.arange(num), chosen)))
         chosen.append(nxt)
-        closest = np.minimum(closest, _squared_distances(points, points[[nxt]])[:, 0])
+        closest = np.minimum(
+            closest, _squared_distances(points, points[[nxt]], norms)[:, 0]
+        )
     return points[chosen].copy()
 
 
@@ -92,8 +103,9 @@ def kmeans(
         )
     centres = kmeans_plus_plus_init(points, k, rng)
     assignments = np.full(num, -1, dtype=np.int64)
+    norms = np.sum(points * points, axis=1)
     for _ in range(max_iter):
-        dist = _squared_distances(points, centres)
+        dist = _squared_distances(points, centres, norms)
         new = np.argmin(dist, axis=1).astype(np.int64)
         _fill_empty_clusters(new, dist[np.arange(num), new], k)
         if np.array_equal(new, assignments):
