@@ -6,6 +6,8 @@ import os
 
 from absl import flags
 
+from common import distribute
+
 OUTPUT_DIR = flags.DEFINE_string(
     "output_dir",
     None,
@@ -24,4 +26,12 @@ EXPORT_DIR = flags.DEFINE_string(
     None,
     "If set, also export the trained model as a TF Serving SavedModel under "
     "<export_dir>/<model_name>/<version>/.",
+)
+DISTRIBUTE = flags.DEFINE_enum(
+    "distribute",
+    "none",
+    list(distribute.STRATEGIES),
+    "Split every training batch across devices with tf.distribute (mirrored: all "
+    "local devices; multi_worker: the cluster in $TF_CONFIG). MAML: classification "
+    "meta-batches; Neural ODEs: the mnist experiment; magnet: every loss.",
 )

@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from magnet import global_batch
 from magnet import loss as loss_lib
 
 DEFAULT_DECAY = 0.99
@@ -80,13 +81,25 @@ class MagnetBatchStats(keras.metrics.Metric):
         self.epsilon = float(epsilon)
         n = self.num_clusters * self.examples_per_cluster
         self.example_losses = self.add_variable(
-            shape=(n,), initializer="zeros", dtype="float32", name="losses"
+            shape=(n,),
+            initializer="zeros",
+            dtype="float32",
+            aggregation="only_first_replica",
+            name="losses",
         )
         self.batch_sigma2 = self.add_variable(
-            shape=(), initializer="zeros", dtype="float32", name="batch_sigma2"
+            shape=(),
+            initializer="zeros",
+            dtype="float32",
+            aggregation="only_first_replica",
+            name="batch_sigma2",
         )
         self.batches = self.add_variable(
-            shape=(), initializer="zeros", dtype="int64", name="batches"
+            shape=(),
+            initializer="zeros",
+            dtype="int64",
+            aggregation="only_first_replica",
+            name="batches",
         )
         self.embedding_dim = embedding_dim
         self.embeddings = None
@@ -95,6 +108,7 @@ class MagnetBatchStats(keras.metrics.Metric):
                 shape=(n, loss_lib.check_positive_int("embedding_dim", embedding_dim)),
                 initializer="zeros",
                 dtype="float32",
+                aggregation="only_first_replica",
                 name="embeddings",
             )
 
@@ -117,6 +131,7 @@ class MagnetBatchStats(keras.metrics.Metric):
     ) -> None:
         """Stores the batch's per-example losses and sigma^2 (weights ignored)."""
         del sample_weight
+        y_pred, y_true = global_batch.gather_global_batch(y_pred, y_true)
         losses, sigma2, _ = loss_lib.magnet_loss_terms(
             tf.stop_gradient(y_pred),
             y_true,

@@ -31,6 +31,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from magnet import global_batch
+
 DEFAULT_EPSILON = 1e-8
 """Added to sigma^2 before dividing by it.
 
@@ -288,7 +290,12 @@ class MagnetLoss(keras.losses.Loss):
         return self.num_clusters * self.examples_per_cluster
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        """Per-example losses `[M * D]`; Keras applies the reduction."""
+        """Per-example losses `[M * D]`; Keras applies the reduction.
+
+        Inside a replica of a `tf.distribute` strategy the batch is first
+        gathered from all replicas (`magnet.global_batch`).
+        """
+        y_pred, y_true = global_batch.gather_global_batch(y_pred, y_true)
         losses, _, _ = magnet_loss_terms(
             y_pred,
             y_true,

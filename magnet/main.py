@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from common import cli  # noqa: E402
+from common import cli, distribute  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
 from common.data.errors import DatasetError  # noqa: E402
@@ -89,10 +89,14 @@ def main(argv: list[str]) -> None:
         )
         return cfg, run_dir, experiment.RESUMABLE_FIELDS
 
+    def run_config(cfg, run_dir):
+        strategy = distribute.strategy_from_name(common_flags.DISTRIBUTE.value)
+        return experiment.run(cfg, run_dir, strategy=strategy)
+
     cli.run_experiment(
         name,
         build,
-        experiment.run,
+        run_config,
         claim=config_lib.claim_output_dir,
         export=(lambda run_dir: serving.export_run(run_dir, export_dir))
         if export_dir

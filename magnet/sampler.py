@@ -260,6 +260,10 @@ class MagnetSampler:
         )
         return ds.prefetch(prefetch) if prefetch else ds
 
+    def clear_pending(self) -> None:
+        """Forgets every remembered batch (drawn but never trained)."""
+        self._pending.clear()
+
     def pop_pending(self) -> np.ndarray | None:
         """Oldest remembered batch whose losses were not recorded, or None."""
         try:
@@ -341,6 +345,16 @@ class LossRecorderCallback(keras.callbacks.Callback):
         self.stats = stats
         self._steps = 0
         self._embedder: embedding.EmbedFn | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Forgets batches drawn before training (never trained, never scored).
+
+        Under a `tf.distribute` strategy, `fit` draws one batch to build the
+        model and then restarts the stream; that batch must not take the
+        losses of the first trained one.
+        """
+        del logs
+        self.sampler.clear_pending()
 
     def record(self) -> bool:
         """Scores one pending batch now; returns whether there was one."""

@@ -52,6 +52,7 @@ directory's files and their readers are `magnet.run_files`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -542,6 +543,66 @@ def batch_dataset(
     return tf.data.Dataset.zip((ds, steps)).map(prepare).with_options(options)
 
 
+def build_compiled_state(
+    model: keras.Model, data: TrainData, settings: TrainSettings, batch_size: int
+) -> None:
+    """Builds the compiled loss and metrics on a whole (placeholder) batch.
+
+    Under a strategy `fit` would build them from one replica's share of a batch,
+    outside any replica, which the batch-coupled magnet loss and metric reject.
+    Built here, eagerly, on zeros images and cluster-major labels (cluster m of
+    class m mod classes), they are left alone by `fit`; the metric values this
+    leaves are replaced by the first training step.
+    """
+    d = settings.examples_per_cluster
+    x = tf.zeros((batch_size, *data.input_shape), tf.float32)
+    y = tf.constant((np.arange(batch_size) // d) % data.num_classes, tf.int64)
+    y_pred = model(x, training=False)
+    model.compute_loss(x, y, y_pred)
+    model.compute_metrics(x, y, y_pred, None)
+
+
+def distribute_batches(
+    dataset: tf.data.Dataset, strategy: tf.distribute.Strategy, batch_size: int
+) -> tf.distribute.DistributedDataset:
+    """Each batch of `dataset` split evenly across the replicas of `strategy`.
+
+    Replica r gets rows [r * B / R, (r + 1) * B / R) of every batch, so gathering
+    the replicas' rows in replica order rebuilds the batch. Every worker (input
+    pipeline) runs the same seeded stream and keeps its own replicas' rows. The
+    distributed dataset prefetches nothing: like the single-device stream, batch
+    s is drawn after step s - 1 has updated the cluster index.
+
+    Raises:
+        ValueError: the batch does not split evenly across the replicas.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(
+            f"the batch of {batch_size} must divide evenly by the {replicas} "
+            "replicas of --distribute"
+        )
+    share = batch_size // replicas
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+
+        def split(x, y):
+            parts = [
+                tf.reshape(t, [replicas, share, *t.shape[1:]])[first : first + local]
+                for t in (x, y)
+            ]
+            return tf.data.Dataset.from_tensor_slices(tuple(parts))
+
+        return dataset.flat_map(split)
+
+    return strategy.distribute_datasets_from_function(
+        dataset_fn,
+        tf.distribute.InputOptions(experimental_per_replica_buffer_size=0),
+    )
+
+
 class _Run(keras.callbacks.Callback):
     """Checkpoints, evaluations, progress lines, time budget and divergence."""
 
@@ -650,6 +711,7 @@ def train(
     *,
     snapshot_examples: int = SNAPSHOT_EXAMPLES,
     augment_pad: int = AUGMENT_PAD,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> TrainResult:
     """Trains one loss with `fit` (resuming if `run_dir` holds a checkpoint).
 
@@ -668,6 +730,11 @@ def train(
         snapshot_examples: Test embeddings (a fixed random subset) saved with
             their labels at every evaluation, for embedding plots.
         augment_pad: Padding of the random crop when `settings.augment`.
+        strategy: Optional `tf.distribute` strategy (`common.distribute`): the
+            networks and optimizer live in its scope, every batch is split
+            evenly across its replicas (`distribute_batches`), and the losses
+            gather the whole batch back (`magnet.global_batch`), so a step is
+            the single-device step.
 
     Returns:
         The trained models, curve and a `LoopResult` of the training.
@@ -675,6 +742,33 @@ def train(
     if loss_name not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss_name!r}.")
     check_data(data, settings)
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        return _train(
+            loss_name,
+            data,
+            settings,
+            run_dir,
+            initial_weights,
+            stream,
+            snapshot_examples,
+            augment_pad,
+            strategy,
+        )
+
+
+def _train(
+    loss_name: str,
+    data: TrainData,
+    settings: TrainSettings,
+    run_dir: str,
+    initial_weights: Mapping[str, list[np.ndarray]] | None,
+    stream: Any,
+    snapshot_examples: int,
+    augment_pad: int,
+    strategy: tf.distribute.Strategy | None,
+) -> TrainResult:
+    """`train` inside the strategy's scope (when there is one)."""
     keras.utils.set_random_seed(settings.seed)
     base = networks.build_embedder(data.input_shape, settings.embedding_dim)
     if initial_weights is not None:
@@ -912,6 +1006,9 @@ def train(
         dataset = batch_dataset(
             generate, data.train_images, bs, settings, start, augment_pad
         )
+        if strategy is not None:
+            dataset = distribute_batches(dataset, strategy, bs)
+            build_compiled_state(model, data, settings, bs)
         model.fit(
             dataset,
             steps_per_epoch=every,

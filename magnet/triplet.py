@@ -27,6 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from magnet import global_batch
+
 DEFAULT_MARGIN = 0.2
 """FaceNet's margin alpha for L2-normalised embeddings."""
 
@@ -201,7 +203,12 @@ class TripletSemiHardLoss(keras.losses.Loss):
         self.squared = bool(squared)
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        """The batch loss, repeated per example so the mean reduction keeps it."""
+        """The batch loss, repeated per example so the mean reduction keeps it.
+
+        Inside a replica of a `tf.distribute` strategy the batch is first
+        gathered from all replicas (`magnet.global_batch`).
+        """
+        y_pred, y_true = global_batch.gather_global_batch(y_pred, y_true)
         loss, _ = semi_hard_triplet_loss(y_pred, y_true, self.margin, self.squared)
         return tf.fill(tf.shape(y_pred)[:1], loss)
 

@@ -51,13 +51,6 @@ SET = flags.DEFINE_multi_string(
 RL_SET = flags.DEFINE_multi_string(
     "rl_set", [], "Older spelling of --set for the RL experiments (repeatable)."
 )
-DISTRIBUTE = flags.DEFINE_enum(
-    "distribute",
-    "none",
-    list(distribute.STRATEGIES),
-    "Classification: split each meta-batch across devices with tf.distribute "
-    "(mirrored: all local devices; multi_worker: the cluster in $TF_CONFIG).",
-)
 EVALUATE_ONLY = flags.DEFINE_boolean(
     "evaluate_only",
     False,
@@ -119,6 +112,13 @@ def main(argv: list[str]) -> None:
 
     def build():
         cfg = config_from_flags()
+        if common_flags.DISTRIBUTE.value != "none" and not isinstance(
+            cfg, configs.ClassificationConfig
+        ):
+            raise ValueError(
+                "--distribute applies to the classification experiments only, "
+                f"not {cfg.experiment}"
+            )
         if isinstance(cfg, rl_configs.RLConfig):
             from maml.experiments import rl_experiment  # noqa: PLC0415
 
@@ -143,7 +143,7 @@ def main(argv: list[str]) -> None:
             run_dir,
             data_dir,
             CACHE_DIR.value,
-            distribute.strategy_from_name(DISTRIBUTE.value),
+            distribute.strategy_from_name(common_flags.DISTRIBUTE.value),
             EVALUATE_ONLY.value,
         )
 

@@ -38,7 +38,7 @@ import sys  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from common import cli  # noqa: E402
+from common import cli, distribute  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
 from common.data.errors import DatasetError  # noqa: E402
@@ -62,6 +62,8 @@ EXPERIMENTS = {
     "cnf": (cnf_experiment.CNFConfig, cnf_experiment.run),
     "minibatch": (minibatch_experiment.MinibatchConfig, minibatch_experiment.run),
 }
+# Experiments whose training takes --distribute.
+DISTRIBUTED = ("mnist",)
 # Config fields naming a dataset folder, relative to --data_dir.
 DATA_FIELDS = {"data_dir": "mnist"}
 
@@ -115,6 +117,11 @@ def main(argv: list[str]) -> None:
     module = sys.modules[EXPERIMENTS[name][1].__module__]
 
     def build():
+        if common_flags.DISTRIBUTE.value != "none" and name not in DISTRIBUTED:
+            raise ValueError(
+                f"--distribute applies to the {', '.join(DISTRIBUTED)} experiment "
+                f"only, not {name}"
+            )
         cfg = config_from_flags(
             name,
             SET.value,
@@ -129,10 +136,16 @@ def main(argv: list[str]) -> None:
         )
         return cfg, run_dir, getattr(module, "RESUMABLE_FIELDS", ())
 
+    def run_config(cfg, run_dir):
+        if name in DISTRIBUTED:
+            strategy = distribute.strategy_from_name(common_flags.DISTRIBUTE.value)
+            return EXPERIMENTS[name][1](cfg, run_dir, strategy=strategy)
+        return EXPERIMENTS[name][1](cfg, run_dir)
+
     cli.run_experiment(
         name,
         build,
-        EXPERIMENTS[name][1],
+        run_config,
         claim=config_lib.claim_output_dir,
         export=(lambda run_dir: run_export.export_run(name, run_dir, export_dir))
         if export_dir

@@ -6,6 +6,8 @@ The block owns a dynamics layer `f(t, h)` (see `neural_ode.dynamics`) and a
 holds the function-evaluation counts of the last forward and backward solve in the
 int32 variables `forward_nfe` and `backward_nfe` (the backward count is written by
 the adjoint pass; fixed-grid methods have no separate backward solve and report 0).
+Under a `tf.distribute` strategy the counts are the first replica's (each replica
+solves its own share of the batch, with its own adaptive steps).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class ODEBlock(keras.layers.Layer):
             dtype="int32",
             initializer="zeros",
             trainable=False,
+            aggregation="only_first_replica",
             name="forward_nfe",
         )
         self.backward_nfe = self.add_weight(
@@ -71,6 +74,7 @@ class ODEBlock(keras.layers.Layer):
             dtype="int32",
             initializer="zeros",
             trainable=False,
+            aggregation="only_first_replica",
             name="backward_nfe",
         )
 

@@ -15,7 +15,15 @@ import pytest
 from tests.bare_env import REPO, bare_env
 
 MAINS = ["maml.main", "neural_ode.main", "magnet.main"]
-SHARED = {"output_dir", "seed", "data_dir", "export_dir", "cache_dir", "set"}
+SHARED = {
+    "output_dir",
+    "seed",
+    "data_dir",
+    "export_dir",
+    "cache_dir",
+    "set",
+    "distribute",
+}
 
 _PROBE = """
 import dataclasses, importlib, json, sys
@@ -68,3 +76,33 @@ def test_no_main_parses_values_with_eval():
         path = f"{REPO}/{main.replace('.', '/')}.py"
         with open(path) as f:
             assert "eval(" not in f.read(), path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["neural_ode.main", "--experiment=spirals"],
+        ["maml.main", "--experiment=sinusoid"],
+    ],
+)
+def test_distribute_on_an_experiment_without_it_is_a_one_line_error(argv, tmp_path):
+    main, *rest = argv
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            main,
+            *rest,
+            "--distribute=mirrored",
+            f"--output_dir={tmp_path / 'run'}",
+        ],
+        cwd=REPO,
+        env=bare_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "--distribute applies to" in proc.stderr
+    assert not (tmp_path / "run").exists()

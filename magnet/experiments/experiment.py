@@ -48,6 +48,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from common import config as config_lib
 from common import plots, published, results, seeding, stats, validation
@@ -323,8 +324,20 @@ def _deviations(
     return devs
 
 
-def run(config: MagnetConfig, output_dir: str) -> dict:
-    """Trains the losses, evaluates the claims, writes results.json and report.md."""
+def run(
+    config: MagnetConfig,
+    output_dir: str,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict:
+    """Trains the losses, evaluates the claims, writes results.json and report.md.
+
+    Args:
+        config: The protocol.
+        output_dir: The run directory (resumed if it holds this run).
+        strategy: Optional `tf.distribute` strategy for the losses' training
+            (`magnet.trainer.train`); the optional warm start and the
+            evaluations run on one device.
+    """
     data = check_inputs(config)
     raw = load_labelled_images(config)
     config_lib.claim_output_dir(output_dir, config, RESUMABLE_FIELDS)
@@ -355,7 +368,7 @@ def run(config: MagnetConfig, output_dir: str) -> dict:
     initial = {"embedder": base.get_weights(), "head": head}
 
     trained = {
-        name: trainer.train(name, data, config, output_dir, initial)
+        name: trainer.train(name, data, config, output_dir, initial, strategy=strategy)
         for name in config.losses
     }
     curves = {name: r.curve for name, r in trained.items()}

@@ -36,11 +36,13 @@ training step (the curves behind Fig. 3c-d, kept in `nfe_log.json`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import time
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -298,22 +300,54 @@ def restore_model(run_dir: str, name: str = "odenet") -> keras.Model:
     return model
 
 
-def _train_model(
-    name: str,
+def replicas_of(strategy: tf.distribute.Strategy | None, batch_size: int) -> int:
+    """Replicas of `strategy` (1 without one); each gets an equal share of a batch.
+
+    Raises:
+        ValueError: the batch does not split evenly across the replicas.
+    """
+    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(
+            f"batch_size {batch_size} must divide evenly by the {replicas} replicas "
+            "of --distribute"
+        )
+    return replicas
+
+
+def make_train_step(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
     config: MNISTConfig,
-    run_dir: str,
-    train_x: np.ndarray,
-    train_y: np.ndarray,
-) -> tuple[keras.Model, training_loop.LoopResult, dict]:
-    keras.utils.set_random_seed(config.seed)
-    num_train = len(train_x)
-    rk = resolve_rk_steps(config, run_dir, num_train) if name == "rknet" else {}
-    model = mnist_models.build_model(name, config.solver(), rk.get("rk_steps", 5))
-    optimizer = make_optimizer(config, config.steps_per_epoch(num_train))
-    # Build the slots now: an unbuilt Keras optimizer silently skips its momentum
-    # when a checkpoint is restored, and a resumed run would lose it.
-    optimizer.build(model.trainable_variables)
-    block = mnist_models.ode_block_of(model)
+    strategy: tf.distribute.Strategy | None = None,
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """One SGD step on a global batch: `step(images, labels, step) -> (loss, acc)`.
+
+    The crops are drawn for the whole batch (keyed by seed and step), then with a
+    `strategy` replica r trains on rows [r * B / R, (r + 1) * B / R) of it: each
+    replica's loss is its share of the global batch mean, and the optimizer sums
+    the replicas' gradients, so the update is the single-device one (for the
+    ODE-Net up to the adaptive solver, which picks each replica's steps for its
+    own rows).
+    """
+    replicas = replicas_of(strategy, config.batch_size)
+    share = config.batch_size // replicas
+
+    def replica_step(images, labels):
+        if replicas > 1:
+            rank = tf.distribute.get_replica_context().replica_id_in_sync_group
+            images = images[rank * share : (rank + 1) * share]
+            labels = labels[rank * share : (rank + 1) * share]
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss_sum = tf.reduce_sum(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+            )
+            loss = loss_sum / config.batch_size
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == labels, tf.float32))
+        return loss_sum, correct
 
     @tf.function
     def train_step(images, labels, step):
@@ -321,15 +355,37 @@ def _train_model(
             images = mnist_input.random_crops(
                 images, tf.stack([tf.constant(config.seed, tf.int64), step])
             )
-        with tf.GradientTape() as tape:
-            logits = model(images, training=True)
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        if strategy is None:
+            loss_sum, correct = replica_step(images, labels)
+        else:
+            loss_sum, correct = (
+                strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for value in strategy.run(replica_step, args=(images, labels))
             )
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        accuracy = tf.reduce_mean(tf.cast(tf.argmax(logits, -1) == labels, tf.float32))
-        return loss, accuracy
+        return loss_sum / config.batch_size, correct / config.batch_size
+
+    return train_step
+
+
+def _train_model(
+    name: str,
+    config: MNISTConfig,
+    run_dir: str,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    strategy: tf.distribute.Strategy | None = None,
+) -> tuple[keras.Model, training_loop.LoopResult, dict]:
+    keras.utils.set_random_seed(config.seed)
+    num_train = len(train_x)
+    rk = resolve_rk_steps(config, run_dir, num_train) if name == "rknet" else {}
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = mnist_models.build_model(name, config.solver(), rk.get("rk_steps", 5))
+        optimizer = make_optimizer(config, config.steps_per_epoch(num_train))
+        # Build the slots now: an unbuilt Keras optimizer silently skips its
+        # momentum when a checkpoint is restored, and a resumed run would lose it.
+        optimizer.build(model.trainable_variables)
+    block = mnist_models.ode_block_of(model)
+    train_step = make_train_step(model, optimizer, config, strategy)
 
     # Memory is measured on the second step of the session (the first traces).
     # Where the allocator keeps no statistics the cell says so (common.memory).
@@ -397,9 +453,21 @@ def check_inputs(config: MNISTConfig) -> None:
     mnist.check_files(config.data_dir)
 
 
-def run(config: MNISTConfig, output_dir: str) -> dict:
-    """Trains and evaluates `config.models`; writes results.json and report.md."""
+def run(
+    config: MNISTConfig,
+    output_dir: str,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict:
+    """Trains and evaluates `config.models`; writes results.json and report.md.
+
+    Args:
+        config: The protocol.
+        output_dir: The run directory (resumed if it holds this run).
+        strategy: Optional `tf.distribute` strategy (`common.distribute`): every
+            batch is split evenly across its replicas (`make_train_step`).
+    """
     check_inputs(config)
+    replicas = replicas_of(strategy, config.batch_size)
     config_lib.claim_output_dir(output_dir, config, RESUMABLE_FIELDS)
     seeding.seed_everything(config.seed)
     train_x, train_y = mnist.load_mnist_arrays(
@@ -426,13 +494,21 @@ def run(config: MNISTConfig, output_dir: str) -> dict:
             else ""
         )
     )
+    if replicas > 1:
+        deviations.append(
+            f"each batch of {config.batch_size} split across {replicas} replicas "
+            f"({type(strategy).__name__}); the ODE-Net's solver picks its steps per "
+            "replica"
+        )
     if "odenet" in config.models:
         deviations.append(
             f"ODE-Net: dopri5, rtol {config.rtol:g}, atol {config.atol:g}, adjoint "
             f"with the {config.adjoint_norm} norm in the backward error control"
         )
     for name in training_order(config):
-        model, loop, stats = _train_model(name, config, output_dir, train_x, train_y)
+        model, loop, stats = _train_model(
+            name, config, output_dir, train_x, train_y, strategy
+        )
         t = time.perf_counter()
         error, wrong = test_error(model, test_x, test_y, config.eval_batch_size)
         eval_seconds = time.perf_counter() - t
