@@ -34,7 +34,7 @@ from common import cli, distribute  # noqa: E402
 from common import config as config_lib  # noqa: E402
 from common import flags as common_flags  # noqa: E402
 from common.data.errors import DatasetError  # noqa: E402
-from magnet import serving  # noqa: E402
+from magnet import serving, trainer  # noqa: E402
 from magnet.experiments import experiment  # noqa: E402
 
 EXPERIMENT = flags.DEFINE_enum(
@@ -75,6 +75,8 @@ def main(argv: list[str]) -> None:
     export_dir = common_flags.EXPORT_DIR.value
 
     def build():
+        if common_flags.DISTRIBUTE.value == "multi_worker":
+            raise ValueError(trainer.MULTI_WORKER_UNSUPPORTED)
         cfg = config_from_flags(
             name, SET.value, common_flags.DATA_DIR.value, common_flags.SEED.value
         )

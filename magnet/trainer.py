@@ -94,6 +94,14 @@ AUGMENT_PAD = augmentation.DEFAULT_PAD
 """Padding of the random crop of `augment` (4: the standard CIFAR-10 augmentation)."""
 
 
+MULTI_WORKER_UNSUPPORTED = (
+    "--distribute=multi_worker: the magnet experiments train through "
+    "keras.Model.fit, which fails under MultiWorkerMirroredStrategy in Keras 3.15 "
+    "(even a Dense model with a mean-squared error); use --distribute=mirrored "
+    "(all local devices)"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainData:
     """Arrays one training run needs.
@@ -730,8 +738,9 @@ def train(
         snapshot_examples: Test embeddings (a fixed random subset) saved with
             their labels at every evaluation, for embedding plots.
         augment_pad: Padding of the random crop when `settings.augment`.
-        strategy: Optional `tf.distribute` strategy (`common.distribute`): the
-            networks and optimizer live in its scope, every batch is split
+        strategy: Optional `tf.distribute` strategy (`common.distribute`;
+            not `MultiWorkerMirroredStrategy`, see `MULTI_WORKER_UNSUPPORTED`):
+            the networks and optimizer live in its scope, every batch is split
             evenly across its replicas (`distribute_batches`), and the losses
             gather the whole batch back (`magnet.global_batch`), so a step is
             the single-device step.
@@ -742,6 +751,8 @@ def train(
     if loss_name not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss_name!r}.")
     check_data(data, settings)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise ValueError(MULTI_WORKER_UNSUPPORTED)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         return _train(

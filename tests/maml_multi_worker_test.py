@@ -10,16 +10,13 @@ order is the only difference).
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.worker_cluster import REPO, free_ports, worker_env
 
 SCRIPT = textwrap.dedent("""
     import functools, os, sys
@@ -42,32 +39,16 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _env(tf_config: dict | None) -> dict:
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("TF_CONFIG", None)
-    if tf_config is not None:
-        env["TF_CONFIG"] = json.dumps(tf_config)
-    return env
-
-
 def test_two_workers_on_localhost_equal_one_process(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", SCRIPT, str(tmp_path / f"worker{i}.npz")],
             cwd=REPO,
-            env=_env({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+            env=worker_env(
+                {"cluster": cluster, "task": {"type": "worker", "index": i}}
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -77,7 +58,7 @@ def test_two_workers_on_localhost_equal_one_process(tmp_path):
     single = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "single.npz")],
         cwd=REPO,
-        env=_env(None),
+        env=worker_env(None),
         capture_output=True,
         text=True,
         timeout=600,
