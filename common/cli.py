@@ -6,7 +6,9 @@
   the class's `Attributes:` docstring section, its type and its default.
 * Values are parsed by `parse_value` from the field's annotation: no `eval`.
 * Shared flags (`--output_dir`, `--seed`, `--data_dir`, `--cache_dir`,
-  `--export_dir`) are defined once in `common.flags`.
+  `--export_dir`, `--distribute`, `--num_iterations`) are defined once in
+  `common.flags`; `--num_iterations`, the training length, is mapped by each
+  main to its experiment's own field (`set_training_length`).
 * `run_experiment` is the one main skeleton: it claims the run directory (or
   resumes it), runs, prints where the report is, and exports on request; a bad
   flag value or a missing dataset ends the process with a one-line error and exit
@@ -218,6 +220,14 @@ def define_config_flags(
     return holders
 
 
+def flag_value(holder: flags.FlagHolder) -> Any:
+    """The flag's value, or None before absl has parsed the command line."""
+    try:
+        return holder.value
+    except flags.UnparsedFlagAccessError:
+        return None
+
+
 def overrides_from_flags(
     holders: Mapping[str, flags.FlagHolder], set_items: Sequence[str] = ()
 ) -> dict[str, Any]:
@@ -272,6 +282,66 @@ def config_from_overrides(
                 raise ValueError(f"--{key}={value}: {e}") from None
         kwargs[key] = value
     return (factory or cls)(**kwargs)
+
+
+def set_training_length(
+    cfg: Any,
+    value: str | None,
+    field: str | None,
+    *,
+    explicit: Iterable[str] = (),
+    per_iteration: Callable[[Any, int], Any] | None = None,
+) -> Any:
+    """The config with its training length taken from `--num_iterations`.
+
+    `--num_iterations` is the one name the three mains give the training
+    length: optimizer steps (meta-iterations for MAML) of the experiment's main
+    training. Each experiment maps it to its own field (`field`), in that
+    field's unit (`per_iteration`, e.g. iterations -> epochs).
+
+    Args:
+        cfg: The experiment's config (a frozen dataclass).
+        value: The flag's text, or None when it was not given.
+        field: The config field it sets; None if the experiment has no single
+            training length.
+        explicit: Fields the command line also set (a clash is an error).
+        per_iteration: Converts the iteration count to `field`'s value.
+
+    Returns:
+        `cfg`, or a copy with `field` replaced.
+
+    Raises:
+        ValueError: not a positive integer, no single training length, or the
+            field also given by its own name.
+
+    Example:
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class Run:
+        ...     steps: int = 10
+        >>> set_training_length(Run(), "250", "steps")
+        Run(steps=250)
+    """
+    if value is None:
+        return cfg
+    name = getattr(cfg, "experiment", type(cfg).__name__)
+    if field is None:
+        raise ValueError(
+            f"--num_iterations does not apply to {name}, which has no single "
+            "training length"
+        )
+    if field != "num_iterations" and field in set(explicit):
+        raise ValueError(
+            f"--num_iterations and --{field} both set the training length of "
+            f"{name}; give one"
+        )
+    try:
+        iterations = parse_value(value, int)
+    except ValueError as e:
+        raise ValueError(f"--num_iterations={value}: {e}") from None
+    if iterations < 1:
+        raise ValueError(f"--num_iterations must be >= 1, got {iterations}")
+    new = iterations if per_iteration is None else per_iteration(cfg, iterations)
+    return dataclasses.replace(cfg, **{field: new})
 
 
 def fail(message: str) -> typing.NoReturn:

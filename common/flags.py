@@ -35,3 +35,11 @@ DISTRIBUTE = flags.DEFINE_enum(
     "local devices; multi_worker: the cluster in $TF_CONFIG). MAML: classification "
     "meta-batches; Neural ODEs: the mnist experiment; magnet: every loss.",
 )
+NUM_ITERATIONS = flags.DEFINE_string(
+    "num_iterations",
+    None,
+    "Training length in iterations (optimizer steps; MAML: meta-iterations), the "
+    "same flag in every main. Each experiment maps it to its own config field: "
+    "MAML num_iterations, Neural ODE spirals latent_iterations, MNIST epochs "
+    "(iterations / steps per epoch), magnet steps. Default: the experiment's own.",
+)

@@ -60,10 +60,13 @@ def config_from_flags(
             config, naming the offending flag.
     """
     raw = cli.overrides_from_flags(CONFIG_FLAGS, overrides)
-    return cli.config_from_overrides(
+    cfg = cli.config_from_overrides(
         experiment.MagnetConfig,
         raw,
         base={"experiment": name, "seed": seed, "data_dir": data_dir},
+    )
+    return cli.set_training_length(
+        cfg, cli.flag_value(common_flags.NUM_ITERATIONS), "steps", explicit=raw
     )
 
 

@@ -85,6 +85,12 @@ def config_from_flags():
     name = EXPERIMENT.value
     cls = _config_class(name)
     raw = cli.overrides_from_flags(CONFIG_FLAGS, [*RL_SET.value, *SET.value])
+    iterations = cli.flag_value(common_flags.NUM_ITERATIONS)
+    if iterations is not None:
+        # The shared training-length flag is this config's own field.
+        if "num_iterations" in raw:
+            raise ValueError("--num_iterations is given twice (also by --set)")
+        raw["num_iterations"] = iterations
     if cls is configs.ClassificationConfig and "num_shots" in raw:
         raw["shots"] = raw.pop("num_shots")
     factory = (

@@ -62,6 +62,12 @@ EXPERIMENTS = {
     "cnf": (cnf_experiment.CNFConfig, cnf_experiment.run),
     "minibatch": (minibatch_experiment.MinibatchConfig, minibatch_experiment.run),
 }
+# --num_iterations (the mains' shared training length) -> the config field it sets
+# and the conversion from iterations to that field's unit.
+TRAINING_LENGTH = {
+    "spirals": ("latent_iterations", None),
+    "mnist": ("epochs", lambda cfg, n: n / cfg.steps_per_epoch()),
+}
 # Experiments whose training takes --distribute.
 DISTRIBUTED = ("mnist",)
 # Config fields naming a dataset folder, relative to --data_dir.
@@ -105,7 +111,15 @@ def config_from_flags(
     if cache_dir and "prepared_dir" in fields:
         base["prepared_dir"] = os.path.join(cache_dir, "tfds")
     raw = cli.overrides_from_flags(CONFIG_FLAGS, overrides)
-    return cli.config_from_overrides(cls, raw, base=base)
+    cfg = cli.config_from_overrides(cls, raw, base=base)
+    field, per_iteration = TRAINING_LENGTH.get(name, (None, None))
+    return cli.set_training_length(
+        cfg,
+        cli.flag_value(common_flags.NUM_ITERATIONS),
+        field,
+        explicit=raw,
+        per_iteration=per_iteration,
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -177,3 +177,25 @@ def test_descriptions_of_inherited_fields_come_from_the_base_class():
 def test_unparsed_flags_count_as_not_given():
     fv, holders = _flags()  # argv never parsed, as when a test calls a main's helper
     assert cli.overrides_from_flags(holders, ["steps=2"]) == {"steps": "2"}
+
+
+def test_set_training_length_maps_converts_and_rejects():
+    @dataclasses.dataclass(frozen=True)
+    class Run:
+        experiment: str = "demo"
+        epochs: float = 1.0
+
+    per_epoch = 4
+    got = cli.set_training_length(
+        Run(), "10", "epochs", per_iteration=lambda cfg, n: n / per_epoch
+    )
+    assert got.epochs == 2.5
+    assert cli.set_training_length(Run(), None, "epochs") == Run()
+    for value, field, explicit, message in [
+        ("10", None, (), "does not apply to demo"),
+        ("0", "epochs", (), ">= 1"),
+        ("ten", "epochs", (), "--num_iterations=ten"),
+        ("10", "epochs", ("epochs",), "both set the training length"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            cli.set_training_length(Run(), value, field, explicit=explicit)

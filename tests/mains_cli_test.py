@@ -23,6 +23,7 @@ SHARED = {
     "cache_dir",
     "set",
     "distribute",
+    "num_iterations",
 }
 
 _PROBE = """
@@ -106,3 +107,67 @@ def test_distribute_on_an_experiment_without_it_is_a_one_line_error(argv, tmp_pa
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "--distribute applies to" in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+_LENGTH_PROBE = """
+import importlib, json, sys
+from absl import flags
+main = importlib.import_module(sys.argv[1])
+flags.FLAGS(["prog", *sys.argv[3:]])
+name = flags.FLAGS.experiment
+if sys.argv[1] == "maml.main":
+    cfg = main.config_from_flags()
+else:
+    cfg = main.config_from_flags(name, [], "/d", 0)
+print(json.dumps(getattr(cfg, sys.argv[2])))
+"""
+
+
+@pytest.mark.parametrize(
+    "main,experiment,field,expected",
+    [
+        ("maml.main", "sinusoid", "num_iterations", 936),
+        ("neural_ode.main", "spirals", "latent_iterations", 936),
+        # 60,000 images in batches of 128: 468 steps per epoch.
+        ("neural_ode.main", "mnist", "epochs", 2.0),
+        ("magnet.main", "classification", "steps", 936),
+    ],
+)
+def test_num_iterations_sets_each_experiments_training_length(
+    main, experiment, field, expected
+):
+    argv = [f"--experiment={experiment}", "--num_iterations=936"]
+    if main == "magnet.main":  # steps must be a multiple of these
+        argv += ["--checkpoint_every=4", "--eval_every=936"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _LENGTH_PROBE, main, field, *argv],
+        cwd=REPO,
+        env=bare_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_num_iterations_where_no_single_length_is_a_one_line_error(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neural_ode.main",
+            "--experiment=cnf",
+            "--num_iterations=5",
+            f"--output_dir={tmp_path / 'run'}",
+        ],
+        cwd=REPO,
+        env=bare_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "--num_iterations does not apply to cnf" in proc.stderr
