@@ -7,6 +7,11 @@ written; every `checkpoint_every` steps (and at the end) the trackables, the ste
 counter and a `loop_state.json` with the training seconds spent so far are saved,
 so a run killed with -9 resumes from its last checkpoint and reports its total
 compute honestly. A non-finite loss stops the run with status "diverged".
+
+Trainers that run many steps in one traced call (MAML's `MetaTrainer`) use the
+chunked form: `step_fn(step, n)` trains n steps (`log_every`, cut short at the
+next checkpoint and at the budget) and the trainer counts them in its own
+checkpointed variable (`counter`), so the loop adds no step variable of its own.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
@@ -40,6 +46,7 @@ class LoopResult:
         status: "complete", "cut short" or "diverged".
         steps_per_second: Rate in this session (0 if no step ran).
         last_metrics: Metrics of the last step run (empty if none ran).
+        session_seconds: Training seconds of this session (0 if no step ran).
     """
 
     name: str
@@ -50,6 +57,7 @@ class LoopResult:
     status: str
     steps_per_second: float
     last_metrics: dict[str, float]
+    session_seconds: float = 0.0
 
     def budget(self) -> dict[str, Any]:
         """The loop's compute as a budget entry for `common.results`."""
@@ -61,29 +69,36 @@ class LoopResult:
         }
 
 
-def _read_state(directory: str) -> dict:
-    path = os.path.join(directory, LOOP_STATE)
+def read_state(directory: str, filename: str = LOOP_STATE) -> dict:
+    """A loop's saved `{train_seconds, sessions, ...}` (zeros if none yet)."""
+    path = os.path.join(directory, filename)
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
     return {"train_seconds": 0.0, "sessions": 0}
 
 
-def _write_state(directory: str, state: dict) -> None:
-    files.atomic_write_json(os.path.join(directory, LOOP_STATE), state, indent=None)
+def write_state(directory: str, state: dict, filename: str = LOOP_STATE) -> None:
+    """Saves a loop's state atomically."""
+    files.atomic_write_json(os.path.join(directory, filename), state, indent=None)
 
 
 def run_training(
     name: str,
-    step_fn: Callable[[int], Mapping[str, Any]],
+    step_fn: Callable[..., Mapping[str, Any]],
     total_steps: int,
     run_dir: str,
     trackables: Mapping[str, Any],
     log_every: int = 100,
     checkpoint_every: int = 1000,
-    on_checkpoint: Callable[[int], Mapping[str, float]] | None = None,
+    on_checkpoint: Callable[[int], Mapping[str, float] | None] | None = None,
     max_seconds: float | None = None,
     stream: TextIO | None = None,
+    *,
+    chunked: bool = False,
+    counter: tf.Variable | None = None,
+    state_file: str = LOOP_STATE,
+    unit: str = "step",
 ) -> LoopResult:
     """Trains `step_fn` until `total_steps`, resuming from the latest checkpoint.
 
@@ -92,28 +107,49 @@ def run_training(
             TensorBoard scalars to `<run_dir>/tensorboard/<name>`.
         step_fn: Trains one step given the (0-based) step index; returns scalar
             metrics (tensors or floats). The key "loss" is checked for finiteness.
+            With `chunked`, `step_fn(step, n)` trains steps step .. step + n - 1
+            and returns the chunk's metrics.
         total_steps: Step budget.
         run_dir: The run directory.
         trackables: Objects to checkpoint (models, optimizers, variables).
-        log_every: Steps between progress lines and TensorBoard writes.
+        log_every: Steps between progress lines and TensorBoard writes (with
+            `chunked`, the largest chunk).
         checkpoint_every: Steps between checkpoints.
         on_checkpoint: Optional evaluation called after each checkpoint with the
-            step count; its metrics go to TensorBoard (`eval/...`) and the progress
-            line. Its time is excluded from the training seconds.
+            step count; the metrics it returns (if any) go to TensorBoard
+            (`eval/...`) and the progress line. Its time is excluded from the
+            training seconds.
         max_seconds: Stop (status "cut short", after a checkpoint) once this
             session has trained this long.
         stream: Where progress lines go (stdout by default).
+        chunked: `step_fn` takes `(step, n)` (see above).
+        counter: The step count, kept and advanced by the trainer itself and
+            checkpointed among `trackables`; None adds a loop step variable.
+        state_file: Name of the JSON state file next to the checkpoints.
+        unit: What a step is called in messages ("iteration" for MAML).
 
     Returns:
         A `LoopResult`.
     """
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name=f"{name}_step")
+    stream = stream or sys.stdout
     ckpt_dir = os.path.join(run_dir, "checkpoints", name)
-    ckpt = checkpoint.Checkpointer(ckpt_dir, step=step_var, **trackables)
+    if counter is None:
+        counter = tf.Variable(0, dtype=tf.int64, trainable=False, name=f"{name}_step")
+        ckpt = checkpoint.Checkpointer(ckpt_dir, step=counter, **trackables)
+        own_counter = True
+    else:
+        ckpt = checkpoint.Checkpointer(ckpt_dir, **trackables)
+        own_counter = False
     ckpt.restore_latest()
-    state = _read_state(ckpt_dir)
+    state = read_state(ckpt_dir, state_file)
     counted = {"session": False, "seconds": 0.0}
-    start = int(step_var.numpy())
+    start = int(counter.numpy())
+    if 0 < start < total_steps:
+        print(
+            f"[{name}] resuming from checkpoint at {unit} {start}",
+            file=stream,
+            flush=True,
+        )
     board = summaries.Summaries(os.path.join(run_dir, "tensorboard"), name)
     bar = progress.Progress(name, total_steps, start=start, stream=stream)
     session_start = time.perf_counter()
@@ -124,30 +160,49 @@ def run_training(
 
     def save(step: int) -> None:
         nonlocal excluded
-        step_var.assign(step)
+        if own_counter:
+            counter.assign(step)
         if not counted["session"]:
             state["sessions"] += 1
             counted["session"] = True
         trained = time.perf_counter() - session_start - excluded
         state["train_seconds"] += trained - counted["seconds"]
+        state[f"{unit}s"] = step
         counted["seconds"] = trained
         ckpt.save(step)
-        _write_state(ckpt_dir, state)
+        write_state(ckpt_dir, state, state_file)
         if on_checkpoint is not None:
             t = time.perf_counter()
-            evaluation = {f"eval/{k}": float(v) for k, v in on_checkpoint(step).items()}
-            board.scalars(step, evaluation)
+            returned = on_checkpoint(step) or {}
+            evaluation = {f"eval/{k}": float(v) for k, v in returned.items()}
             spent = time.perf_counter() - t
             excluded += spent
             bar.exclude(spent)  # before the line, so its rate is training only
-            bar.update(step, **evaluation)
+            if evaluation:
+                board.scalars(step, evaluation)
+                bar.update(step, **evaluation)
 
     while step < total_steps:
-        metrics = {k: float(v) for k, v in step_fn(step).items()}
-        step += 1
+        if chunked:
+            next_checkpoint = (step // checkpoint_every + 1) * checkpoint_every
+            n = min(log_every, total_steps - step, next_checkpoint - step)
+            metrics = {k: float(v) for k, v in step_fn(step, n).items()}
+            step += n
+            if int(counter.numpy()) != step:
+                raise RuntimeError(
+                    f"step_fn trained to {unit} {int(counter.numpy())}, expected {step}"
+                )
+        else:
+            metrics = {k: float(v) for k, v in step_fn(step).items()}
+            step += 1
         if "loss" in metrics and not math.isfinite(metrics["loss"]):
             status = "diverged"
             bar.update(step, **metrics)
+            print(
+                f"[{name}] diverged at {unit} {step}: loss {metrics['loss']}",
+                file=stream,
+                flush=True,
+            )
             break
         if step % log_every == 0 or step == total_steps:
             board.scalars(step, metrics)
@@ -156,20 +211,26 @@ def run_training(
             save(step)
         if (
             max_seconds is not None
-            and time.perf_counter() - session_start > max_seconds
+            and time.perf_counter() - session_start - excluded > max_seconds
         ):
             if step < total_steps:
                 save(step)
                 status = "cut short"
+                print(
+                    f"[{name}] time limit reached at {unit} {step} of {total_steps}",
+                    file=stream,
+                    flush=True,
+                )
             break
     session_seconds = time.perf_counter() - session_start - excluded
     if status == "diverged":
         if not counted["session"]:
             state["sessions"] += 1
         state["train_seconds"] += session_seconds - counted["seconds"]
-        _write_state(ckpt_dir, state)
+        write_state(ckpt_dir, state, state_file)
     if step == start and start < total_steps and status == "complete":
         status = "cut short"
+    ran = step > start
     return LoopResult(
         name=name,
         steps=step,
@@ -177,6 +238,7 @@ def run_training(
         train_seconds=state["train_seconds"],
         sessions=state["sessions"],
         status=status,
-        steps_per_second=(step - start) / session_seconds if step > start else 0.0,
+        steps_per_second=(step - start) / session_seconds if ran else 0.0,
         last_metrics=metrics,
+        session_seconds=session_seconds if ran else 0.0,
     )

@@ -108,3 +108,69 @@ def test_evaluation_hook_runs_at_checkpoints_and_is_not_training_time(tmp_path):
         stream=io.StringIO(),
     )
     assert seen == [2, 4, 6]
+
+
+def test_chunked_form_cuts_chunks_at_lines_and_checkpoints_and_resumes(tmp_path):
+    """A trainer that counts its own steps: a chunk is log_every steps, cut short
+    at the next checkpoint (checkpoint_every) and at the budget."""
+    counter = tf.Variable(0, dtype=tf.int64)
+    calls = []
+
+    def chunk(step, n):
+        calls.append((step, n))
+        counter.assign_add(n)
+        return {"loss": 1.0}
+
+    def run(total):
+        return training_loop.run_training(
+            "chunky",
+            chunk,
+            total,
+            str(tmp_path),
+            {"counter": counter},
+            log_every=4,
+            checkpoint_every=6,
+            stream=io.StringIO(),
+            chunked=True,
+            counter=counter,
+            state_file="phase_state.json",
+            unit="iteration",
+        )
+
+    first = run(10)
+    # 4 steps; cut at the checkpoint at 6; 4 steps reach the budget 10.
+    assert calls == [(0, 4), (4, 2), (6, 4)]
+    assert (first.steps, first.status, first.sessions) == (10, "complete", 1)
+    state = training_loop.read_state(
+        os.path.join(tmp_path, "checkpoints", "chunky"), "phase_state.json"
+    )
+    assert state["iterations"] == 10 and state["sessions"] == 1
+    counter.assign(0)  # A fresh process: the checkpoint restores the count.
+    calls.clear()
+    second = run(13)
+    assert calls == [(10, 2), (12, 1)]  # Cut at the checkpoint at 12.
+    assert (second.steps, second.sessions) == (13, 2)
+
+
+def test_chunked_form_rejects_a_trainer_that_miscounts(tmp_path):
+    counter = tf.Variable(0, dtype=tf.int64)
+
+    def chunk(step, n):
+        counter.assign_add(n + 1)
+        return {"loss": 1.0}
+
+    try:
+        training_loop.run_training(
+            "bad",
+            chunk,
+            5,
+            str(tmp_path),
+            {"counter": counter},
+            stream=io.StringIO(),
+            chunked=True,
+            counter=counter,
+        )
+    except RuntimeError as e:
+        assert "expected 5" in str(e)
+    else:
+        raise AssertionError("a miscounting trainer was accepted")
