@@ -21,7 +21,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from tests.worker_cluster import REPO, free_ports, worker_env
+from tests.worker_cluster import REPO, run_two_workers_and_one_process, worker_env
 
 SCRIPT = textwrap.dedent("""
     import contextlib, os, sys
@@ -61,41 +61,11 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_two_workers_train_the_mnist_resnet_like_one_process(tmp_path):
-    ports = free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, str(tmp_path / f"worker{i}.npz")],
-            cwd=REPO,
-            env=worker_env(
-                {"cluster": cluster, "task": {"type": "worker", "index": i}}
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    single = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "single.npz")],
-        cwd=REPO,
-        env=worker_env(None),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert single.returncode == 0, single.stderr[-3000:]
-    for w in workers:
-        try:
-            _, err = w.communicate(timeout=600)
-        finally:
-            w.kill()
-        assert w.returncode == 0, err[-3000:]
-    reference = np.load(tmp_path / "single.npz")
+    single, *workers = run_two_workers_and_one_process(SCRIPT, str(tmp_path))
+    reference = np.load(single + ".npz")
     assert float(reference["moved"]) > 1e-3  # A no-op would also be "equal".
     for i in range(2):
-        got = np.load(tmp_path / f"worker{i}.npz")
+        got = np.load(workers[i] + ".npz")
         assert set(got) == set(reference)
         np.testing.assert_allclose(got["losses"], reference["losses"], rtol=1e-5)
         for k in reference:

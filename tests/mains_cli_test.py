@@ -36,19 +36,24 @@ print(json.dumps({"flags": sorted(flags.FLAGS), "fields": fields}))
 """
 
 
+def _python(*args: str) -> subprocess.CompletedProcess:
+    """`python *args` in the repository with a fresh machine's environment."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=bare_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def probes():
     out = {}
     for main in MAINS:
-        proc = subprocess.run(
-            [sys.executable, "-c", _PROBE, main],
-            cwd=REPO,
-            env=bare_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        proc = _python("-c", _PROBE, main)
         assert proc.returncode == 0, proc.stderr[-2000:]
         out[main] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
@@ -88,21 +93,8 @@ def test_no_main_parses_values_with_eval():
 )
 def test_distribute_on_an_experiment_without_it_is_a_one_line_error(argv, tmp_path):
     main, *rest = argv
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            main,
-            *rest,
-            "--distribute=mirrored",
-            f"--output_dir={tmp_path / 'run'}",
-        ],
-        cwd=REPO,
-        env=bare_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    proc = _python(
+        "-m", main, *rest, "--distribute=mirrored", f"--output_dir={tmp_path / 'run'}"
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "--distribute applies to" in proc.stderr
@@ -139,35 +131,18 @@ def test_num_iterations_sets_each_experiments_training_length(
     argv = [f"--experiment={experiment}", "--num_iterations=936"]
     if main == "magnet.main":  # steps must be a multiple of these
         argv += ["--checkpoint_every=4", "--eval_every=936"]
-    proc = subprocess.run(
-        [sys.executable, "-c", _LENGTH_PROBE, main, field, *argv],
-        cwd=REPO,
-        env=bare_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = _python("-c", _LENGTH_PROBE, main, field, *argv)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == expected
 
 
 def test_num_iterations_where_no_single_length_is_a_one_line_error(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "neural_ode.main",
-            "--experiment=cnf",
-            "--num_iterations=5",
-            f"--output_dir={tmp_path / 'run'}",
-        ],
-        cwd=REPO,
-        env=bare_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    proc = _python(
+        "-m",
+        "neural_ode.main",
+        "--experiment=cnf",
+        "--num_iterations=5",
+        f"--output_dir={tmp_path / 'run'}",
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "--num_iterations does not apply to cnf" in proc.stderr

@@ -10,13 +10,11 @@ order is the only difference).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 
-from tests.worker_cluster import REPO, free_ports, worker_env
+from tests.worker_cluster import run_two_workers_and_one_process
 
 SCRIPT = textwrap.dedent("""
     import functools, os, sys
@@ -40,40 +38,10 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_two_workers_on_localhost_equal_one_process(tmp_path):
-    ports = free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, str(tmp_path / f"worker{i}.npz")],
-            cwd=REPO,
-            env=worker_env(
-                {"cluster": cluster, "task": {"type": "worker", "index": i}}
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    single = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "single.npz")],
-        cwd=REPO,
-        env=worker_env(None),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert single.returncode == 0, single.stderr[-3000:]
-    for w in workers:
-        try:
-            _, err = w.communicate(timeout=600)
-        finally:
-            w.kill()
-        assert w.returncode == 0, err[-3000:]
-    reference = np.load(tmp_path / "single.npz")
+    single, *workers = run_two_workers_and_one_process(SCRIPT, str(tmp_path))
+    reference = np.load(single + ".npz")
     for i in range(2):
-        got = np.load(tmp_path / f"worker{i}.npz")
+        got = np.load(workers[i] + ".npz")
         assert set(got) == set(reference)
         for k in reference:
             np.testing.assert_allclose(got[k], reference[k], rtol=1e-9, atol=1e-12)
