@@ -9,10 +9,11 @@ wall-time cap (`timeout`), and ends by regenerating the study's report in
 unfinished units (complete ones are skipped), so re-queueing everything in a
 later session (`--force`) continues where the queue stopped.
 
-Order (band 30-39, most decisive first): the CIFAR-10 grid and the CIFAR-10
-seeds of magnet vs triplet vs softmax, then Fashion-MNIST, then the hierarchy
-studies (CIFAR-10 vehicles/animals -> 10 classes, Omniglot alphabets ->
-characters). The timing benchmark goes in band 50.
+Order (most decisive first): the CIFAR-10 grid and the CIFAR-10 seeds of
+magnet vs triplet vs softmax (band 30), then, after the earlier issues' runs
+(issues 10 and 11, bands 60-87), Fashion-MNIST, then the hierarchy studies
+(CIFAR-10 vehicles/animals -> 10 classes, Omniglot alphabets -> characters;
+bands 88-90). The timing benchmark goes in band 50.
 
 Scripts are written to a temporary name and renamed into `--queue_dir`, so the
 runner never reads a half-written file. Existing scripts of the same name in
@@ -39,19 +40,19 @@ SLICES = (
         "CIFAR-10 classification: grid, then seeds 0-2 of magnet, triplet, softmax",
     ),
     (
-        "34-issue12-fmnist",
+        "88-issue12-fmnist",
         "classification_fashion_mnist",
         6,
         "Fashion-MNIST classification: grid, then seeds 0-2",
     ),
     (
-        "37-issue12-hier-cifar10",
+        "89-issue12-hier-cifar10",
         "hierarchy_cifar10",
         6,
         "CIFAR-10 hierarchy (vehicles/animals -> 10 classes): seeds 0-2",
     ),
     (
-        "39-issue12-hier-omniglot",
+        "90-issue12-hier-omniglot",
         "hierarchy_omniglot_alphabets",
         4,
         "Omniglot hierarchy (alphabets -> characters): seeds 0-2",
