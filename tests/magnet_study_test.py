@@ -37,6 +37,7 @@ def tiny(monkeypatch, tmp_path):
         losses=("magnet", "triplet"),
         seeds=(0, 1),
         steps=4,
+        max_steps=4,  # No extension at this size (see the test below).
         eval_every=4,
         checkpoint_every=2,
         refresh_every=2,
@@ -95,3 +96,60 @@ def test_grid_then_seeds_then_report(tiny, tmp_path):
     new = readme_table.update(readme, text)
     assert new.startswith("intro\n") and new.endswith("\noutro\n")
     assert "old" not in new and text in new
+
+
+def _fake_unit(cfg, loss, seed, errors, steps):
+    """A finished final run: its record and its error curve `{step: error}`."""
+    run_dir = cfg.seed_dir(loss, seed)
+    os.makedirs(os.path.join(run_dir, loss), exist_ok=True)
+    record = {
+        "status": "complete",
+        "config": {"steps": steps},
+        "extra": {"test_examples": 10_000},
+        "budget": {"train_seconds": 1.0},
+    }
+    with open(os.path.join(run_dir, "results.json"), "w") as f:
+        json.dump(record, f)
+    curve = [
+        {"step": s, "error": e, "train_seconds": float(s)} for s, e in errors.items()
+    ]
+    with open(os.path.join(run_dir, loss, "curve.json"), "w") as f:
+        json.dump(curve, f)
+
+
+def test_final_runs_extend_until_the_mean_curve_is_flat(tmp_path):
+    """Issue 12: flat over the last quarter, or `steps`, whichever is longer."""
+    cfg = study.StudyConfig(
+        "classification",
+        "cifar10",
+        str(tmp_path),
+        losses=("magnet",),
+        seeds=(0, 1),
+        steps=20,
+        extend_by=10,
+        max_steps=40,
+        eval_every=10,
+        checkpoint_every=5,
+    )
+    # Still falling by 10 points from step 15 to 20; the 95% half-width of an
+    # error of 0.4 on 10,000 test images is about 1 point: not flat.
+    falling = {0: 0.9, 5: 0.7, 10: 0.6, 15: 0.5, 20: 0.4}
+    _fake_unit(cfg, "magnet", 0, falling, 20)
+    assert study.target_steps(cfg, "magnet") == 20  # Seed 1 has not reached 20.
+    _fake_unit(cfg, "magnet", 1, falling, 20)
+    assert study.target_steps(cfg, "magnet") == 30
+    unit = cfg.unit_config("magnet", 0, {}, grid=False, steps=30)
+    assert unit.steps == 30
+    assert not study_phases._finished(study.read_record(cfg.seed_dir("magnet", 0)), 30)
+    # Extended to 30 and flat from the first evaluation of the last quarter
+    # (25) to the end: the target stays 30.
+    flat = {**falling, 25: 0.401, 30: 0.400}
+    for seed in (0, 1):
+        _fake_unit(cfg, "magnet", seed, flat, 30)
+    assert study.target_steps(cfg, "magnet") == 30
+    assert study_phases._finished(study.read_record(cfg.seed_dir("magnet", 0)), 30)
+    # Never flat: the target stops at max_steps.
+    never = {s: 1.0 - s / 50 for s in range(0, 45, 5)}
+    for seed in (0, 1):
+        _fake_unit(cfg, "magnet", seed, never, 40)
+    assert study.target_steps(cfg, "magnet") == 40

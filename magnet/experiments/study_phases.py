@@ -31,6 +31,15 @@ def _train_seconds(run_dir: str) -> float:
     return 0.0 if record is None else float(record["budget"]["train_seconds"])
 
 
+def _finished(record: dict | None, steps: int) -> bool:
+    """Diverged, or complete at `steps` or more (a longer target resumes it)."""
+    if record is None:
+        return False
+    if record["status"] == "diverged":
+        return True
+    return record["status"] == "complete" and record["config"]["steps"] >= steps
+
+
 def units(
     cfg: study.StudyConfig, phase: str, losses: list[str], seeds: list[int]
 ) -> list[tuple[str, experiment.MagnetConfig | None, str]]:
@@ -52,6 +61,7 @@ def units(
                 )
         return out
     chosen = {loss: study.chosen_overrides(cfg, loss) for loss in losses}
+    target = {loss: study.target_steps(cfg, loss) for loss in losses}
     for seed in seeds:
         for loss in losses:
             if chosen[loss] is None:
@@ -66,7 +76,9 @@ def units(
                 out.append(
                     (
                         cfg.seed_dir(loss, seed),
-                        cfg.unit_config(loss, seed, chosen[loss], grid=False),
+                        cfg.unit_config(
+                            loss, seed, chosen[loss], grid=False, steps=target[loss]
+                        ),
                         "",
                     )
                 )
@@ -95,8 +107,7 @@ def run_phase(
         if unit_cfg is None:
             print(f"[study] {note}", flush=True)
             continue
-        record = study.read_record(run_dir)
-        if record is not None and record["status"] in ("complete", "diverged"):
+        if _finished(study.read_record(run_dir), unit_cfg.steps):
             continue
         left = budget_minutes - spent
         if left < 1.0:

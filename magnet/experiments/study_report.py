@@ -38,7 +38,7 @@ def _est(values: list[float]) -> str:
 def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
     """Aggregates finished and partial runs into results.json + report.md."""
     hierarchy = cfg.experiment == "hierarchy"
-    primary = "fine_knn_error" if hierarchy else "error"
+    primary = study.primary_key(cfg.experiment)
     rule = {
         "magnet": "magnet rule, running sigma^2 (paper)",
         "softmax": "softmax argmax",
@@ -51,6 +51,7 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
     for loss in cfg.losses:
         finals[loss], curves[loss] = {}, []
         per_seed, seconds, iters, num_test = [], [], [], 1
+        target = study.target_steps(cfg, loss)
         for seed in cfg.seeds:
             run_dir = cfg.seed_dir(loss, seed)
             record = study.read_record(run_dir)
@@ -60,6 +61,8 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
                 statuses.append("not run")
                 continue
             status = record["status"]
+            if status == "complete" and record["config"]["steps"] < target:
+                status = f"extending to {target:,}"  # Not flat yet (target_steps).
             statuses.append(status)
             num_test = int(record["extra"].get("test_examples", 1))
             final = curve[-1]
@@ -85,7 +88,7 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
         if hierarchy:
             row.append(_est(values("fine_knn_error")))
         flat = study.flat_last_quarter(
-            study.mean_curve(curves[loss], primary), cfg.steps, num_test
+            study.mean_curve(curves[loss], primary), target, num_test
         )
         row += [
             _est(values("error")) + f" ({rule[loss]})",
@@ -234,9 +237,12 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
         "of GoogLeNet.",
         "Every loss of a seed starts from the same random initialisation (no "
         "pretraining, no warm start on the target labels).",
-        f"Budget: {cfg.steps:,} iterations per run (batch 48), test evaluations "
-        f"every {cfg.eval_every:,} iterations and at {cfg.checkpoint_every}·2^j "
-        "before; 'convergence' is this budget, see the curves.",
+        f"Budget: at least {cfg.steps:,} iterations per run (batch 48), extended "
+        f"by {cfg.extend_by:,} (up to {cfg.max_steps:,}) while a loss's mean "
+        "test-error curve over the seeds is not flat over its last quarter (the "
+        "final runs have no validation split; the same stopping rule for every "
+        f"loss); test evaluations every {cfg.eval_every:,} iterations and at "
+        f"{cfg.checkpoint_every}·2^j before.",
         f"Magnet cluster index re-clustered every {cfg.refresh_every:,} iterations "
         "from the embeddings kept from training batches, the training set "
         f"re-embedded every {cfg.reembed_every:,}"
@@ -254,7 +260,10 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
         "train_seconds": round(budget_seconds, 1),
         "runs_complete": complete,
         "runs_planned": total,
-        "iterations": cfg.steps,
+        "iterations": max(study.target_steps(cfg, loss) for loss in cfg.losses),
+        "iterations per loss": {
+            loss: study.target_steps(cfg, loss) for loss in cfg.losses
+        },
         "machine": results.machine_description(),
     }
     return results.write_results(
