@@ -32,6 +32,9 @@ _FROM = re.compile(
 _IMPORT = re.compile(rf"^\s*import\s+((?:{_PKG})(?:\.\w+)+)", re.M)
 # Modules run as child processes: `[sys.executable, "-m", "pkg.main", ...]`.
 _RUN_MODULE = re.compile(rf"""["']-m["'],\s*["']((?:{_PKG})(?:\.\w+)+)["']""")
+# Tests only: a string that is a whole dotted module name (a main in a list
+# of mains, a docstring-example module list) is a module the test loads.
+_MODULE_STRING = re.compile(rf"""["']((?:{_PKG})(?:\.\w+)+)["']""")
 
 
 def _load_build() -> dict[str, dict]:
@@ -96,7 +99,10 @@ def imported_files(src: str) -> set[str]:
             sub = _module_file(f"{module}.{name}")
             if sub:
                 found.add(sub)
-    for module in _IMPORT.findall(text) + _RUN_MODULE.findall(text):
+    modules = _IMPORT.findall(text) + _RUN_MODULE.findall(text)
+    if src.startswith("tests/"):
+        modules += [m for m in _MODULE_STRING.findall(text) if _module_file(m)]
+    for module in modules:
         parts = module.split(".")
         for i in range(1, len(parts) + 1):
             f = _module_file(".".join(parts[:i]))

@@ -21,6 +21,7 @@ MODULES = [
     "magnet.embedding",
     "magnet.evaluation",
     "magnet.experiments.experiment",
+    "magnet.experiments.study",
     "magnet.global_batch",
     "magnet.sampler",
     "magnet.trainer",

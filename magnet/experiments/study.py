@@ -283,6 +283,27 @@ def chosen_overrides(study: StudyConfig, loss: str) -> dict[str, Any] | None:
     return overrides
 
 
+def grid_edges(loss: str, chosen: dict[str, Any] | None) -> list[str]:
+    """Factors whose chosen value is the smallest or largest its grid tried.
+
+    A choice at a grid's edge may sit short of the optimum; the report says so.
+
+    Example:
+        >>> grid_edges("softmax", {"learning_rate": 3e-3})
+        ['learning_rate = 0.003 is the largest of 0.0003, 0.001, 0.003']
+    """
+    if not chosen:
+        return []
+    out = []
+    for field, value in chosen.items():
+        tried = sorted({o[field] for _, o in GRID[loss] if field in o})
+        if len(tried) > 1 and value in (tried[0], tried[-1]):
+            end = "smallest" if value == tried[0] else "largest"
+            listed = ", ".join(f"{v:g}" for v in tried)
+            out.append(f"{field} = {value:g} is the {end} of {listed}")
+    return out
+
+
 def save_choices(study: StudyConfig) -> dict[str, Any]:
     """Writes `<root>/grid/chosen.json` with the choices known so far."""
     chosen = {loss: choose(study, loss)[0] for loss in study.losses}
