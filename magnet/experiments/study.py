@@ -283,20 +283,29 @@ def chosen_overrides(study: StudyConfig, loss: str) -> dict[str, Any] | None:
     return overrides
 
 
-def grid_edges(loss: str, chosen: dict[str, Any] | None) -> list[str]:
+def grid_edges(
+    loss: str, chosen: dict[str, Any] | None, base: dict[str, Any] | None = None
+) -> list[str]:
     """Factors whose chosen value is the smallest or largest its grid tried.
 
-    A choice at a grid's edge may sit short of the optimum; the report says so.
+    A grid point that does not set a factor tries its base value (`base`, else
+    the `MagnetConfig` default). A choice at a grid's edge may sit short of the
+    optimum; the report says so.
 
     Example:
         >>> grid_edges("softmax", {"learning_rate": 3e-3})
         ['learning_rate = 0.003 is the largest of 0.0003, 0.001, 0.003']
+        >>> grid_edges("magnet", {"clusters_per_class": 4})
+        ['clusters_per_class = 4 is the smallest of 4, 8']
     """
     if not chosen:
         return []
+    base = base or {}
+    fields = {f.name: f.default for f in dataclasses.fields(experiment.MagnetConfig)}
     out = []
     for field, value in chosen.items():
-        tried = sorted({o[field] for _, o in GRID[loss] if field in o})
+        default = base.get(field, fields.get(field))
+        tried = sorted({o.get(field, default) for _, o in GRID[loss]} - {None})
         if len(tried) > 1 and value in (tried[0], tried[-1]):
             end = "smallest" if value == tried[0] else "largest"
             listed = ", ".join(f"{v:g}" for v in tried)

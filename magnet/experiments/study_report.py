@@ -258,7 +258,9 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
             "factor at a time around its base point, so the other factors were "
             "tried at the base values)."
             for loss in cfg.losses
-            for edge in study.grid_edges(loss, study.chosen_overrides(cfg, loss))
+            for edge in study.grid_edges(
+                loss, study.chosen_overrides(cfg, loss), dict(cfg.base)
+            )
         ),
         "Claims 1-2 and 4: 95% Student-t intervals over seeds of the paired "
         "difference; claim 3 on the mean curves (evaluation resolution).",
