@@ -66,8 +66,9 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
             statuses.append(status)
             num_test = int(record["extra"].get("test_examples", 1))
             final = curve[-1]
-            finals[loss][seed] = final
-            curves[loss].append(curve)
+            if status == "complete":  # Means, curves and claims: finished runs only.
+                finals[loss][seed] = final
+                curves[loss].append(curve)
             budget_seconds += float(record["budget"]["train_seconds"])
             seconds.append(float(record["budget"]["train_seconds"]))
             iters.append(int(final["step"]))
