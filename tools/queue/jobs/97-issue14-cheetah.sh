@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
+# queue-parts: 4 (tools/queue/run.sh queues this script 4 times; each part resumes the last)
 # Issue 14: MAML half-cheetah forward/backward (App. C Table 5), budgeted run,
-# part b of 4 (each trains at most 38 min; together about 2.5 h), seed 0.
+# one of 4 queued parts (each trains at most 38 min; together about 2.5 h), seed 0.
 # Rerunning resumes from the last checkpoint; the report states the budget.
 set -euo pipefail
 cd /work/main

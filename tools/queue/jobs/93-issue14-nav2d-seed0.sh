@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
+# queue-parts: 4 (tools/queue/run.sh queues this script 4 times; each part resumes the last)
 # Issue 14: MAML 2D navigation (App. C Table 4, Fig. 4), full protocol, seed 0,
-# part a. Each part trains at most 38 min and resumes the previous part; a part
+# one of 4 queued parts. Each part trains at most 38 min and resumes the previous part; a part
 # that finds the run complete only re-evaluates and rewrites the report.
 set -euo pipefail
 cd /work/main
