@@ -40,3 +40,24 @@ def strategy_from_name(name: str) -> Any:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def replica_share(strategy: Any, batch_size: int) -> tuple[int, int]:
+    """`(replicas, rows per replica)` of a batch split evenly across `strategy`.
+
+    No strategy is one replica holding the whole batch.
+
+    Raises:
+        ValueError: the batch does not split evenly across the replicas.
+
+    Example:
+        >>> replica_share(None, 48)
+        (1, 48)
+    """
+    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(
+            f"the batch of {batch_size} must divide evenly by the {replicas} "
+            "replicas of --distribute"
+        )
+    return replicas, batch_size // replicas

@@ -65,7 +65,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import checkpoint, files, progress, summaries, training_loop, validation
+from common import (
+    checkpoint,
+    distribute,
+    files,
+    progress,
+    summaries,
+    training_loop,
+    validation,
+)
 from magnet import (
     augmentation,
     batch_stats,
@@ -584,13 +592,7 @@ def distribute_batches(
     Raises:
         ValueError: the batch does not split evenly across the replicas.
     """
-    replicas = strategy.num_replicas_in_sync
-    if batch_size % replicas:
-        raise ValueError(
-            f"the batch of {batch_size} must divide evenly by the {replicas} "
-            "replicas of --distribute"
-        )
-    share = batch_size // replicas
+    replicas, share = distribute.replica_share(strategy, batch_size)
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         local = replicas // context.num_input_pipelines

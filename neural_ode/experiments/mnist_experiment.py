@@ -49,7 +49,15 @@ import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
-from common import files, memory, results, seeding, training_loop, validation
+from common import (
+    distribute,
+    files,
+    memory,
+    results,
+    seeding,
+    training_loop,
+    validation,
+)
 from common.data import mnist
 from common.stats import binomial_ci95
 from neural_ode import mnist_models
@@ -300,21 +308,6 @@ def restore_model(run_dir: str, name: str = "odenet") -> keras.Model:
     return model
 
 
-def replicas_of(strategy: tf.distribute.Strategy | None, batch_size: int) -> int:
-    """Replicas of `strategy` (1 without one); each gets an equal share of a batch.
-
-    Raises:
-        ValueError: the batch does not split evenly across the replicas.
-    """
-    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
-    if batch_size % replicas:
-        raise ValueError(
-            f"batch_size {batch_size} must divide evenly by the {replicas} replicas "
-            "of --distribute"
-        )
-    return replicas
-
-
 def make_train_step(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
@@ -330,8 +323,7 @@ def make_train_step(
     ODE-Net up to the adaptive solver, which picks each replica's steps for its
     own rows).
     """
-    replicas = replicas_of(strategy, config.batch_size)
-    share = config.batch_size // replicas
+    replicas, share = distribute.replica_share(strategy, config.batch_size)
 
     def replica_step(images, labels):
         if replicas > 1:
@@ -467,7 +459,7 @@ def run(
             batch is split evenly across its replicas (`make_train_step`).
     """
     check_inputs(config)
-    replicas = replicas_of(strategy, config.batch_size)
+    replicas, _ = distribute.replica_share(strategy, config.batch_size)
     config_lib.claim_output_dir(output_dir, config, RESUMABLE_FIELDS)
     seeding.seed_everything(config.seed)
     train_x, train_y = mnist.load_mnist_arrays(
