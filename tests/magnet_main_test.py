@@ -90,6 +90,10 @@ def test_tiny_fashion_mnist_run_exports_and_refuses_other_settings(tmp_path):
     assert "with other settings (alpha)" in other.stderr.splitlines()[-1]
 
 
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(DATA_DIR, "fashion_mnist")),
+    reason="Fashion-MNIST not found under $REPRO_DATA_DIR",
+)
 def test_kill_9_then_rerun_completes_the_run(tmp_path):
     run_dir = tmp_path / "run"
     args = [
