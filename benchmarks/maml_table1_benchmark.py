@@ -27,6 +27,12 @@ from maml.experiments import classification_experiment, configs  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 5, "Timed iterations per repeat.")
 REPEATS = flags.DEFINE_integer("repeats", 2, "Repeats; the best is reported.")
+SUPPORT_CONV_IMPL = flags.DEFINE_list(
+    "support_conv_impl",
+    ["grouped"],
+    "Convolutions of the batched inner loop to time (networks.conv3x3_per_task: "
+    "grouped, the main's, patches, im2col).",
+)
 ONLY = flags.DEFINE_list(
     "only",
     [],
@@ -34,12 +40,16 @@ ONLY = flags.DEFINE_list(
 )
 
 
-def time_config(cfg: configs.ClassificationConfig) -> tuple[float, float]:
+def time_config(
+    cfg: configs.ClassificationConfig, support_conv_impl: str = "grouped"
+) -> tuple[float, float]:
     """Returns (first-call seconds, best seconds per meta-iteration)."""
     shape = (100, 20, 28, 28) if cfg.dataset == "omniglot" else (64, 600, 84, 84, 3)
     rng = np.random.default_rng(0)
     images = tf.Variable(rng.integers(0, 256, shape, dtype=np.uint8), trainable=False)
-    trainer = classification_experiment.build_trainer(cfg, images)
+    trainer = classification_experiment.build_trainer(
+        cfg, images, support_conv_impl=support_conv_impl
+    )
     # The MLP's iterations are ~10x cheaper: time more of them.
     iterations = ITERATIONS.value * (10 if cfg.model == "mlp" else 1)
     return timing.time_trainer(trainer, iterations, REPEATS.value)
@@ -51,23 +61,25 @@ def main(argv: list[str]) -> None:
         n for n in configs.CLASSIFICATION_EXPERIMENTS if not n.endswith("_fo")
     ]
     print(
-        "| configuration | queries / class | order | first call (s) | "
-        "s / meta-iteration |"
+        "| configuration | queries / class | order | inner-loop conv | "
+        "first call (s) | s / meta-iteration |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name in names:
+        mlp = configs.CLASSIFICATION_EXPERIMENTS[name].model == "mlp"
         for first_order in (False, True):
             cfg = dataclasses.replace(
                 configs.CLASSIFICATION_EXPERIMENTS[name], first_order=first_order
             )
-            first, per_it = time_config(cfg)
-            print(
-                f"| {name} (meta-batch {cfg.meta_batch_size}, {cfg.num_inner_steps}"
-                f" steps) | {cfg.queries_at_training} | "
-                f"{'first' if first_order else 'second'} | {first:.1f} | "
-                f"{per_it:.3f} |",
-                flush=True,
-            )
+            for impl in SUPPORT_CONV_IMPL.value[:1] if mlp else SUPPORT_CONV_IMPL.value:
+                first, per_it = time_config(cfg, impl)
+                print(
+                    f"| {name} (meta-batch {cfg.meta_batch_size}, "
+                    f"{cfg.num_inner_steps} steps) | {cfg.queries_at_training} | "
+                    f"{'first' if first_order else 'second'} | "
+                    f"{'-' if mlp else impl} | {first:.1f} | {per_it:.3f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -281,9 +281,12 @@ def conv3x3_per_task(
         stride: 1 or 2.
         impl: "im2col" gathers the nine shifted views of the padded input with
             strided slices and contracts them with one batched matmul (pure slicing
-            and matmul, any dtype, differentiable to any order); "grouped" folds the
-            tasks into channels and runs one grouped convolution with T groups
-            (very slow under XLA on CPU; kept for comparison).
+            and matmul, any dtype, differentiable to any order); "patches" does
+            the im2col with a depthwise convolution of one-hot kernels; "grouped"
+            folds the tasks into channels and runs one grouped convolution with T
+            groups (oneDNN, float32 only: TF has no CPU gradient for grouped
+            convolutions in float64; the fastest here without XLA, very slow
+            under XLA).
 
     Returns:
         `[T, B, H', W', F]`.
@@ -359,9 +362,10 @@ class Conv4(FunctionalNetwork):
         head_init: "normal" (std 1) or "glorot".
         conv_impl: "native" (default) evaluates each task with TF's own
             convolution, fused batch norm and max-pool kernels (oneDNN on x86: the
-            fast path on CPU, float32 only); "im2col" or "grouped" evaluate all
-            tasks at once with `conv3x3_per_task` and moment-based batch norm (any
-            dtype; the same function, used by the float64 gradient tests).
+            fast path on CPU, float32 only); "im2col", "patches" or "grouped"
+            evaluate all tasks at once with `conv3x3_per_task` and moment-based
+            batch norm (the same function; "im2col" in any dtype, used by the
+            float64 gradient tests; "grouped" is the trainer's inner loop).
         bn_epsilon: Batch-norm epsilon (tf.contrib's default 1e-3).
     """
 

@@ -109,7 +109,7 @@ class Conv4Test(tf.test.TestCase):
         for args in ((5,), (5, 84, 3, 32, "maxpool", "flatten", "glorot")):
             nets = {
                 impl: networks.Conv4(*args, conv_impl=impl)
-                for impl in ("native", "patches", "im2col")
+                for impl in ("native", "patches", "im2col", "grouped")
             }
             params = nets["native"].init_params(1)
             params = {
@@ -120,7 +120,7 @@ class Conv4Test(tf.test.TestCase):
             x = tf.constant(rng.uniform(size=(2, 6, size, size, ch)), tf.float32)
             tiled = networks.tile_params(params, 2)
             ref = nets["native"].apply(tiled, x)
-            for impl in ("patches", "im2col"):
+            for impl in ("patches", "im2col", "grouped"):
                 self.assertAllClose(
                     nets[impl].apply(tiled, x), ref, rtol=1e-3, atol=1e-3
                 )
@@ -202,6 +202,39 @@ class Conv4Test(tf.test.TestCase):
             self.assertAllClose(obj_a.loss, obj_b.loss, rtol=1e-4)
             for k in a:
                 self.assertAllClose(a[k], b[k], rtol=2e-3, atol=2e-5)
+
+    def test_grouped_inner_loop_matches_float64_reference(self):
+        # "grouped" (oneDNN grouped convolution; float32 only: TF has no CPU
+        # gradient for grouped convolutions in float64) against the im2col
+        # network in float64, through a 3-step second-order inner loop.
+        rng = np.random.default_rng(4)
+        batch = tasks.sample_episodes(
+            tf.constant([9, 10], tf.int64), tf.constant(_images()), 3, 4, 1, 2
+        )
+        ref_net = networks.Conv4(4, filters=8, conv_impl="im2col")
+        params = {
+            k: v + 0.05 * rng.standard_normal(v.shape)
+            for k, v in ref_net.init_params(0, tf.float64).items()
+        }
+        loss = meta_learner.softmax_cross_entropy_per_task(1)
+
+        def grads(net, dtype):
+            cast = {k: tf.constant(v.numpy(), dtype) for k, v in params.items()}
+            b = meta_learner.TaskSlice(
+                tf.cast(batch.support_x, dtype),
+                batch.support_y,
+                tf.cast(batch.query_x, dtype),
+                batch.query_y,
+            )
+            return meta_learner.meta_gradient(net, cast, b, loss, 0.4, 3)[1]
+
+        ref = grads(ref_net, tf.float64)
+        got = grads(networks.Conv4(4, filters=8, conv_impl="grouped"), tf.float32)
+        for k in ref:
+            if k.startswith("conv") and k.endswith("_b"):
+                continue  # cancelled by batch norm: exactly zero, both are noise
+            scale = float(tf.reduce_max(tf.abs(ref[k])))
+            self.assertAllClose(got[k], ref[k], atol=1e-4 * scale, rtol=0)
 
 
 @pytest.mark.skipif(not HAVE_OMNIGLOT, reason="real Omniglot not available")
