@@ -94,7 +94,7 @@ def support_network(
 
     Conv nets use `conv_impl` (`networks.conv3x3_per_task`). The default,
     "grouped", runs one oneDNN grouped convolution with the tasks folded into
-    channels (float32 only); measured alone it is 5-18 % faster per
+    channels (float32 only); measured alone it is 4-15 % faster per
     meta-iteration than the im2col "patches"
     (`results/maml_table1_benchmark/inner_conv.md`). The BN-MLP keeps its
     first-layer inner-loop steps factored (`networks.MLP`,

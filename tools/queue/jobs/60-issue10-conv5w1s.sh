@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# queue-parts: 4 (tools/queue/run.sh queues this script 4 times; each part resumes the last)
+# queue-parts: 5 (tools/queue/run.sh queues this script 5 times; each part resumes the last)
 # Issue 10, MAML omniglot_5w1s (part queued): resumable, at most 38 min of
 # training in this script (--max_train_minutes=38). Rerunning resumes from the last
 # checkpoint in runs/maml_table1/omniglot_5w1s; a part that finds the run complete only
