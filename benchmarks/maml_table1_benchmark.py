@@ -23,15 +23,16 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks import timing  # noqa: E402
+from maml import networks  # noqa: E402
 from maml.experiments import classification_experiment, configs  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer("iterations", 5, "Timed iterations per repeat.")
 REPEATS = flags.DEFINE_integer("repeats", 2, "Repeats; the best is reported.")
 SUPPORT_CONV_IMPL = flags.DEFINE_list(
     "support_conv_impl",
-    ["grouped"],
+    [],
     "Convolutions of the batched inner loop to time (networks.conv3x3_per_task: "
-    "grouped, the main's, patches, im2col).",
+    "grouped, patches, im2col); default: the main's (networks.fastest_per_task_conv).",
 )
 ONLY = flags.DEFINE_list(
     "only",
@@ -41,7 +42,7 @@ ONLY = flags.DEFINE_list(
 
 
 def time_config(
-    cfg: configs.ClassificationConfig, support_conv_impl: str = "grouped"
+    cfg: configs.ClassificationConfig, support_conv_impl: str | None = None
 ) -> tuple[float, float]:
     """Returns (first-call seconds, best seconds per meta-iteration)."""
     shape = (100, 20, 28, 28) if cfg.dataset == "omniglot" else (64, 600, 84, 84, 3)
@@ -71,7 +72,8 @@ def main(argv: list[str]) -> None:
             cfg = dataclasses.replace(
                 configs.CLASSIFICATION_EXPERIMENTS[name], first_order=first_order
             )
-            for impl in SUPPORT_CONV_IMPL.value[:1] if mlp else SUPPORT_CONV_IMPL.value:
+            impls = SUPPORT_CONV_IMPL.value or [networks.fastest_per_task_conv()]
+            for impl in impls[:1] if mlp else impls:
                 first, per_it = time_config(cfg, impl)
                 print(
                     f"| {name} (meta-batch {cfg.meta_batch_size}, "

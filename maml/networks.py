@@ -16,6 +16,7 @@ what makes a meta-iteration cheap on a CPU.
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -268,6 +269,47 @@ def _same_padding(size: int, stride: int, kernel: int = 3) -> tuple[int, int, in
     out = -(-size // stride)
     total = max((out - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2, out
+
+
+@functools.cache
+def grouped_convolution_differentiable() -> bool:
+    """Whether this TensorFlow build differentiates grouped convolutions.
+
+    TF's oneDNN CPU kernels (on by default on x86 Linux) and cuDNN do; TF's own
+    CPU kernels do not ("Gradients for grouped convolutions are not supported on
+    CPU"), e.g. with `TF_ENABLE_ONEDNN_OPTS=0` or on ARM. Probed once, eagerly
+    (also when first called while tracing), by running both gradient kernels of
+    a tiny float32 convolution with two groups of two channels.
+    """
+    with tf.init_scope():  # eager; it pauses tapes, so the kernels run directly
+        x = tf.zeros([1, 4, 4, 4])
+        w = tf.zeros([3, 3, 2, 4])
+        dy = tf.nn.conv2d(x, w, 1, "SAME")
+        strides = [1, 1, 1, 1]
+        try:
+            tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x),
+                filter=w,
+                out_backprop=dy,
+                strides=strides,
+                padding="SAME",
+            )
+            tf.raw_ops.Conv2DBackpropFilter(
+                input=x,
+                filter_sizes=tf.shape(w),
+                out_backprop=dy,
+                strides=strides,
+                padding="SAME",
+            )
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            return False
+    return True
+
+
+def fastest_per_task_conv() -> str:
+    """The batched inner loop's convolution: "grouped" where it can be trained
+    (see `grouped_convolution_differentiable`), otherwise "patches"."""
+    return "grouped" if grouped_convolution_differentiable() else "patches"
 
 
 def conv3x3_per_task(

@@ -2,6 +2,8 @@
 
 import dataclasses
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import tensorflow as tf
 from common.data import omniglot
 from maml import evaluation, meta_learner, networks, serving, tasks
 from maml.experiments import classification_experiment, configs
+from tests.bare_env import REPO, bare_env
 
 DATA_DIR = os.environ.get(
     "REPRO_DATA_DIR",
@@ -235,6 +238,43 @@ class Conv4Test(tf.test.TestCase):
                 continue  # cancelled by batch norm: exactly zero, both are noise
             scale = float(tf.reduce_max(tf.abs(ref[k])))
             self.assertAllClose(got[k], ref[k], atol=1e-4 * scale, rtol=0)
+
+    def test_inner_loop_falls_back_where_grouped_gradients_are_missing(self):
+        # TF's own CPU kernels (oneDNN off, as on ARM) cannot differentiate a
+        # grouped convolution; the trainer must then use the im2col form.
+        code = (
+            "import tensorflow as tf\n"
+            "from maml import meta_learner, networks, tasks\n"
+            "from maml.experiments import classification_experiment as ce\n"
+            "from maml.experiments import configs\n"
+            "cfg = configs.CLASSIFICATION_EXPERIMENTS['omniglot_5w1s']\n"
+            "net = ce.support_network(cfg)\n"
+            "print('impl', net.conv_impl)\n"
+            "images = tf.random.uniform([6, 3, 28, 28], 0, 255, seed=1)\n"
+            "batch = tasks.sample_episodes(tf.constant([1, 2], tf.int64),\n"
+            "    tf.cast(images, tf.uint8), 2, 5, 1, 1)\n"
+            "loss = meta_learner.softmax_cross_entropy_per_task(1)\n"
+            "_, g = meta_learner.meta_gradient(net, net.init_params(0), batch,\n"
+            "    loss, 0.4, 1)\n"
+            "print('finite', all(bool(tf.reduce_all(tf.math.is_finite(v)))\n"
+            "    for v in g.values()))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            check=False,
+            env=bare_env(TF_ENABLE_ONEDNN_OPTS="0"),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+        self.assertIn("impl patches", out.stdout)
+        self.assertIn("finite True", out.stdout)
+        if networks.grouped_convolution_differentiable():
+            cfg = configs.CLASSIFICATION_EXPERIMENTS["omniglot_5w1s"]
+            net = classification_experiment.support_network(cfg)
+            self.assertEqual(net.conv_impl, "grouped")
 
 
 @pytest.mark.skipif(not HAVE_OMNIGLOT, reason="real Omniglot not available")

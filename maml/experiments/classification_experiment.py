@@ -88,20 +88,21 @@ def _loss(shots: int) -> meta_learner.LossFn:
 
 
 def support_network(
-    cfg: configs.ClassificationConfig, conv_impl: str = "grouped"
+    cfg: configs.ClassificationConfig, conv_impl: str | None = None
 ) -> networks.FunctionalNetwork:
     """The network with all tasks batched (inner loops, evaluation).
 
-    Conv nets use `conv_impl` (`networks.conv3x3_per_task`). The default,
-    "grouped", runs one oneDNN grouped convolution with the tasks folded into
-    channels (float32 only); measured alone it is 4-15 % faster per
-    meta-iteration than the im2col "patches"
-    (`results/maml_table1_benchmark/inner_conv.md`). The BN-MLP keeps its
-    first-layer inner-loop steps factored (`networks.MLP`,
+    Conv nets use `conv_impl` (`networks.conv3x3_per_task`). The default
+    (`networks.fastest_per_task_conv`) is "grouped" where TF can differentiate
+    grouped convolutions (oneDNN on x86, cuDNN), else "patches". "grouped" runs
+    one grouped convolution with the tasks folded into channels (float32
+    only); measured alone it is 4-15 % faster per meta-iteration than the
+    im2col "patches" (`results/maml_table1_benchmark/inner_conv.md`). The
+    BN-MLP keeps its first-layer inner-loop steps factored (`networks.MLP`,
     low_rank_first_layer): the same function and meta-gradient without a
     per-task copy of the 784x256 first weight.
     """
-    net = cfg.network(impl=conv_impl)
+    net = cfg.network(impl=conv_impl or networks.fastest_per_task_conv())
     if isinstance(net, networks.MLP):
         net = networks.MLP(
             net.layer_sizes,
@@ -117,7 +118,7 @@ def build_trainer(
     cfg: configs.ClassificationConfig,
     train_images: tf.Variable,
     strategy: tf.distribute.Strategy | None = None,
-    support_conv_impl: str = "grouped",
+    support_conv_impl: str | None = None,
 ) -> meta_trainer.MetaTrainer:
     """The meta-trainer: batched inner loop, per-task query gradients for conv.
 
