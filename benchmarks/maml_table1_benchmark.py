@@ -8,6 +8,10 @@ needs no dataset), and prints the first-call time (tracing) and the best seconds
 meta-iteration over a few repeats, second and first order, for every configuration:
 the conv4 cells, the non-convolutional BN-MLP rows and the context-vector baseline.
 Run it alone: other jobs on the 2 cores distort the figures.
+
+With `--profile_ops`, it instead profiles `--iterations` second-order iterations of
+each configuration in `--only` and prints the kernel time by op type
+(`benchmarks.op_profile`): where an iteration's time goes.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from benchmarks import timing  # noqa: E402
+from benchmarks import op_profile, timing  # noqa: E402
 from maml import networks  # noqa: E402
 from maml.experiments import classification_experiment, configs  # noqa: E402
 
@@ -39,21 +43,50 @@ ONLY = flags.DEFINE_list(
     [],
     "Configurations to time (default: every configuration except the _fo duplicates).",
 )
+PROFILE_OPS = flags.DEFINE_bool(
+    "profile_ops",
+    False,
+    "Print the kernel time by op type of each configuration's second-order "
+    "iteration instead of timing every configuration.",
+)
+
+
+def _trainer(cfg: configs.ClassificationConfig, support_conv_impl: str | None):
+    """The main's trainer for `cfg`, on synthetic uint8 images of the right shape."""
+    shape = (100, 20, 28, 28) if cfg.dataset == "omniglot" else (64, 600, 84, 84, 3)
+    rng = np.random.default_rng(0)
+    images = tf.Variable(rng.integers(0, 256, shape, dtype=np.uint8), trainable=False)
+    return classification_experiment.build_trainer(
+        cfg, images, support_conv_impl=support_conv_impl
+    )
 
 
 def time_config(
     cfg: configs.ClassificationConfig, support_conv_impl: str | None = None
 ) -> tuple[float, float]:
     """Returns (first-call seconds, best seconds per meta-iteration)."""
-    shape = (100, 20, 28, 28) if cfg.dataset == "omniglot" else (64, 600, 84, 84, 3)
-    rng = np.random.default_rng(0)
-    images = tf.Variable(rng.integers(0, 256, shape, dtype=np.uint8), trainable=False)
-    trainer = classification_experiment.build_trainer(
-        cfg, images, support_conv_impl=support_conv_impl
-    )
+    trainer = _trainer(cfg, support_conv_impl)
     # The MLP's iterations are ~10x cheaper: time more of them.
     iterations = ITERATIONS.value * (10 if cfg.model == "mlp" else 1)
     return timing.time_trainer(trainer, iterations, REPEATS.value)
+
+
+def profile_ops(names: list[str]) -> None:
+    """Prints each configuration's kernel time by op type (second order)."""
+    for name in names:
+        cfg = dataclasses.replace(
+            configs.CLASSIFICATION_EXPERIMENTS[name], first_order=False
+        )
+        impl = SUPPORT_CONV_IMPL.value[0] if SUPPORT_CONV_IMPL.value else None
+        trainer = _trainer(cfg, impl)
+        breakdown = op_profile.op_time_breakdown(
+            lambda trainer=trainer: trainer.train(1), calls=ITERATIONS.value
+        )
+        print(
+            f"\n{name} (meta-batch {cfg.meta_batch_size}, {cfg.num_inner_steps} "
+            f"steps, second order), per meta-iteration, {os.cpu_count()} CPUs:\n"
+        )
+        print(op_profile.format_breakdown(breakdown), flush=True)
 
 
 def main(argv: list[str]) -> None:
@@ -61,6 +94,9 @@ def main(argv: list[str]) -> None:
     names = ONLY.value or [
         n for n in configs.CLASSIFICATION_EXPERIMENTS if not n.endswith("_fo")
     ]
+    if PROFILE_OPS.value:
+        profile_ops(names)
+        return
     print(
         "| configuration | queries / class | order | inner-loop conv | "
         "first call (s) | s / meta-iteration |"

@@ -12,6 +12,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "benchmarks.op_profile",
     "common.cli",
     "common.distribute",
     "common.files",
