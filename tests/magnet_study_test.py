@@ -153,3 +153,18 @@ def test_final_runs_extend_until_the_mean_curve_is_flat(tmp_path):
     for seed in (0, 1):
         _fake_unit(cfg, "magnet", seed, never, 40)
     assert study.target_steps(cfg, "magnet") == 40
+
+
+def test_verdicts_say_when_runs_are_missing_or_stopped_at_the_cap():
+    assert study_report.verdict_suffix(5, 9, {"magnet": "no (...)"}, 40_000) == (
+        " [5 of 9 runs complete; not final]"
+    )
+    # Every run complete and every mean curve flat: the verdict stands as is.
+    flat = {"magnet": "yes (+0.10 pts)", "triplet": "yes (-0.20 pts)"}
+    assert study_report.verdict_suffix(6, 6, flat, 40_000) == ""
+    # Complete, but stopped by the cap while a curve still moves: the issue's
+    # convergence rule is unmet, and the verdict must say so.
+    moving = {"magnet": "no (-1.74 pts)", "triplet": "yes (+0.1 pts)", "softmax": "-"}
+    note = study_report.verdict_suffix(6, 6, moving, 40_000)
+    assert "40,000-iteration cap" in note and "magnet" in note
+    assert "triplet" not in note and "not at convergence" in note

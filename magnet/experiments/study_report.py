@@ -35,6 +35,39 @@ def _est(values: list[float]) -> str:
     return f"{100 * mean:.2f} ± {100 * half:.2f}"
 
 
+def verdict_suffix(
+    complete: int, total: int, flat_by_loss: dict[str, str], max_steps: int
+) -> str:
+    """What every claim's verdict adds about the runs it rests on.
+
+    Args:
+        complete: Final runs complete.
+        total: Final runs planned (losses x seeds).
+        flat_by_loss: Per loss, `study.flat_last_quarter` of its mean curve
+            ("yes (...)", "no (...)" or "-").
+        max_steps: The iteration cap of the extension rule.
+
+    Returns:
+        "" when every run is complete and no mean curve is still moving; else a
+        bracketed note: runs missing, or the budget cap reached before the
+        curves flattened (the issue's "flat over the last quarter" rule unmet,
+        so the verdict holds at that budget, not at convergence).
+
+        >>> note = verdict_suffix(9, 9, {"magnet": "no (-1.7 pts)"}, 40_000)
+        >>> note.startswith(" [at the 40,000-iteration cap") and "magnet" in note
+        True
+    """
+    if complete < total:
+        return f" [{complete} of {total} runs complete; not final]"
+    moving = [loss for loss, flat in flat_by_loss.items() if flat.startswith("no")]
+    if not moving:
+        return ""
+    return (
+        f" [at the {max_steps:,}-iteration cap, mean error still falling for "
+        f"{', '.join(moving)}: not at convergence]"
+    )
+
+
 def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
     """Aggregates finished and partial runs into results.json + report.md."""
     hierarchy = cfg.experiment == "hierarchy"
@@ -47,7 +80,7 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
     finals: dict[str, dict[int, dict[str, float]]] = {}
     curves: dict[str, list[list[dict[str, float]]]] = {}
     statuses, budget_seconds, refresh = [], 0.0, []
-    error_rows = []
+    error_rows, flat_by_loss = [], {}
     for loss in cfg.losses:
         finals[loss], curves[loss] = {}, []
         per_seed, seconds, iters, num_test = [], [], [], 1
@@ -91,6 +124,7 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
         flat = study.flat_last_quarter(
             study.mean_curve(curves[loss], primary), target, num_test
         )
+        flat_by_loss[loss] = flat
         row += [
             _est(values("error")) + f" ({rule[loss]})",
             "; ".join(per_seed),
@@ -144,9 +178,9 @@ def report(cfg: study.StudyConfig, output_dir: str) -> dict[str, Any]:
     complete = sum(s == "complete" for s in statuses)
     total = len(cfg.losses) * len(cfg.seeds)
     status = "complete" if complete == total else "cut short"
+    suffix = verdict_suffix(complete, total, flat_by_loss, cfg.max_steps)
     for row in claim_rows:
-        if complete < total:
-            row[3] += f" [{complete} of {total} runs complete; not final]"
+        row[3] += suffix
 
     target = details.get("speed", {}).get("target_error")
     figures = []
