@@ -48,7 +48,7 @@ def verdict_suffix(
         max_steps: The iteration cap of the extension rule.
 
     Returns:
-        "" when every run is complete and no mean curve is still moving; else a
+        "" when every run is complete and every mean curve is flat; else a
         bracketed note: runs missing, or the budget cap reached before the
         curves flattened (the issue's "flat over the last quarter" rule unmet,
         so the verdict holds at that budget, not at convergence).
@@ -63,8 +63,8 @@ def verdict_suffix(
     if not moving:
         return ""
     return (
-        f" [at the {max_steps:,}-iteration cap, mean error still falling for "
-        f"{', '.join(moving)}: not at convergence]"
+        f" [at the {max_steps:,}-iteration cap, mean error not yet flat over the "
+        f"last quarter for {', '.join(moving)}: not at convergence]"
     )
 
 
