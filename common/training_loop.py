@@ -30,6 +30,8 @@ import tensorflow as tf
 from common import checkpoint, files, progress, summaries
 
 LOOP_STATE = "loop_state.json"
+# State key: the last step whose `on_checkpoint` hook ran to the end.
+EVALUATED = "evaluated_step"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +120,8 @@ def run_training(
         on_checkpoint: Optional evaluation called after each checkpoint with the
             step count; the metrics it returns (if any) go to TensorBoard
             (`eval/...`) and the progress line. Its time is excluded from the
-            training seconds.
+            training seconds. If the process ended after a checkpoint but before
+            its hook finished, the hook runs for that step on resume.
         max_seconds: Stop (status "cut short", after a checkpoint) once this
             session has trained this long.
         stream: Where progress lines go (stdout by default).
@@ -169,18 +172,38 @@ def run_training(
         state["train_seconds"] += trained - counted["seconds"]
         state[f"{unit}s"] = step
         counted["seconds"] = trained
+        if on_checkpoint is not None:
+            state.setdefault(EVALUATED, 0)  # this step's hook has not run yet
         ckpt.save(step)
         write_state(ckpt_dir, state, state_file)
-        if on_checkpoint is not None:
-            t = time.perf_counter()
-            returned = on_checkpoint(step) or {}
-            evaluation = {f"eval/{k}": float(v) for k, v in returned.items()}
-            spent = time.perf_counter() - t
-            excluded += spent
-            bar.exclude(spent)  # before the line, so its rate is training only
-            if evaluation:
-                board.scalars(step, evaluation)
-                bar.update(step, **evaluation)
+        evaluate(step)
+
+    def evaluate(step: int) -> None:
+        nonlocal excluded
+        if on_checkpoint is None:
+            return
+        t = time.perf_counter()
+        returned = on_checkpoint(step) or {}
+        evaluation = {f"eval/{k}": float(v) for k, v in returned.items()}
+        spent = time.perf_counter() - t
+        excluded += spent
+        bar.exclude(spent)  # before the line, so its rate is training only
+        if evaluation:
+            board.scalars(step, evaluation)
+            bar.update(step, **evaluation)
+        # Recorded only once the hook has finished, so a run killed during an
+        # evaluation repeats it on resume instead of leaving a hole in the curve.
+        state[EVALUATED] = step
+        write_state(ckpt_dir, state, state_file)
+
+    if on_checkpoint is not None and start > 0 and state.get(EVALUATED, start) < start:
+        print(
+            f"[{name}] the evaluation at {unit} {start} did not finish before the "
+            "last session ended; running it now",
+            file=stream,
+            flush=True,
+        )
+        evaluate(start)
 
     while step < total_steps:
         if chunked:

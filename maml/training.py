@@ -109,11 +109,14 @@ def train_phase(
     def chunk(step: int, n: int) -> dict[str, float]:
         del step  # The trainer continues from its own iteration counter.
         stats = trainer.train(n)
-        return {
+        metrics = {
             "loss": stats.loss,
             "query_loss_pre_update": stats.pre_update_query_loss,
             "query_loss_post_update": stats.post_update_query_loss,
         }
+        # The split second-order gradient does not compute the pre-update query
+        # loss (it reports NaN); leave it out of progress lines and TensorBoard.
+        return {k: v for k, v in metrics.items() if k == "loss" or math.isfinite(v)}
 
     loop = training_loop.run_training(
         name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 
+import pytest
 import tensorflow as tf
 
 from common import training_loop
@@ -108,6 +109,39 @@ def test_evaluation_hook_runs_at_checkpoints_and_is_not_training_time(tmp_path):
         stream=io.StringIO(),
     )
     assert seen == [2, 4, 6]
+
+
+class _Killed(Exception):
+    """Stands in for the process being killed in the middle of an evaluation."""
+
+
+def test_an_evaluation_killed_after_its_checkpoint_runs_again_on_resume(tmp_path):
+    def killed_at_4(step: int) -> None:
+        if step == 4:
+            raise _Killed
+
+    def run(hook, total):
+        return training_loop.run_training(
+            "toy",
+            lambda step: {"loss": 0.0},
+            total,
+            str(tmp_path),
+            {},
+            log_every=10,
+            checkpoint_every=2,
+            on_checkpoint=hook,
+            stream=io.StringIO(),
+        )
+
+    with pytest.raises(_Killed):
+        run(killed_at_4, 6)  # checkpoint 4 is saved, its evaluation never ends
+    seen = []
+    result = run(seen.append, 6)
+    assert seen == [4, 6]  # the lost evaluation first, then the remaining one
+    assert result.steps == 6
+    seen.clear()
+    run(seen.append, 8)  # a finished evaluation is not repeated
+    assert seen == [8]
 
 
 def test_chunked_form_cuts_chunks_at_lines_and_checkpoints_and_resumes(tmp_path):
