@@ -171,19 +171,16 @@ def test_halfcheetah_smoke_run():
     assert record["status"] == "complete"
 
 
-def test_seed_summary_lists_each_seed_beside_the_published_value(nav_run):
+def test_seed_pool_of_a_real_run_reads_its_cells_and_curves(nav_run, tmp_path):
     from maml.experiments import rl_seed_summary
 
     _, run_dir, _, _ = nav_run
-    text = rl_seed_summary.summary_markdown([run_dir, run_dir])
+    pooled = rl_seed_summary.pool(str(tmp_path / "pool"), [run_dir, run_dir])
     record = results.load_results(run_dir)
-    cell = record["cells"][0]
-    row = next(
-        line
-        for line in text.splitlines()
-        if line.startswith(f"| {cell['row']} | {cell['column']} |")
-    )
-    parts = [p.strip() for p in row.strip("|").split("|")]
-    assert parts[2] == f"{cell['published']['value']:.2f}"
-    assert parts[3] == parts[4] == f"{cell['ours']['mean']:.2f}"
-    assert parts[5].endswith("± 0.00 (n=2)")
+    for mine, one in zip(pooled["cells"], record["cells"], strict=True):
+        if one["ours"] is None:
+            assert mine["ours"] is None
+            continue
+        assert mine["ours"]["mean"] == pytest.approx(one["ours"]["mean"])
+        assert mine["ours"]["ci95"] == pytest.approx(0.0)  # two identical seeds
+    assert (tmp_path / "pool" / rl_seed_summary.POOLED_FIGURE).exists()

@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from common import config as config_lib
-from common import results
+from common import results, stats
 from magnet import run_files
 from magnet.experiments import experiment, study, verdicts
 
@@ -29,7 +29,7 @@ def _est(values: list[float]) -> str:
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return "-"
-    mean, half = verdicts.mean_t_ci(finite)
+    mean, half = stats.mean_t_ci(finite)
     if not math.isfinite(half):
         return f"{100 * mean:.2f} (1 seed)"
     return f"{100 * mean:.2f} ± {100 * half:.2f}"

@@ -19,29 +19,7 @@ from typing import Any
 import numpy as np
 
 from common import published
-
-T_975 = {
-    1: 12.706,
-    2: 4.303,
-    3: 3.182,
-    4: 2.776,
-    5: 2.571,
-    6: 2.447,
-    7: 2.365,
-    8: 2.306,
-    9: 2.262,
-    10: 2.228,
-}
-"""Student-t 97.5% quantiles by degrees of freedom (scipy is not installed)."""
-
-
-def mean_t_ci(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and 95% Student-t half-width over seeds (NaN width for one value)."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size < 2:
-        return float(arr.mean()) if arr.size else float("nan"), float("nan")
-    t = T_975.get(arr.size - 1, 1.96)
-    return float(arr.mean()), float(t * arr.std(ddof=1) / math.sqrt(arr.size))
+from common.stats import mean_t_ci
 
 
 def seed_gain_verdict(
