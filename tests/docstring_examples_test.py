@@ -25,7 +25,7 @@ MODULES = [
     "magnet.experiments.study",
     "magnet.global_batch",
     "magnet.sampler",
-    "magnet.trainer",
+    "magnet.train_settings",
     "maml.evaluation",
     "maml.keras_maml",
     "maml.meta_learner",
