@@ -49,7 +49,6 @@ likelihood std is in the data's units.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Any
@@ -409,11 +408,7 @@ def restore_untrained_session(
     checkpoint.Checkpointer(
         directory, step=step, model=model, optimizer=optimizer
     ).restore_latest()
-    state = {"train_seconds": 0.0, "sessions": 0}
-    path = os.path.join(directory, training_loop.LOOP_STATE)
-    if os.path.exists(path):
-        with open(path) as f:
-            state = json.load(f)
+    state = training_loop.read_state(directory)
     steps = int(step.numpy())
     return training_loop.LoopResult(
         name=name,
