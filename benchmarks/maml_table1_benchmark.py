@@ -11,7 +11,8 @@ Run it alone: other jobs on the 2 cores distort the figures.
 
 With `--profile_ops`, it instead profiles `--iterations` second-order iterations of
 each configuration in `--only` and prints the kernel time by op type
-(`benchmarks.op_profile`): where an iteration's time goes.
+(`benchmarks.op_profile`): where an iteration's time goes. `--intra_op_threads`
+and `--inter_op_threads` time other thread-pool settings of the same graphs.
 """
 
 from __future__ import annotations
@@ -42,6 +43,20 @@ ONLY = flags.DEFINE_list(
     "only",
     [],
     "Configurations to time (default: every configuration except the _fo duplicates).",
+)
+ORDERS = flags.DEFINE_list(
+    "orders", ["second", "first"], "Meta-gradient orders to time: second, first."
+)
+INTRA_OP_THREADS = flags.DEFINE_integer(
+    "intra_op_threads",
+    0,
+    "Threads one op may use (tf.config.threading; 0: TensorFlow's default, the "
+    "number of cores).",
+)
+INTER_OP_THREADS = flags.DEFINE_integer(
+    "inter_op_threads",
+    0,
+    "Independent ops run at once (tf.config.threading; 0: TensorFlow's default).",
 )
 PROFILE_OPS = flags.DEFINE_bool(
     "profile_ops",
@@ -91,12 +106,24 @@ def profile_ops(names: list[str]) -> None:
 
 def main(argv: list[str]) -> None:
     del argv
+    for order in ORDERS.value:
+        if order not in ("second", "first"):
+            raise app.UsageError(f"--orders: second or first, got {order!r}")
+    # Before any op runs: TensorFlow fixes its thread pools at the first op.
+    tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS.value)
+    tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS.value)
+    threads = (
+        f"threads: intra-op {INTRA_OP_THREADS.value or 'default'}, "
+        f"inter-op {INTER_OP_THREADS.value or 'default'}"
+    )
     names = ONLY.value or [
         n for n in configs.CLASSIFICATION_EXPERIMENTS if not n.endswith("_fo")
     ]
     if PROFILE_OPS.value:
+        print(threads)
         profile_ops(names)
         return
+    print(f"{threads}\n")
     print(
         "| configuration | queries / class | order | inner-loop conv | "
         "first call (s) | s / meta-iteration |"
@@ -104,7 +131,7 @@ def main(argv: list[str]) -> None:
     print("|---|---|---|---|---|---|")
     for name in names:
         mlp = configs.CLASSIFICATION_EXPERIMENTS[name].model == "mlp"
-        for first_order in (False, True):
+        for first_order in [o == "first" for o in ORDERS.value]:
             cfg = dataclasses.replace(
                 configs.CLASSIFICATION_EXPERIMENTS[name], first_order=first_order
             )
