@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from benchmarks import op_profile, timing  # noqa: E402
+from benchmarks import op_profile, threads, timing  # noqa: E402
 from maml import networks  # noqa: E402
 from maml.experiments import classification_experiment, configs  # noqa: E402
 
@@ -46,17 +46,6 @@ ONLY = flags.DEFINE_list(
 )
 ORDERS = flags.DEFINE_list(
     "orders", ["second", "first"], "Meta-gradient orders to time: second, first."
-)
-INTRA_OP_THREADS = flags.DEFINE_integer(
-    "intra_op_threads",
-    0,
-    "Threads one op may use (tf.config.threading; 0: TensorFlow's default, the "
-    "number of cores).",
-)
-INTER_OP_THREADS = flags.DEFINE_integer(
-    "inter_op_threads",
-    0,
-    "Independent ops run at once (tf.config.threading; 0: TensorFlow's default).",
 )
 PROFILE_OPS = flags.DEFINE_bool(
     "profile_ops",
@@ -109,21 +98,15 @@ def main(argv: list[str]) -> None:
     for order in ORDERS.value:
         if order not in ("second", "first"):
             raise app.UsageError(f"--orders: second or first, got {order!r}")
-    # Before any op runs: TensorFlow fixes its thread pools at the first op.
-    tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS.value)
-    tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS.value)
-    threads = (
-        f"threads: intra-op {INTRA_OP_THREADS.value or 'default'}, "
-        f"inter-op {INTER_OP_THREADS.value or 'default'}"
-    )
+    threads_line = threads.apply()  # before any op: the first op fixes the pools
     names = ONLY.value or [
         n for n in configs.CLASSIFICATION_EXPERIMENTS if not n.endswith("_fo")
     ]
     if PROFILE_OPS.value:
-        print(threads)
+        print(threads_line)
         profile_ops(names)
         return
-    print(f"{threads}\n")
+    print(f"{threads_line}\n")
     print(
         "| configuration | queries / class | order | inner-loop conv | "
         "first call (s) | s / meta-iteration |"

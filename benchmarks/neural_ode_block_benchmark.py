@@ -11,8 +11,9 @@ integrates t = 0..1 with dopri5 at rtol = atol = 1e-3, and times:
   in training), for this project's adjoint (seminorm and full norm) and for TFP's
   built-in adjoint (the straightforward version).
 
-Medians over `--repeats` calls after one warm-up call. Run it alone: other jobs on
-the 2 cores distort the figures.
+Medians over `--repeats` calls after one warm-up call; `--intra_op_threads` and
+`--inter_op_threads` (`benchmarks.threads`) time other thread pools. Run it alone:
+other jobs on the 2 cores distort the figures.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from benchmarks import threads  # noqa: E402
 from neural_ode.experiments.block_workload import make_block_workload  # noqa: E402
 from neural_ode.solver import SolverConfig  # noqa: E402
 
@@ -72,7 +74,11 @@ def time_setting(gradient: str, adjoint_norm: str, repeats: int, batch: int) -> 
 
 def main(argv: list[str]) -> None:
     del argv
-    print(f"ODE-Net block, state {BATCH.value}x6x6x64, dopri5, rtol=atol=1e-3")
+    threads_line = threads.apply()  # before any op: the first op fixes the pools
+    print(
+        f"ODE-Net block, state {BATCH.value}x6x6x64, dopri5, rtol=atol=1e-3; "
+        f"{threads_line}"
+    )
     print(
         "| gradient | forward s | forward NFE | ms / forward eval | forward+backward s "
         "| backward NFE |"

@@ -13,6 +13,7 @@ import pytest
 
 MODULES = [
     "benchmarks.op_profile",
+    "benchmarks.threads",
     "common.cli",
     "common.distribute",
     "common.files",

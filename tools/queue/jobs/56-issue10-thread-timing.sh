@@ -3,7 +3,8 @@
 # the Omniglot meta-iteration faster with the same graphs? Times 20w1s and 5w1s,
 # second order, under TF's default pools and three others, each in its own process,
 # in two interleaved rounds (A B C D A B C D) so the VM's drift shows as the spread
-# between rounds. Writes results/maml_table1_benchmark/threads.md.
+# between rounds; then the Neural ODE block under the same settings. Writes
+# results/maml_table1_benchmark/threads.md.
 set -euo pipefail
 cd /work/main
 out=results/maml_table1_benchmark/threads.md
@@ -27,6 +28,16 @@ for round in 1 2; do
       --intra_op_threads="$1" --inter_op_threads="$2" 2>/dev/null | grep -v '^threads:' >> "$tmp"
     echo >> "$tmp"
   done
+done
+# The same question for the Neural ODE training step (issue 11: an ODE-Net epoch
+# takes ~11 min): the ODE-Net block benchmark under the same four settings.
+echo "## Neural ODE block (python -m benchmarks.neural_ode_block_benchmark --repeats=5)" >> "$tmp"
+echo >> "$tmp"
+for pair in "0 0" "1 2" "2 1" "1 1"; do
+  set -- $pair
+  .venv/bin/python -m benchmarks.neural_ode_block_benchmark --repeats=5 \
+    --intra_op_threads="$1" --inter_op_threads="$2" 2>/dev/null >> "$tmp"
+  echo >> "$tmp"
 done
 mkdir -p "$(dirname "$out")"
 mv "$tmp" "$out"
