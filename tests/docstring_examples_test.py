@@ -41,6 +41,7 @@ MODULES = [
     "neural_ode.data.mnist_input",
     "neural_ode.data.spirals",
     "neural_ode.data.standardizer",
+    "neural_ode.experiments.spiral_metrics",
     "neural_ode.latent_ode",
     "neural_ode.ode_block",
     "neural_ode.planar_flow",

@@ -10,7 +10,7 @@ import tensorflow as tf
 from neural_ode import latent_ode, rnn_baseline
 from neural_ode.data import spirals
 from neural_ode.data.standardizer import Standardizer
-from neural_ode.experiments import spiral_experiment
+from neural_ode.experiments import spiral_experiment, spiral_metrics
 
 
 def test_grid_rollout_continues_a_known_sequence_through_gaps_and_beyond():
@@ -102,7 +102,7 @@ def test_scoring_window_targets_units_and_pooling():
     truth = np.concatenate(
         [data.true_trajectories, data.extrapolation_trajectories], axis=1
     )
-    scores = spiral_experiment.evaluate(truth, data, scale=2.0)
+    scores = spiral_metrics.evaluate(truth, data, scale=2.0)
     assert scores["window_clean"]["raw"] == 0 and scores["extrapolation"]["raw"] == 0
     noise = data.observations - data.true_trajectories
     expected = np.sqrt(np.mean(noise.astype(np.float64) ** 2))
@@ -114,7 +114,7 @@ def test_scoring_window_targets_units_and_pooling():
     shifted = truth.copy()
     offsets = np.arange(1, 7, dtype=np.float32)[:, None, None]
     shifted[:, 50:100] += offsets
-    scores = spiral_experiment.evaluate(shifted, data, scale=1.0)
+    scores = spiral_metrics.evaluate(shifted, data, scale=1.0)
     assert scores["extrapolation"]["raw"] == 0
     pooled = np.sqrt(np.mean(np.square(offsets[:, 0, 0]) * 0.5))
     np.testing.assert_allclose(scores["window_clean"]["raw"], pooled, rtol=1e-6)
@@ -127,9 +127,9 @@ def test_scoring_window_targets_units_and_pooling():
 
 def test_bootstrap_ci_is_zero_for_equal_errors_and_positive_otherwise():
     target = np.zeros((20, 5, 2))
-    assert spiral_experiment.bootstrap_ci95(target + 1.0, target) == pytest.approx(0)
+    assert spiral_metrics.bootstrap_ci95(target + 1.0, target) == pytest.approx(0)
     spread = target + np.arange(20)[:, None, None]
-    assert spiral_experiment.bootstrap_ci95(spread, target) > 0
+    assert spiral_metrics.bootstrap_ci95(spread, target) > 0
 
 
 def test_protocol_defaults():

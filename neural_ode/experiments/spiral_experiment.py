@@ -24,7 +24,7 @@ RNN and the scoring window open; every choice below is stated in the reports):
   project's choice); `rnn`, the plain RNN on the regular grid fed its own
   predictions at unobserved steps, and `rnn_time_gaps`, the RNN fed the time gap
   to the next point (`neural_ode.rnn_baseline` states both time rules).
-- Scoring (`evaluate`): on every test spiral the models see its `n` noisy
+- Scoring (`spiral_metrics.evaluate`): on every test spiral the models see its `n` noisy
   observations and estimate the spiral
   * in the window: all 100 window times, of which `n` were observed. The paper's
     spirals are "sampled at 100 equally-spaced timesteps" and its RMSE is "on 100
@@ -57,11 +57,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import checkpoint, plots, results, seeding, training_loop, validation
+from common import checkpoint, results, seeding, training_loop, validation
 from common import config as config_lib
 from neural_ode import latent_ode, rnn_baseline
 from neural_ode.data import spirals
 from neural_ode.data.standardizer import Standardizer
+from neural_ode.experiments.spiral_metrics import evaluate
+from neural_ode.experiments.spiral_plots import plot_indices, plot_spirals
 from neural_ode.solver import METHODS, SolverConfig
 
 MODELS = ("latent_ode", "rnn", "rnn_time_gaps")
@@ -73,14 +75,8 @@ MODEL_LABELS = {
 }
 RESUMABLE_FIELDS = ("log_every", "checkpoint_every", "num_plot", "max_train_minutes")
 CELL_TARGETS = ("clean", "noisy")
-BOOTSTRAP_SAMPLES = 1000
 FIGURE = "fig8_spirals.png"
 TOTAL_POINTS = 100
-PLOT_COLORS = {
-    "latent_ode": "tab:blue",
-    "rnn": "tab:orange",
-    "rnn_time_gaps": "tab:green",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -460,147 +456,6 @@ def predict(
     return standardizer.invert(out)
 
 
-def per_spiral_rmse(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """RMSE per spiral over its points and coordinates, `[batch]`."""
-    diff = np.asarray(prediction, np.float64) - np.asarray(target, np.float64)
-    return np.sqrt(np.mean(np.square(diff), axis=(1, 2)))
-
-
-def pooled_rmse(prediction: np.ndarray, target: np.ndarray) -> float:
-    """RMSE per coordinate pooled over every spiral, time and coordinate."""
-    return rnn_baseline.rmse(prediction, target)
-
-
-def bootstrap_ci95(
-    prediction: np.ndarray,
-    target: np.ndarray,
-    samples: int = BOOTSTRAP_SAMPLES,
-    seed: int = 0,
-) -> float:
-    """95% half-width (1.96 bootstrap std) of the pooled RMSE over resampled spirals."""
-    squared = np.mean(
-        np.square(np.asarray(prediction, np.float64) - np.asarray(target, np.float64)),
-        axis=(1, 2),
-    )
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(squared), (samples, len(squared)))
-    return float(1.96 * np.sqrt(squared[draws].mean(axis=1)).std())
-
-
-def evaluate(estimates: np.ndarray, test: spirals.Spirals, scale: float) -> dict:
-    """Every RMSE of one model's estimates over window + continuation.
-
-    Args:
-        estimates: `[batch, 2 T, 2]` from `predict` (data units).
-        test: The test spirals (window of `T` points, continuation of `T`).
-        scale: The training observations' standard deviation (standardized RMSE
-            is raw RMSE / scale).
-
-    Returns:
-        `{"window_clean", "window_noisy", "extrapolation"}`, each a dict with the
-        pooled RMSE in raw and standardized units, its bootstrap 95% CI (raw), and
-        the mean and 95% CI of the per-spiral RMSE (raw).
-    """
-    length = test.observations.shape[1]
-    window, after = estimates[:, :length], estimates[:, length:]
-    out = {}
-    for key, prediction, target in (
-        ("window_clean", window, test.true_trajectories),
-        ("window_noisy", window, test.observations),
-        ("extrapolation", after, test.extrapolation_trajectories),
-    ):
-        raw = pooled_rmse(prediction, target)
-        per_spiral = results.mean_ci95(per_spiral_rmse(prediction, target))
-        out[key] = {
-            "raw": raw,
-            "standardized": raw / scale,
-            "ci95_raw": bootstrap_ci95(prediction, target),
-            "per_spiral_mean": per_spiral.mean,
-            "per_spiral_ci95": per_spiral.ci95,
-        }
-    return out
-
-
-def plot_indices(test: spirals.Spirals, count: int) -> np.ndarray:
-    """The first test spirals of each direction, alternating (clockwise first)."""
-    cw = np.flatnonzero(test.clockwise)
-    ccw = np.flatnonzero(~test.clockwise)
-    order = [i for pair in zip(cw, ccw, strict=False) for i in pair]
-    order += [i for i in range(len(test)) if i not in order]
-    return np.asarray(order[:count], np.int64)
-
-
-def plot_spirals(
-    path: str,
-    test: spirals.Spirals,
-    subsamples: dict[int, spirals.Subsample],
-    indices: np.ndarray,
-    paths: dict[tuple[str, int], np.ndarray],
-) -> str:
-    """Fig. 8 style: observed points, truth and each model's prediction.
-
-    Args:
-        path: Output PNG.
-        test: The test spirals.
-        subsamples: `{n: Subsample}` of the test spirals.
-        indices: Test spirals to draw (columns).
-        paths: `{(model, n): [len(indices), q, 2]}`, each model's estimates over
-            the window and the continuation (200 points).
-
-    Returns:
-        `path`.
-    """
-    plt = plots.pyplot()
-
-    sizes = sorted(subsamples)
-    fig, axes = plt.subplots(
-        len(sizes),
-        len(indices),
-        figsize=(3.2 * len(indices), 3.0 * len(sizes)),
-        squeeze=False,
-    )
-    for r, n in enumerate(sizes):
-        for c, i in enumerate(indices):
-            ax = axes[r, c]
-            ax.plot(
-                *test.true_trajectories[i].T,
-                color="0.6",
-                lw=1,
-                label="truth (observed window)",
-            )
-            ax.plot(
-                *test.extrapolation_trajectories[i].T,
-                color="black",
-                lw=1,
-                ls="--",
-                label="truth (extrapolation)",
-            )
-            ax.scatter(
-                *subsamples[n].observations[i].T,
-                s=6,
-                color="0.3",
-                label=f"{n} observations",
-            )
-            for (model, size), pred in paths.items():
-                if size == n:
-                    ax.plot(
-                        *pred[c].T,
-                        color=PLOT_COLORS[model],
-                        lw=1.4,
-                        label=MODEL_LABELS[model],
-                    )
-            ax.set_aspect("equal", adjustable="datalim")
-            ax.set_title(f"test spiral {i}, {n}/100 observed", fontsize=9)
-            ax.tick_params(labelsize=7)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def _deviations(config: SpiralConfig, data: SpiralData) -> list[str]:
     """The run-wide protocol choices the paper leaves open, in words."""
     n_train, n_test = len(data.train), len(data.test)
@@ -832,6 +687,7 @@ def run(config: SpiralConfig, output_dir: str) -> dict:
             data.test_subsamples,
             indices,
             plot_paths,
+            MODEL_LABELS,
         )
         figures.append(FIGURE)
     status = (
