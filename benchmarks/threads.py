@@ -6,15 +6,15 @@ default to the number of cores. A benchmark that imports this module gets
 `--intra_op_threads` and `--inter_op_threads` (0: the default); `apply()` sets them
 and must run before the first TensorFlow op, which fixes the pools.
 
-Example:
-    >>> describe(0, 2)
-    'threads: intra-op default, inter-op 2'
+The pools themselves are set by `common.threads.configure`, which the mains use
+with their configs' values.
 """
 
 from __future__ import annotations
 
-import tensorflow as tf
 from absl import flags
+
+from common import threads
 
 INTRA_OP_THREADS = flags.DEFINE_integer(
     "intra_op_threads",
@@ -29,13 +29,6 @@ INTER_OP_THREADS = flags.DEFINE_integer(
 )
 
 
-def describe(intra: int, inter: int) -> str:
-    """A one-line description of a pool setting (0 = default)."""
-    return f"threads: intra-op {intra or 'default'}, inter-op {inter or 'default'}"
-
-
 def apply() -> str:
-    """Sets the pools from the flags (before any op runs); returns `describe`."""
-    tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS.value)
-    tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS.value)
-    return describe(INTRA_OP_THREADS.value, INTER_OP_THREADS.value)
+    """Sets the pools from the flags (before any op runs); returns their description."""
+    return threads.configure(INTRA_OP_THREADS.value, INTER_OP_THREADS.value)

@@ -51,6 +51,8 @@ from typing import Any
 
 from absl import flags
 
+from common import threads
+
 
 def parse_value(text: str, annotation: Any) -> Any:
     """Parses a flag's text into a value of the type `annotation` declares.
@@ -379,10 +381,16 @@ def run_experiment(
     try:
         cfg, run_dir, resumable = build()
         resumed = claim(run_dir, cfg, resumable)
+        # Configs with thread-pool fields choose them; before the run's first op.
+        pools = threads.configure(
+            getattr(cfg, "intra_op_threads", 0), getattr(cfg, "inter_op_threads", 0)
+        )
     except ValueError as e:
         fail(str(e))
     print(
-        f"[{name}] run directory {run_dir}" + (" (resuming)" if resumed else ""),
+        f"[{name}] run directory {run_dir}"
+        + (" (resuming)" if resumed else "")
+        + f"; {pools}",
         flush=True,
     )
     try:

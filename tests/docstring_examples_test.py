@@ -13,11 +13,11 @@ import pytest
 
 MODULES = [
     "benchmarks.op_profile",
-    "benchmarks.threads",
     "common.cli",
     "common.distribute",
     "common.files",
     "common.stats",
+    "common.threads",
     "common.validation",
     "magnet.cluster_index",
     "magnet.embedding",

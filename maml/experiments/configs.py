@@ -465,6 +465,12 @@ class ClassificationConfig:
         checkpoint_every: Iterations between checkpoints.
         log_every: Iterations between progress lines.
         max_train_minutes: Stop training after this many minutes (0 = no limit).
+        intra_op_threads: TensorFlow's intra-op pool (0: its default, one thread
+            per core; `common.threads`). Speed only, not the maths.
+        inter_op_threads: TensorFlow's inter-op pool (0: its default). Measured
+            alone here (`results/maml_table1_benchmark/threads.md`): 1 and 2 make
+            the second-order 5w1s iteration 0.182 -> 0.148 s, so `omniglot_5w1s`
+            uses them; 20w1s is faster at the default (0.97 against 1.01 s).
     """
 
     experiment: str
@@ -497,6 +503,8 @@ class ClassificationConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     max_train_minutes: float = 0.0
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
 
     def __post_init__(self):
         _check_ints(
@@ -646,7 +654,13 @@ def _classification_configs() -> dict[str, ClassificationConfig]:
             meta_batch_size=32 if five else 16,
         )
         name = f"omniglot_{ways}w{shots}s"
-        configs[name] = ClassificationConfig(experiment=name, **common)
+        # Thread pools measured fastest for this workload (common.threads).
+        threads = (
+            dict(intra_op_threads=1, inter_op_threads=2)
+            if (ways, shots) == (5, 1)
+            else {}
+        )
+        configs[name] = ClassificationConfig(experiment=name, **common, **threads)
         if five:
             name = f"omniglot_nonconv_{ways}w{shots}s"
             configs[name] = ClassificationConfig(
@@ -714,4 +728,6 @@ RESUMABLE_FIELDS = (
     "num_iterations",
     "pretrain_iterations",
     "eval_every",
+    "intra_op_threads",
+    "inter_op_threads",
 )

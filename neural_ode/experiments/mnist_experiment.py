@@ -84,6 +84,8 @@ RESUMABLE_FIELDS = (
     "models",
     "eval_batch_size",
     "reader",
+    "intra_op_threads",
+    "inter_op_threads",
 )
 
 
@@ -120,6 +122,11 @@ class MNISTConfig:
         log_every: Steps between progress lines.
         checkpoint_every: Steps between checkpoints.
         eval_batch_size: Batch size of the test evaluation.
+        intra_op_threads: TensorFlow's intra-op pool (0: its default, one thread
+            per core; `common.threads`). Speed only, not the maths.
+        inter_op_threads: TensorFlow's inter-op pool (0: its default). Measured
+            alone here on the ODE-Net block (`results/maml_table1_benchmark/
+            threads.md`): 1 and 2 make its forward+backward 0.418 -> 0.331 s.
     """
 
     experiment: str = "mnist"
@@ -143,6 +150,8 @@ class MNISTConfig:
     log_every: int = 50
     checkpoint_every: int = 200
     eval_batch_size: int = 500
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in mnist_models.MODELS]

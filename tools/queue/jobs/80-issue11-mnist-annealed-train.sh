@@ -23,6 +23,11 @@ for m in odenet resnet rknet; do
   if [ "$(step_of $m)" -lt $TOTAL ]; then pick=$m; break; fi
 done
 if [ -z "$pick" ]; then echo "all three models trained"; exit 0; fi
+# Thread pools: the ODE-Net block's forward+backward is 21% faster with one thread
+# per op and two ops at a time (results/maml_table1_benchmark/threads.md); the
+# ResNet and RK-Net were not timed that way and keep TensorFlow's default.
+threads=""
+if [ "$pick" = odenet ]; then threads="--set intra_op_threads=1 --set inter_op_threads=2"; fi
 echo "training $pick from step $(step_of $pick)"
 timeout 40m .venv/bin/python -m neural_ode.main --experiment=mnist --output_dir=$RUN \
-  --set models=$pick --set epochs=8 --set max_train_minutes=34 --set log_every=100
+  --set models=$pick --set epochs=8 --set max_train_minutes=34 --set log_every=100 $threads
