@@ -1,4 +1,9 @@
-"""A progress line for long runs: iterations, rate, ETA and the latest losses."""
+"""A progress line for long runs: iterations, rate, ETA and the latest losses.
+
+Example (a slow run shows seconds per iteration rather than "0 it/s"):
+    >>> format_rate(1843.2), format_rate(4.26), format_rate(0.4)
+    ('1843 it/s', '4.3 it/s', '2.5 s/it')
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,17 @@ def format_duration(seconds: float) -> str:
     """Formats seconds as H:MM:SS."""
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def format_rate(per_second: float) -> str:
+    """Iterations per second, or seconds per iteration below one per second."""
+    if per_second >= 10:
+        return f"{per_second:.0f} it/s"
+    if per_second >= 1:
+        return f"{per_second:.1f} it/s"
+    if per_second > 0:
+        return f"{1.0 / per_second:.1f} s/it"
+    return "0 it/s"
 
 
 class Progress:
@@ -58,7 +74,7 @@ class Progress:
         pct = 100.0 * done / max(self.total, 1)
         extra = " ".join(f"{k}={v:.4g}" for k, v in values.items())
         line = (
-            f"[{self.name}] {done}/{self.total} ({pct:.0f}%) {rate:.0f} it/s "
+            f"[{self.name}] {done}/{self.total} ({pct:.0f}%) {format_rate(rate)} "
             f"ETA {format_duration(eta) if eta == eta else '?'} {extra}"
         ).rstrip()
         print(line, file=self._stream, flush=True)

@@ -16,6 +16,7 @@ MODULES = [
     "common.cli",
     "common.distribute",
     "common.files",
+    "common.progress",
     "common.stats",
     "common.threads",
     "common.validation",
