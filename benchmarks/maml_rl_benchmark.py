@@ -21,6 +21,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from benchmarks import threads  # noqa: E402
 from maml.experiments import rl_configs, rl_experiment  # noqa: E402
 from maml.rl import policy as rl_policy  # noqa: E402
 
@@ -65,6 +66,7 @@ def time_config(cfg: rl_configs.RLConfig, iterations: int) -> dict[str, float]:
 
 def main(argv: list[str]) -> None:
     del argv
+    print(threads.apply(), "\n")  # before any op: the first op fixes the pools
     print(
         "| experiment | hvp_subsample | first call (s) | s / meta-iteration "
         "| of which roll-outs (s) | 500 iterations |"

@@ -87,6 +87,9 @@ class RLConfig:
         checkpoint_every, log_every: Iterations between checkpoints / lines.
         max_train_minutes: Stop training after this many minutes per command
             (0 = no limit); the rerun resumes.
+        intra_op_threads, inter_op_threads: TensorFlow's thread pools (0: its
+            default, one thread per core; `common.threads`). Speed only, not the
+            maths; a rerun may change them.
     """
 
     experiment: str = "navigation_2d"
@@ -119,6 +122,8 @@ class RLConfig:
     checkpoint_every: int = 10
     log_every: int = 10
     max_train_minutes: float = 0.0
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
 
     def __post_init__(self):
         if self.env not in ENVS:
@@ -186,6 +191,8 @@ RESUMABLE_FIELDS = (
     "num_iterations",
     "pretrain_iterations",
     "oracle_iterations",
+    "intra_op_threads",
+    "inter_op_threads",
 )
 
 
