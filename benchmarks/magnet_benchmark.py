@@ -42,6 +42,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from benchmarks import threads  # noqa: E402
 from magnet import (  # noqa: E402
     batch_stats,
     cluster_index,
@@ -285,6 +286,7 @@ def benchmark(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    pools = threads.apply()  # before any op: the first op fixes the pools
     shape = tuple(int(s) for s in IMAGE_SHAPE.value)
     if len(shape) != 3:
         raise app.UsageError("--image_shape takes height,width,channels")
@@ -307,7 +309,7 @@ def main(argv: list[str]) -> None:
         f"Magnet benchmark: {'x'.join(map(str, shape))} images, batch "
         f"M*D = {NUM_CLUSTERS.value}x{EXAMPLES.value} = {batch}, embedding "
         f"{EMBEDDING_DIM.value}, augmentation {'on' if AUGMENT.value else 'off'}"
-        f", {os.cpu_count()} CPU cores (medians of {REPEATS.value} steps)."
+        f", {os.cpu_count()} CPU cores, {pools} (medians of {REPEATS.value} steps)."
     )
     lines = [title, "", "| what | time | relative |", "|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
