@@ -14,7 +14,7 @@ Reads the `results.json` of every run directory (one run of `maml.main
   sees the spread the interval summarises;
 - `fig4_adaptation.png`: the Fig. 4 curves (average return against the number of
   policy-gradient steps, every model of the runs) averaged over seeds, with
-  Student-t bands over seeds.
+  Student-t bands over seeds, and the published Table 4/5 values as markers.
 
 The status is "complete" only when every listed run exists and finished its
 protocol; a listed run without `results.json` (not started yet) makes the pool
@@ -198,11 +198,17 @@ def pool(out_dir: str, run_dirs: Sequence[str]) -> dict[str, Any]:
     if curves:
         os.makedirs(out_dir, exist_ok=True)
         title = f"{records[0]['experiment']}, {len(records)} seed(s)"
+        published: dict[str, tuple[list[int], list[float]]] = {}
+        for c in records[0]["cells"]:
+            xs, ys = published.setdefault(f"published, {c['row']}", ([], []))
+            xs.append(int(c["column"].split()[0]))  # "2 steps" -> 2
+            ys.append(c["published"]["value"])
         plots.plot_curve_panels(
             os.path.join(out_dir, POOLED_FIGURE),
             {title: curves},
             "number of gradient steps",
             "average return (mean over seeds)",
+            reference_points={title: published},
         )
         figures.append(POOLED_FIGURE)
     return results.write_results(
