@@ -27,17 +27,18 @@ of the same architecture share one compiled training step: before each model
 trains, its weights are re-drawn from a seed fixed by the model's name and the
 optimizer state is zeroed, then its checkpoint (if any) is restored. NF steps are
 compiled with XLA (`nf_jit_compile`). Evaluations are cached per model, so a rerun
-of a finished run only rewrites the report and figures.
+of a finished run only rewrites the report and figures. The protocol is
+`cnf_config.CNFConfig`, the compiled steps `cnf_trainers`, the verdicts, tables
+and figures `cnf_report`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -45,433 +46,22 @@ import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
-from common import files, results, seeding, training_loop, validation
-from neural_ode import cnf, planar_flow
+from common import files, results, seeding
+from neural_ode import cnf
 from neural_ode.data import densities
-from neural_ode.experiments import cnf_report
+from neural_ode.experiments import cnf_report, cnf_trainers
+from neural_ode.experiments.cnf_config import (
+    ML_GEOMETRY,
+    CNFConfig,
+)
 from neural_ode.experiments.cnf_report import ML_BOX
-from neural_ode.solver import SolverConfig
 
-PAPER_CNF_ITERATIONS = 10_000
-PAPER_NF_ITERATIONS = 500_000
-PAPER_TOLERANCE = 1e-5
-ML_GEOMETRY = {
-    "two_circles": {"radius": 3.0, "factor": 0.5},
-    "two_moons": {"scale": 2.0},
-}
-"""Size of each maximum-likelihood dataset (the noise is `CNFConfig.ml_noise`)."""
 RESUMABLE_FIELDS = ("log_every", "checkpoint_every")
-NFE_FILE = "train_nfe.json"
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    validation.require_positive(name, value)
-
-
-@dataclasses.dataclass(frozen=True)
-class CNFConfig:
-    """The protocol of the CNF experiment; the defaults are the full run.
-
-    Attributes:
-        experiment: Experiment name (the run directory's identity).
-        seed: Seeds the initial weights, base samples and data.
-        targets: Density-matching targets (keys of `densities.ENERGIES`).
-        widths: Capacities compared: CNF units M and NF layers K.
-        dm_cnf_iterations: Adam steps of each density-matching CNF.
-        dm_nf_iterations: RMSprop steps of each density-matching NF.
-        dm_batch_size: Base samples per density-matching step.
-        ml_datasets: Maximum-likelihood datasets (keys of `densities.DATASETS`).
-        ml_width: CNF units and NF layers of the maximum-likelihood models.
-        ml_cnf_iterations: Adam steps of each maximum-likelihood CNF.
-        ml_nf_iterations: RMSprop steps of each maximum-likelihood NF.
-        ml_batch_size: Fresh data samples per maximum-likelihood step.
-        ml_noise: Noise standard deviation of both datasets.
-        hyper_units: Hidden width of the CNF's time hypernetwork.
-        end_time: Integration time T of the CNF.
-        cnf_learning_rate: Adam learning rate of the CNFs.
-        nf_learning_rate: RMSprop learning rate of the NFs.
-        nf_init_scale: Standard deviation of the NF's initial u and w.
-        nf_jit_compile: Compile the NF training steps with XLA (one long
-            compilation, then several times faster steps on CPU).
-        method: Adaptive solver of the CNF ("dopri5" or "bdf").
-        train_tolerance: rtol = atol of the CNF solves while training.
-        eval_tolerance: rtol = atol of the CNF solves for every reported number.
-        eval_samples: Samples behind each reported loss / NLL.
-        grid_points: Grid points per axis of the density plots.
-        log_every: Steps between progress lines.
-        checkpoint_every: Steps between checkpoints.
-    """
-
-    experiment: str = "cnf"
-    seed: int = 0
-    targets: tuple[str, ...] = ("ring", "wave", "split_wave")
-    widths: tuple[int, ...] = (2, 8, 32)
-    dm_cnf_iterations: int = 1000
-    dm_nf_iterations: int = 10_000
-    dm_batch_size: int = 512
-    ml_datasets: tuple[str, ...] = ("two_circles", "two_moons")
-    ml_width: int = 64
-    ml_cnf_iterations: int = 1000
-    ml_nf_iterations: int = 10_000
-    ml_batch_size: int = 512
-    ml_noise: float = 0.2
-    hyper_units: int = 32
-    end_time: float = 1.0
-    cnf_learning_rate: float = 5e-3
-    nf_learning_rate: float = 1e-3
-    nf_init_scale: float = 0.5
-    nf_jit_compile: bool = True
-    method: str = "dopri5"
-    train_tolerance: float = 1e-3
-    eval_tolerance: float = 1e-5
-    eval_samples: int = 10_000
-    grid_points: int = 100
-    log_every: int = 100
-    checkpoint_every: int = 500
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        for name, value, known in (
-            ("targets", self.targets, densities.ENERGIES),
-            ("ml_datasets", self.ml_datasets, densities.DATASETS),
-        ):
-            if not isinstance(value, tuple) or len(set(value)) != len(value):
-                raise ValueError(
-                    f"{name} must be a tuple without repeats, got {value!r}"
-                )
-            unknown = [v for v in value if v not in known]
-            if unknown:
-                raise ValueError(
-                    f"unknown {name} {unknown}; choose from {tuple(known)}"
-                )
-        if not self.targets and not self.ml_datasets:
-            raise ValueError("targets and ml_datasets are both empty: nothing to run")
-        if (
-            not isinstance(self.widths, tuple)
-            or not self.widths
-            or len(set(self.widths)) != len(self.widths)
-        ):
-            raise ValueError(
-                f"widths must be a non-empty tuple without repeats, got {self.widths!r}"
-            )
-        for width in self.widths:
-            _positive_int("every width", width)
-        for name in (
-            "dm_cnf_iterations",
-            "dm_nf_iterations",
-            "dm_batch_size",
-            "ml_width",
-            "ml_cnf_iterations",
-            "ml_nf_iterations",
-            "ml_batch_size",
-            "hyper_units",
-            "eval_samples",
-            "log_every",
-            "checkpoint_every",
-        ):
-            _positive_int(name, getattr(self, name))
-        if (
-            isinstance(self.grid_points, bool)
-            or not isinstance(self.grid_points, int)
-            or self.grid_points < 10
-        ):
-            raise ValueError(
-                f"grid_points must be an integer >= 10, got {self.grid_points!r}"
-            )
-        for name in (
-            "ml_noise",
-            "end_time",
-            "cnf_learning_rate",
-            "nf_learning_rate",
-            "nf_init_scale",
-            "train_tolerance",
-            "eval_tolerance",
-        ):
-            validation.require_positive(name, getattr(self, name))
-        if not isinstance(self.nf_jit_compile, bool):
-            raise ValueError(
-                f"nf_jit_compile must be a bool, got {self.nf_jit_compile!r}"
-            )
-        if self.method not in ("dopri5", "bdf"):
-            raise ValueError(
-                f"method must be 'dopri5' or 'bdf' (adaptive, adjoint "
-                f"gradients), got {self.method!r}"
-            )
-
-    def train_solver(self) -> SolverConfig:
-        """The CNF solver while training (adjoint gradients, seminorm)."""
-        return SolverConfig(
-            method=self.method, rtol=self.train_tolerance, atol=self.train_tolerance
-        )
-
-    def eval_solver(self) -> SolverConfig:
-        """The CNF solver of every reported number."""
-        return SolverConfig(
-            method=self.method, rtol=self.eval_tolerance, atol=self.eval_tolerance
-        )
-
-    def deviations(self) -> list[str]:
-        """How this protocol departs from the paper's (sec. 4.1)."""
-        out = []
-        if self.targets:
-            if self.dm_cnf_iterations < PAPER_CNF_ITERATIONS:
-                out.append(
-                    f"density-matching CNFs trained {self.dm_cnf_iterations:,} "
-                    f"Adam iterations (paper: {PAPER_CNF_ITERATIONS:,})"
-                )
-            if self.dm_nf_iterations < PAPER_NF_ITERATIONS:
-                out.append(
-                    f"density-matching NFs trained {self.dm_nf_iterations:,} "
-                    f"RMSprop iterations at learning rate "
-                    f"{self.nf_learning_rate:g} (paper: {PAPER_NF_ITERATIONS:,}"
-                    ", following Rezende & Mohamed)"
-                )
-            out.append(
-                f"targets {', '.join(self.targets)} are Rezende & Mohamed's "
-                "test energies (the paper's Fig. 4 does not name its three); "
-                "U2-U4 get a wall beyond |z1| = 4 so that exp(-U) is "
-                "normalisable"
-            )
-        if self.ml_datasets:
-            out.append(
-                f"maximum likelihood: CNF {self.ml_cnf_iterations:,} and NF "
-                f"{self.ml_nf_iterations:,} iterations on fresh samples (noise "
-                f"{self.ml_noise:g}) each step; the paper gives no budget, "
-                "sizes or noise"
-            )
-        if self.train_tolerance > PAPER_TOLERANCE:
-            out.append(
-                f"CNFs trained with rtol = atol = {self.train_tolerance:g} "
-                f"(paper: {PAPER_TOLERANCE:g} for density estimation); every "
-                f"reported number is evaluated at {self.eval_tolerance:g}"
-            )
-        out.append(
-            f"time dependence of the CNF: a tanh hypernetwork of t "
-            f"({self.hyper_units} units, as torchdiffeq's cnf example) with a "
-            f"sigmoid gate per unit, units averaged (u_m / M), T = "
-            f"{self.end_time:g} (the paper gives no details)"
-        )
-        return out
-
-
-def _model_seed(seed: int, name: str) -> int:
-    return int(np.random.default_rng([seed, zlib.crc32(name.encode())]).integers(2**31))
-
-
-def _step_rng(seed: int, name: str, step: int) -> np.random.Generator:
-    """The generator of one training step: reproducible across resumes."""
-    return np.random.default_rng([seed, zlib.crc32(name.encode()), step])
-
-
-def _reset_optimizer(optimizer: keras.optimizers.Optimizer) -> None:
-    for variable in optimizer.variables:
-        if not variable.path.endswith("learning_rate"):
-            variable.assign(tf.zeros(variable.shape, variable.dtype))
 
 
 def _mean_ci(values: np.ndarray) -> tuple[float, float]:
     est = results.mean_ci95(values)
     return est.mean, est.ci95
-
-
-class _Trainer:
-    """One model, its optimizer and a compiled step `objective(batch, index)`.
-
-    The objective returns `(loss, metrics)`; `index` selects the target energy.
-    """
-
-    def __init__(
-        self,
-        model: keras.layers.Layer,
-        optimizer: keras.optimizers.Optimizer,
-        objective: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, dict]],
-        backward_nfe: tf.Variable | None = None,
-        jit_compile: bool = False,
-    ):
-        self.model = model
-        self.optimizer = optimizer
-        optimizer.build(model.trainable_variables)
-        self.backward_nfe = backward_nfe
-        self._functions: dict[str, Callable] = {}
-        variables = model.trainable_variables
-
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None, 2], tf.float32),
-                tf.TensorSpec([], tf.int32),
-            ],
-            jit_compile=jit_compile,
-        )
-        def step(batch, index):
-            with tf.GradientTape() as tape:
-                loss, metrics = objective(batch, index)
-            grads = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(grads, variables, strict=True))
-            return {"loss": loss, **metrics}
-
-        self._step = step
-
-    def function(self, key: str, fn: Callable[[tf.Tensor], Any]) -> Callable:
-        """`fn(points [N, 2])` compiled once per trainer and key."""
-        if key not in self._functions:
-            self._functions[key] = tf.function(
-                fn, input_signature=[tf.TensorSpec([None, 2], tf.float32)]
-            )
-        return self._functions[key]
-
-    def reset(self, seed: int) -> None:
-        self.model.initialize(seed)
-        _reset_optimizer(self.optimizer)
-
-    def train(
-        self,
-        name: str,
-        total_steps: int,
-        make_batch: Callable[[int], np.ndarray],
-        index: int,
-        config: CNFConfig,
-        run_dir: str,
-    ) -> training_loop.LoopResult:
-        """Trains a fresh (or restored) model `name` for `total_steps`."""
-        self.reset(_model_seed(config.seed, name))
-        index_t = tf.constant(index, tf.int32)
-        window: list[tuple[float, float]] = []
-        nfe_path = os.path.join(run_dir, "checkpoints", name, NFE_FILE)
-
-        def step_fn(step: int) -> dict[str, Any]:
-            batch = tf.constant(make_batch(step), tf.float32)
-            try:
-                out = self._step(batch, index_t)
-            except tf.errors.InvalidArgumentError as err:  # solver gave up
-                print(
-                    f"[{name}] step {step} failed: {str(err).splitlines()[0]}",
-                    flush=True,
-                )
-                return {"loss": float("nan")}
-            if self.backward_nfe is not None:
-                out["nfe_backward"] = self.backward_nfe.read_value()
-                window.append((float(out["nfe"]), float(out["nfe_backward"])))
-                if (step + 1) % config.log_every == 0 or step + 1 == total_steps:
-                    _write_json(
-                        nfe_path,
-                        {
-                            "steps": step + 1,
-                            "window": len(window),
-                            "forward": float(np.mean([f for f, _ in window])),
-                            "backward": float(np.mean([b for _, b in window])),
-                        },
-                    )
-                    window.clear()
-            return out
-
-        return training_loop.run_training(
-            name,
-            step_fn,
-            total_steps,
-            run_dir=run_dir,
-            trackables={"model": self.model, "optimizer": self.optimizer},
-            log_every=config.log_every,
-            checkpoint_every=config.checkpoint_every,
-        )
-
-
-def _energy_switch(
-    targets: Sequence[str],
-) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    energies = [densities.ENERGIES[t] for t in targets]
-
-    def energy(x, index):
-        # All targets are evaluated and one is picked (cheap, and unlike
-        # `tf.switch_case` it compiles with XLA for a runtime index).
-        return tf.gather(tf.stack([e(x) for e in energies]), index)
-
-    return energy
-
-
-def _dm_cnf_trainer(config: CNFConfig, width: int) -> _Trainer:
-    model = cnf.PlanarCNF(
-        width,
-        hyper_units=config.hyper_units,
-        end_time=config.end_time,
-        solver=config.train_solver(),
-        name=f"cnf_m{width}",
-    )
-    energy = _energy_switch(config.targets)
-    sink = tf.Variable(0, dtype=tf.int32, trainable=False)
-
-    def objective(z0, index):
-        x, log_q, nfe = model.sample_and_log_prob(z0, backward_nfe_sink=sink)
-        return tf.reduce_mean(log_q + energy(x, index)), {"nfe": nfe}
-
-    return _Trainer(
-        model, keras.optimizers.Adam(config.cnf_learning_rate), objective, sink
-    )
-
-
-def _dm_nf_trainer(config: CNFConfig, layers: int) -> _Trainer:
-    model = planar_flow.PlanarFlow(
-        layers, init_scale=config.nf_init_scale, name=f"nf_k{layers}"
-    )
-    energy = _energy_switch(config.targets)
-
-    def objective(z0, index):
-        x, log_det = model.forward(z0)
-        log_q = cnf.standard_normal_log_prob(z0) - log_det
-        return tf.reduce_mean(log_q + energy(x, index)), {}
-
-    return _Trainer(
-        model,
-        keras.optimizers.RMSprop(config.nf_learning_rate),
-        objective,
-        jit_compile=config.nf_jit_compile,
-    )
-
-
-def _ml_cnf_trainer(config: CNFConfig) -> _Trainer:
-    model = cnf.PlanarCNF(
-        config.ml_width,
-        hyper_units=config.hyper_units,
-        end_time=config.end_time,
-        solver=config.train_solver(),
-        name=f"cnf_ml_m{config.ml_width}",
-    )
-    sink = tf.Variable(0, dtype=tf.int32, trainable=False)
-
-    def objective(x, index):
-        del index
-        log_q, nfe = model.log_prob(x, backward_nfe_sink=sink)
-        return -tf.reduce_mean(log_q), {"nfe": nfe}
-
-    return _Trainer(
-        model, keras.optimizers.Adam(config.cnf_learning_rate), objective, sink
-    )
-
-
-def _nf_data_log_prob(model: planar_flow.PlanarFlow, x: tf.Tensor) -> tf.Tensor:
-    z, log_det = model.forward(x)
-    return cnf.standard_normal_log_prob(z) + log_det
-
-
-def _ml_nf_trainer(config: CNFConfig) -> _Trainer:
-    model = planar_flow.PlanarFlow(
-        config.ml_width,
-        init_scale=config.nf_init_scale,
-        name=f"nf_ml_k{config.ml_width}",
-    )
-
-    def objective(x, index):
-        del index
-        return -tf.reduce_mean(_nf_data_log_prob(model, x)), {}
-
-    return _Trainer(
-        model,
-        keras.optimizers.RMSprop(config.nf_learning_rate),
-        objective,
-        jit_compile=config.nf_jit_compile,
-    )
 
 
 def _dataset_kwargs(config: CNFConfig, dataset: str) -> dict[str, float]:
@@ -496,14 +86,10 @@ def _load_cache(path: str, steps: int) -> tuple[dict, dict] | None:
         return record, dict(arrays)
 
 
-def _write_json(path: str, data: dict) -> None:
-    files.atomic_write_json(path, data)
-
-
 def _save_cache(path: str, record: dict, arrays: dict[str, np.ndarray]) -> None:
     with files.atomic_open(path + ".npz", binary=True) as f:
         np.savez_compressed(f, **arrays)
-    _write_json(path + ".json", record)
+    files.atomic_write_json(path + ".json", record)
 
 
 def _solve_or_nan(fn: Callable[[], Any]) -> Any | None:
@@ -515,7 +101,7 @@ def _solve_or_nan(fn: Callable[[], Any]) -> Any | None:
 
 
 def _evaluate_dm(
-    trainer: _Trainer, kind: str, target: str, config: CNFConfig, name: str
+    trainer: cnf_trainers.Trainer, kind: str, target: str, config: CNFConfig, name: str
 ) -> tuple[dict, dict]:
     rng = np.random.default_rng([config.seed, zlib.crc32(name.encode()), 2**31])
     z0 = tf.constant(rng.standard_normal((config.eval_samples, 2)), tf.float32)
@@ -552,7 +138,7 @@ def _evaluate_dm(
 
 
 def _evaluate_ml(
-    trainer: _Trainer, kind: str, dataset: str, config: CNFConfig, name: str
+    trainer: cnf_trainers.Trainer, kind: str, dataset: str, config: CNFConfig, name: str
 ) -> tuple[dict, dict]:
     rng = np.random.default_rng([config.seed, zlib.crc32(dataset.encode()), 2**31])
     kwargs = _dataset_kwargs(config, dataset)
@@ -583,7 +169,9 @@ def _evaluate_ml(
         grid_log_q = None if grid_out is None else grid_out[0].numpy()
         stages = [f"t = {f * config.end_time:g}" for f in fractions]
     else:
-        log_prob = trainer.function("log_prob", lambda x: _nf_data_log_prob(model, x))
+        log_prob = trainer.function(
+            "log_prob", lambda x: cnf_trainers.nf_data_log_prob(model, x)
+        )
         log_q = log_prob(tf.constant(test)).numpy()
         grid_log_q = log_prob(points).numpy()
         inverse = trainer.function(
@@ -616,7 +204,7 @@ def _evaluate_ml(
 
 def _train_nfe(run_dir: str, name: str) -> dict[str, float]:
     """Mean forward / backward NFE of the last logged training steps (CNFs)."""
-    path = os.path.join(run_dir, "checkpoints", name, NFE_FILE)
+    path = os.path.join(run_dir, "checkpoints", name, cnf_trainers.NFE_FILE)
     if not os.path.exists(path):
         return {}
     with open(path) as f:
@@ -624,7 +212,7 @@ def _train_nfe(run_dir: str, name: str) -> dict[str, float]:
 
 
 def _train_and_evaluate(
-    trainer: _Trainer,
+    trainer: cnf_trainers.Trainer,
     name: str,
     kind: str,
     total: int,
@@ -696,8 +284,8 @@ def run(config: CNFConfig, output_dir: str) -> dict[str, Any]:
 
     for width in config.widths if config.targets else ():
         for kind, build, total in (
-            ("nf", _dm_nf_trainer, config.dm_nf_iterations),
-            ("cnf", _dm_cnf_trainer, config.dm_cnf_iterations),
+            ("nf", cnf_trainers.dm_nf_trainer, config.dm_nf_iterations),
+            ("cnf", cnf_trainers.dm_cnf_trainer, config.dm_cnf_iterations),
         ):
             trainer = build(config, width)
             letter = "k" if kind == "nf" else "m"
@@ -705,7 +293,7 @@ def run(config: CNFConfig, output_dir: str) -> dict[str, Any]:
                 name = f"dm_{target}_{kind}_{letter}{width}"
 
                 def make_batch(step, name=name):
-                    rng = _step_rng(config.seed, name, step)
+                    rng = cnf_trainers.step_rng(config.seed, name, step)
                     return rng.standard_normal((config.dm_batch_size, 2))
 
                 keep(
@@ -725,8 +313,8 @@ def run(config: CNFConfig, output_dir: str) -> dict[str, Any]:
                     ),
                 )
     for kind, build, total in (
-        ("nf", _ml_nf_trainer, config.ml_nf_iterations),
-        ("cnf", _ml_cnf_trainer, config.ml_cnf_iterations),
+        ("nf", cnf_trainers.ml_nf_trainer, config.ml_nf_iterations),
+        ("cnf", cnf_trainers.ml_cnf_trainer, config.ml_cnf_iterations),
     ):
         if not config.ml_datasets:
             break
@@ -738,7 +326,7 @@ def run(config: CNFConfig, output_dir: str) -> dict[str, Any]:
             kwargs = _dataset_kwargs(config, dataset)
 
             def make_batch(step, name=name, sampler=sampler, kwargs=kwargs):
-                rng = _step_rng(config.seed, name, step)
+                rng = cnf_trainers.step_rng(config.seed, name, step)
                 return sampler(config.ml_batch_size, rng, **kwargs)[0]
 
             keep(
