@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from common import validation
+
 
 def describe(intra_op: int, inter_op: int) -> str:
     """A one-line description of a pool setting (0 = TensorFlow's default)."""
@@ -46,8 +48,8 @@ def configure(intra_op: int = 0, inter_op: int = 0) -> str:
             fixed at the first op of the process).
     """
     for name, value in (("intra_op_threads", intra_op), ("inter_op_threads", inter_op)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        validation.require_int(name, value)
+        validation.require_non_negative(name, value)
     try:
         if intra_op:
             tf.config.threading.set_intra_op_parallelism_threads(intra_op)

@@ -26,6 +26,12 @@ def _finite_number(name: str, value: Any) -> float:
     return float(value)
 
 
+def require_int(name: str, value: Any) -> None:
+    """`value` is an int (a bool is not): count fields."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+
+
 def require_positive(name: str, value: Any) -> None:
     """`value` is a finite number > 0."""
     if _finite_number(name, value) <= 0:

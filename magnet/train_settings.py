@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
@@ -169,7 +168,7 @@ class TrainSettings:
             value = getattr(self, name)
             if value is None and name in ("checkpoint_every", "reembed_every"):
                 continue
-            _require_int(name, value)
+            validation.require_int(name, value)
             validation.require_positive(name, value)
         if self.num_clusters < 2:
             raise ValueError(
@@ -233,12 +232,6 @@ class TrainSettings:
             return False
         ratio = step // every
         return ratio & (ratio - 1) == 0
-
-
-def _require_int(name: str, value: Any) -> None:
-    """`value` is an int (not a bool): the count fields of `TrainSettings`."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
 
 
 def check_data(data: TrainData, settings: TrainSettings) -> None:

@@ -26,8 +26,7 @@ ML_GEOMETRY = {
 
 
 def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+    validation.require_int(name, value)
     validation.require_positive(name, value)
 
 
