@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 10, MAML omniglot_5w5s (part 3 of 3 queued): resumable, at most 38 min of
-# training in this script (--max_train_minutes=38). Rerunning resumes from the last
+# Issue 10, MAML omniglot_5w5s (part 3 of 3 queued): resumable, at most 30 min of
+# training in this script (--max_train_minutes=30). Rerunning resumes from the last
 # checkpoint in runs/maml_table1/omniglot_5w5s; a part that finds the run complete only
 # re-renders the report. At the end the results (results.json, report.md,
 # evaluations.json, config.json, figures; not checkpoints) are copied to
@@ -10,7 +10,7 @@ cd /work/main
 run=runs/maml_table1/omniglot_5w5s
 out=results/maml_table1/omniglot_5w5s
 .venv/bin/python -m maml.main --experiment=omniglot_5w5s --output_dir=$run \
-  --data_dir=/work/shared/data --cache_dir=runs/cache --max_train_minutes=38 
+  --data_dir=/work/shared/data --cache_dir=runs/cache --max_train_minutes=30 
 mkdir -p $out
 cp $run/results.json $run/report.md $run/config.json $out/
 cp $run/evaluations.json $out/ 2>/dev/null || true
