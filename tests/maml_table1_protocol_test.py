@@ -50,6 +50,29 @@ class QueryCountTest(tf.test.TestCase):
             configs.make_config("omniglot_5w1s", omniglot_pixels="grey")
 
 
+class OfficialCodeVariantTest(tf.test.TestCase):
+    """Where paper and official code disagree, both are named configurations."""
+
+    def test_miniimagenet_5shot_meta_batch_of_paper_and_code(self):
+        # Paper section 5.2: meta-batches of 4 (1-shot) and 2 (5-shot) tasks;
+        # cbfinn/maml main.py's 5-shot usage line: --meta_batch_size=4.
+        paper = configs.CLASSIFICATION_EXPERIMENTS["miniimagenet_5w5s"]
+        code = configs.CLASSIFICATION_EXPERIMENTS["miniimagenet_5w5s_official"]
+        self.assertEqual(paper.meta_batch_size, 2)
+        self.assertEqual(
+            configs.CLASSIFICATION_EXPERIMENTS["miniimagenet_5w1s"].meta_batch_size, 4
+        )
+        self.assertEqual(code.meta_batch_size, 4)
+        differing = [
+            f.name
+            for f in dataclasses.fields(paper)
+            if getattr(paper, f.name) != getattr(code, f.name)
+        ]
+        self.assertEqual(differing, ["experiment", "meta_batch_size"])
+        self.assertEqual(paper.deviations(), [])
+        self.assertIn("meta_batch_size = 4; paper: 2", code.deviations())
+
+
 class FinalCheckpointCellTest(tf.test.TestCase):
     """The official code tests the final parameters: they are the table cell."""
 
