@@ -391,6 +391,20 @@ PLANS: dict[str, tuple[Cell, ...]] = {
             )
         ),
         *(
+            dataclasses.replace(
+                c,
+                label=f"2D navigation, official code's step sizes (seed 0), "
+                f"{c.row}, {c.column}",
+            )
+            for c in _cells(
+                "maml",
+                "Appendix C Table 4",
+                ["MAML (ours)", "context vector"],
+                _RL_STEPS,
+                "results/maml_rl_nav2d_official_seed0",
+            )
+        ),
+        *(
             dataclasses.replace(c, label=f"half-cheetah, {c.row}, {c.column}")
             for c in _cells(
                 "maml",
