@@ -24,8 +24,19 @@ import sys
 
 from tests.bare_env import REPO, bare_env
 
-_CHILD = """
-import hashlib, os
+# Ends every child: a SHA-256 of its `params` (and `curve`, if it has one).
+_PRINT_HASH = """
+import hashlib
+h = hashlib.sha256()
+for k in sorted(params):
+    h.update(np.asarray(params[k]).tobytes())
+h.update(np.asarray(globals().get("curve", [])).tobytes())
+print("HASH", h.hexdigest())
+"""
+
+_CHILD = (
+    """
+import os
 import numpy as np
 from common import seeding
 from maml import evaluation, meta_learner
@@ -39,19 +50,16 @@ params = trainer.current_params()
 curve = evaluation.adaptation_curve(
     cfg.network(), params, sinusoid_experiment.eval_batch(cfg, 5, "test", 20),
     meta_learner.mse_per_task, cfg.alpha, 3)
-h = hashlib.sha256()
-for k in sorted(params):
-    h.update(np.asarray(params[k]).tobytes())
-h.update(np.asarray(curve).tobytes())
-print("HASH", h.hexdigest())
 """
+    + _PRINT_HASH
+)
 
 
 # The Omniglot conv net (oneDNN convolutions, no XLA): a few second-order
 # meta-iterations of omniglot_5w1s on synthetic images, under its configured
 # thread pools as the main sets them.
-_CONV_CHILD = """
-import hashlib
+_CONV_CHILD = (
+    """
 import numpy as np
 import tensorflow as tf
 from common import threads
@@ -64,11 +72,9 @@ images = tf.Variable(rng.integers(0, 256, (30, 20, 28, 28), dtype=np.uint8),
 trainer = classification_experiment.build_trainer(cfg, images)
 trainer.train(5)
 params = trainer.current_params()
-h = hashlib.sha256()
-for k in sorted(params):
-    h.update(np.asarray(params[k]).tobytes())
-print("HASH", h.hexdigest())
 """
+    + _PRINT_HASH
+)
 
 
 def _hash(jit: bool, child: str = _CHILD, **env_extra: str) -> str:
