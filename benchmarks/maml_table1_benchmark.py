@@ -21,6 +21,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from common import machine  # noqa: E402  (imports no TensorFlow)
+
+# The kernels the main uses (common.machine: oneDNN on x86-64 unless the user chose).
+machine.request_onednn()
+
 import dataclasses  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -106,7 +111,7 @@ def main(argv: list[str]) -> None:
         print(threads_line)
         profile_ops(names)
         return
-    print(f"{threads_line}\n")
+    print(f"{threads_line}\nmachine: {machine.description()}\n")
     print(
         "| configuration | queries / class | order | inner-loop conv | "
         "first call (s) | s / meta-iteration |"

@@ -22,6 +22,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from common import machine  # noqa: E402  (imports no TensorFlow)
+
+# The kernels the main uses (common.machine: oneDNN on x86-64 unless the user chose).
+machine.request_onednn()
+
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402

@@ -15,11 +15,10 @@ import datetime
 import json
 import math
 import os
-import platform
 from collections.abc import Sequence
 from typing import Any
 
-from common import files, published
+from common import files, machine, published
 from common.stats import Estimate, mean_ci95  # noqa: F401 (reports use results.*)
 
 RESULTS_FILE = "results.json"
@@ -56,12 +55,8 @@ def verdict(
 
 
 def machine_description() -> str:
-    """One line naming the machine a budget was spent on."""
-    return (
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"{platform.system()} {platform.release()}, Python "
-        f"{platform.python_version()}, no GPU"
-    )
+    """One line naming the machine a budget was spent on (`common.machine`)."""
+    return machine.description()
 
 
 def cell(

@@ -27,11 +27,13 @@ from typing import Any, TextIO
 
 import tensorflow as tf
 
-from common import checkpoint, files, progress, summaries
+from common import checkpoint, files, machine, progress, summaries
 
 LOOP_STATE = "loop_state.json"
 # State key: the last step whose `on_checkpoint` hook ran to the end.
 EVALUATED = "evaluated_step"
+# State key: {machine description: {"train_seconds", "steps"}} (common.machine).
+MACHINES = "machines"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +51,8 @@ class LoopResult:
         steps_per_second: Rate in this session (0 if no step ran).
         last_metrics: Metrics of the last step run (empty if none ran).
         session_seconds: Training seconds of this session (0 if no step ran).
+        machine: The machine(s) the training ran on (`common.machine.spread`:
+            one description, or each machine's share when sittings differed).
     """
 
     name: str
@@ -60,6 +64,7 @@ class LoopResult:
     steps_per_second: float
     last_metrics: dict[str, float]
     session_seconds: float = 0.0
+    machine: str = ""
 
     def budget(self) -> dict[str, Any]:
         """The loop's compute as a budget entry for `common.results`."""
@@ -68,7 +73,18 @@ class LoopResult:
             "target_steps": self.target_steps,
             "train_seconds": round(self.train_seconds, 1),
             "sessions": self.sessions,
+            "machine": self.machine,
         }
+
+
+def machine_spread(state: dict, unit: str = "step") -> str:
+    """The machines a loop's saved `state` trained on (`common.machine.spread`)."""
+    return machine.spread(
+        state.get(MACHINES, {}),
+        state.get("train_seconds", 0.0),
+        int(state.get(f"{unit}s", 0)),
+        unit,
+    )
 
 
 def read_state(directory: str, filename: str = LOOP_STATE) -> dict:
@@ -145,8 +161,9 @@ def run_training(
         own_counter = False
     ckpt.restore_latest()
     state = read_state(ckpt_dir, state_file)
-    counted = {"session": False, "seconds": 0.0}
     start = int(counter.numpy())
+    counted = {"session": False, "seconds": 0.0, "step": start}
+    this_machine = machine.description()
     if 0 < start < total_steps:
         print(
             f"[{name}] resuming from checkpoint at {unit} {start}",
@@ -161,6 +178,18 @@ def run_training(
     status = "complete"
     step = start
 
+    def count(step: int, trained: float) -> None:
+        """Adds this session's training since the last count to the state."""
+        seconds = trained - counted["seconds"]
+        state["train_seconds"] += seconds
+        # Which machine did the work: minutes on different CPUs differ.
+        here = state.setdefault(MACHINES, {}).setdefault(
+            this_machine, {"train_seconds": 0.0, "steps": 0}
+        )
+        here["train_seconds"] += seconds
+        here["steps"] += step - counted["step"]
+        counted["seconds"], counted["step"] = trained, step
+
     def save(step: int) -> None:
         nonlocal excluded
         if own_counter:
@@ -168,10 +197,8 @@ def run_training(
         if not counted["session"]:
             state["sessions"] += 1
             counted["session"] = True
-        trained = time.perf_counter() - session_start - excluded
-        state["train_seconds"] += trained - counted["seconds"]
+        count(step, time.perf_counter() - session_start - excluded)
         state[f"{unit}s"] = step
-        counted["seconds"] = trained
         if on_checkpoint is not None:
             state.setdefault(EVALUATED, 0)  # this step's hook has not run yet
         ckpt.save(step)
@@ -249,7 +276,7 @@ def run_training(
     if status == "diverged":
         if not counted["session"]:
             state["sessions"] += 1
-        state["train_seconds"] += session_seconds - counted["seconds"]
+        count(step, session_seconds)
         write_state(ckpt_dir, state, state_file)
     if step == start and start < total_steps and status == "complete":
         status = "cut short"
@@ -264,4 +291,5 @@ def run_training(
         steps_per_second=(step - start) / session_seconds if ran else 0.0,
         last_metrics=metrics,
         session_seconds=session_seconds if ran else 0.0,
+        machine=machine_spread({**state, f"{unit}s": step}, unit),
     )

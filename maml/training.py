@@ -39,6 +39,7 @@ class PhaseResult:
         session_seconds: Training seconds spent in this process.
         iterations_per_second: Rate measured in this session (0 if none ran).
         last_loss: Mean loss of the last chunk (nan when none ran).
+        machine: The machine(s) that trained it (`common.machine.spread`).
     """
 
     name: str
@@ -50,6 +51,7 @@ class PhaseResult:
     session_seconds: float
     iterations_per_second: float
     last_loss: float
+    machine: str = ""
 
 
 def restore_phase(
@@ -75,6 +77,7 @@ def restore_phase(
         0.0,
         0.0,
         float("nan"),
+        training_loop.machine_spread(state, "iteration"),
     )
 
 
@@ -143,4 +146,5 @@ def train_phase(
         loop.session_seconds,
         loop.steps_per_second,
         loop.last_metrics.get("loss", math.nan),
+        loop.machine,
     )

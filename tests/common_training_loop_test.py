@@ -208,3 +208,41 @@ def test_chunked_form_rejects_a_trainer_that_miscounts(tmp_path):
         assert "expected 5" in str(e)
     else:
         raise AssertionError("a miscounting trainer was accepted")
+
+
+def test_each_machine_that_trained_gets_its_share_of_steps_and_seconds(
+    tmp_path, monkeypatch
+):
+    # Two sittings on two "machines": the state keeps each one's steps and
+    # seconds, they add up to the run's totals, and the budget names both.
+    def sitting(name: str, max_seconds):
+        monkeypatch.setattr(training_loop.machine, "description", lambda: name)
+        return training_loop.run_training(
+            "toy",
+            _counter_step(tf.Variable(0.0)),
+            10,
+            str(tmp_path),
+            {},
+            log_every=100,
+            checkpoint_every=100,
+            max_seconds=max_seconds,
+            stream=io.StringIO(),
+        )
+
+    first = sitting("machine A", 0.0)
+    assert first.machine == "machine A"  # one machine: its description alone
+    second = sitting("machine B", None)
+    state = training_loop.read_state(
+        os.path.join(tmp_path, "checkpoints", "toy"), training_loop.LOOP_STATE
+    )
+    shares = state[training_loop.MACHINES]
+    assert {k: v["steps"] for k, v in shares.items()} == {
+        "machine A": first.steps,
+        "machine B": 10 - first.steps,
+    }
+    assert sum(v["train_seconds"] for v in shares.values()) == pytest.approx(
+        state["train_seconds"]
+    )
+    assert second.machine.startswith(f"machine A: {first.steps:,} steps in ")
+    assert f"; machine B: {10 - first.steps:,} steps in " in second.machine
+    assert second.budget()["machine"] == second.machine

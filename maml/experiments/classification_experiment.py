@@ -333,7 +333,7 @@ def _finish(
             phase.train_seconds / max(phase.iterations, 1), 3
         ),
         "sessions": phase.sessions,
-        "machine": results.machine_description(),
+        "machine": phase.machine or results.machine_description(),
     }
     final_est = results.mean_ci95(100.0 * final_curve[:, step])
     best_est = results.mean_ci95(100.0 * best_curve[:, step])
