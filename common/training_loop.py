@@ -9,8 +9,9 @@ so a run killed with -9 resumes from its last checkpoint and reports its total
 compute honestly. A non-finite loss stops the run with status "diverged".
 
 Trainers that run many steps in one traced call (MAML's `MetaTrainer`) use the
-chunked form: `step_fn(step, n)` trains n steps (`log_every`, cut short at the
-next checkpoint and at the budget) and the trainer counts them in its own
+chunked form: `step_fn(step, n)` trains n steps (up to the next multiple of
+`log_every`, cut short at the next checkpoint, at the budget and, once the rate
+is known, to about `max_chunk_seconds`) and the trainer counts them in its own
 checkpointed variable (`counter`), so the loop adds no step variable of its own.
 """
 
@@ -117,6 +118,7 @@ def run_training(
     counter: tf.Variable | None = None,
     state_file: str = LOOP_STATE,
     unit: str = "step",
+    max_chunk_seconds: float | None = 60.0,
 ) -> LoopResult:
     """Trains `step_fn` until `total_steps`, resuming from the latest checkpoint.
 
@@ -131,7 +133,7 @@ def run_training(
         run_dir: The run directory.
         trackables: Objects to checkpoint (models, optimizers, variables).
         log_every: Steps between progress lines and TensorBoard writes (with
-            `chunked`, the largest chunk).
+            `chunked`, chunks never cross a multiple of it).
         checkpoint_every: Steps between checkpoints.
         on_checkpoint: Optional evaluation called after each checkpoint with the
             step count; the metrics it returns (if any) go to TensorBoard
@@ -146,6 +148,15 @@ def run_training(
             checkpointed among `trackables`; None adds a loop step variable.
         state_file: Name of the JSON state file next to the checkpoints.
         unit: What a step is called in messages ("iteration" for MAML).
+        max_chunk_seconds: With `chunked`, the longest a chunk should take: the
+            first chunk is one step, and from the rate of the chunks so far each
+            later one is cut to fit (at least one step); a progress line is
+            written after any chunk that ends this long after the last line, as
+            well as at every multiple of `log_every`. So a slow
+            configuration still reports about every minute, and a `max_seconds`
+            budget is overrun by at most about one such chunk. None: chunks
+            bounded by step counts alone. Chunk boundaries do not change what is
+            trained (the trainer draws its tasks from its own step count).
 
     Returns:
         A `LoopResult`.
@@ -232,11 +243,24 @@ def run_training(
         )
         evaluate(start)
 
+    rate = None  # steps per second of the chunks of this session
+    last_line = time.perf_counter()
     while step < total_steps:
         if chunked:
             next_checkpoint = (step // checkpoint_every + 1) * checkpoint_every
-            n = min(log_every, total_steps - step, next_checkpoint - step)
+            next_line = (step // log_every + 1) * log_every
+            n = min(next_line - step, total_steps - step, next_checkpoint - step)
+            if max_chunk_seconds:
+                # One step first, to measure the rate; then chunks that fit.
+                n = 1 if rate is None else max(1, min(n, int(max_chunk_seconds * rate)))
+                if rate is not None and max_seconds is not None:
+                    left = max_seconds - (
+                        time.perf_counter() - session_start - excluded
+                    )
+                    n = max(1, min(n, int(left * rate) + 1))
+            t = time.perf_counter()
             metrics = {k: float(v) for k, v in step_fn(step, n).items()}
+            rate = n / max(time.perf_counter() - t, 1e-9)
             step += n
             if int(counter.numpy()) != step:
                 raise RuntimeError(
@@ -254,9 +278,15 @@ def run_training(
                 flush=True,
             )
             break
-        if step % log_every == 0 or step == total_steps:
+        overdue = (
+            chunked
+            and max_chunk_seconds is not None
+            and time.perf_counter() - last_line >= max_chunk_seconds
+        )
+        if step % log_every == 0 or step == total_steps or overdue:
             board.scalars(step, metrics)
             bar.update(step, **metrics)
+            last_line = time.perf_counter()
         if step % checkpoint_every == 0 or step == total_steps:
             save(step)
         if (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 
 import pytest
 import tensorflow as tf
@@ -145,8 +146,9 @@ def test_an_evaluation_killed_after_its_checkpoint_runs_again_on_resume(tmp_path
 
 
 def test_chunked_form_cuts_chunks_at_lines_and_checkpoints_and_resumes(tmp_path):
-    """A trainer that counts its own steps: a chunk is log_every steps, cut short
-    at the next checkpoint (checkpoint_every) and at the budget."""
+    """A trainer that counts its own steps: a chunk runs to the next multiple of
+    log_every, cut short at the next checkpoint (checkpoint_every) and at the
+    budget."""
     counter = tf.Variable(0, dtype=tf.int64)
     calls = []
 
@@ -169,11 +171,13 @@ def test_chunked_form_cuts_chunks_at_lines_and_checkpoints_and_resumes(tmp_path)
             counter=counter,
             state_file="phase_state.json",
             unit="iteration",
+            max_chunk_seconds=None,  # chunks by step counts alone
         )
 
     first = run(10)
-    # 4 steps; cut at the checkpoint at 6; 4 steps reach the budget 10.
-    assert calls == [(0, 4), (4, 2), (6, 4)]
+    # A chunk ends at the next multiple of log_every (4, 8), the next
+    # checkpoint (6) or the budget (10), whichever comes first.
+    assert calls == [(0, 4), (4, 2), (6, 2), (8, 2)]
     assert (first.steps, first.status, first.sessions) == (10, "complete", 1)
     state = training_loop.read_state(
         os.path.join(tmp_path, "checkpoints", "chunky"), "phase_state.json"
@@ -203,6 +207,7 @@ def test_chunked_form_rejects_a_trainer_that_miscounts(tmp_path):
             stream=io.StringIO(),
             chunked=True,
             counter=counter,
+            max_chunk_seconds=None,
         )
     except RuntimeError as e:
         assert "expected 5" in str(e)
@@ -246,3 +251,40 @@ def test_each_machine_that_trained_gets_its_share_of_steps_and_seconds(
     assert second.machine.startswith(f"machine A: {first.steps:,} steps in ")
     assert f"; machine B: {10 - first.steps:,} steps in " in second.machine
     assert second.budget()["machine"] == second.machine
+
+
+def test_slow_chunks_are_cut_to_the_time_bound_and_still_report(tmp_path):
+    # A trainer at 0.05 s per step with log_every = 1000: after a first chunk
+    # of one step (whose rate it measures), chunks fit max_chunk_seconds; every
+    # chunk that ends that long after the last line writes one; a max_seconds
+    # budget is overrun by at most about one such chunk.
+    counter = tf.Variable(0, dtype=tf.int64)
+    calls = []
+
+    def chunk(step, n):
+        calls.append(n)
+        time.sleep(0.05 * n)
+        counter.assign_add(n)
+        return {"loss": 1.0}
+
+    stream = io.StringIO()
+    result = training_loop.run_training(
+        "slow",
+        chunk,
+        10_000,
+        str(tmp_path),
+        {"counter": counter},
+        log_every=1000,
+        checkpoint_every=10_000,
+        max_seconds=1.0,
+        stream=stream,
+        chunked=True,
+        counter=counter,
+        max_chunk_seconds=0.2,
+    )
+    # The first chunk is one step (to measure the rate); later ones fit 0.2 s
+    # (4 steps) or the budget's remainder.
+    assert calls[0] == 1 and all(n <= 5 for n in calls[1:]), calls
+    assert result.status == "cut short" and result.steps == sum(calls)
+    lines = [ln for ln in stream.getvalue().splitlines() if ln.startswith("[slow] ")]
+    assert len(lines) >= 2  # lines without reaching a multiple of log_every
