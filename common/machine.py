@@ -123,3 +123,25 @@ def spread(
             0, f"machine not recorded: {rest_steps:,} {unit}s in {minutes:.1f} min"
         )
     return "; ".join(parts) if parts else description()
+
+
+def short_name(machine_text: str) -> str:
+    """The CPU model(s) named in a budget's `machine` text, for a table cell.
+
+    `description()` texts give their model ("AMD EPYC"); `spread()` texts give
+    each machine's model in order, "earlier machine" standing for sittings that
+    predate the record. Texts written before models were recorded give "".
+    """
+
+    def model(desc: str) -> str:
+        first = desc.split(", ")[0].split(" ", 1)
+        named = "CPU cores" in desc and len(first) == 2
+        return first[1] if named else ""
+
+    names = []
+    for clause in machine_text.split("; "):
+        desc = clause.rsplit(": ", 1)[0] if "; " in machine_text else clause
+        name = "earlier machine" if desc == "machine not recorded" else model(desc)
+        if name and name not in names:
+            names.append(name)
+    return " + ".join(names) if any(n != "earlier machine" for n in names) else ""

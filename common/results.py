@@ -184,6 +184,10 @@ def format_budget(budget: dict[str, Any]) -> str:
         parts.append(f"{budget['wall_time_s'] / 60:.1f} min")
     elif "train_seconds" in budget:
         parts.append(f"{budget['train_seconds'] / 60:.1f} min training")
+    # The CPU, where recorded: minutes on two CPUs are not the same compute.
+    cpu = machine.short_name(str(budget.get("machine", "")))
+    if cpu and parts:
+        parts.append(cpu)
     return ", ".join(parts) if parts else "-"
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from common import machine
+from common import machine, results
 from tests.bare_env import REPO, bare_env
 
 
@@ -101,3 +101,26 @@ def test_maml_main_asks_for_onednn_before_tensorflow_starts(experiment, expected
         assert out == ["True", "1"]
     else:
         assert out[1] == "None"  # not requested: TensorFlow's default for the CPU
+
+
+def test_short_name_gives_the_models_of_descriptions_and_spreads():
+    new = "x86_64 AMD EPYC, 2 CPU cores, Linux 6, Python 3.11.7, oneDNN on, no GPU"
+    old = "x86_64, 2 CPU cores, Linux 6, Python 3.11.7, no GPU"  # before models
+    assert machine.short_name(new) == "AMD EPYC"
+    assert machine.short_name(old) == ""
+    spread = machine.spread(
+        {new: {"train_seconds": 60.0, "steps": 10}}, 120.0, 30, unit="iteration"
+    )
+    assert machine.short_name(spread) == "earlier machine + AMD EPYC"
+
+
+def test_budget_cells_name_the_cpu_where_it_was_recorded():
+    base = {"iterations": 150, "target_iterations": 60_000, "wall_time_s": 600.0}
+    new = "x86_64 AMD EPYC, 2 CPU cores, Linux 6, Python 3.11.7, oneDNN on, no GPU"
+    assert results.format_budget({**base, "machine": new}) == (
+        "150 it of 60,000, 10.0 min, AMD EPYC"
+    )
+    old = "x86_64, 2 CPU cores, Linux 6, Python 3.11.7, no GPU"
+    assert (
+        results.format_budget({**base, "machine": old}) == "150 it of 60,000, 10.0 min"
+    )
