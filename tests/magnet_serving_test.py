@@ -184,7 +184,10 @@ def test_saved_model_cli_loader_answers_and_rejects(fake_run, tmp_path):
     loaded = tf.saved_model.load(path)
     want = loaded.signatures["classify"](images=tf.constant(queries[:5]))
     np.testing.assert_array_equal(answers[0]["classes"], want["classes"].numpy())
-    np.testing.assert_allclose(answers[0]["scores"], want["scores"].numpy(), rtol=1e-6)
+    # Another process, possibly other thread pools: float32 round-off only.
+    np.testing.assert_allclose(
+        answers[0]["scores"], want["scores"].numpy(), rtol=1e-5, atol=1e-7
+    )
     np.testing.assert_allclose(
         answers[1]["embeddings"],
         fake_run[3](queries, training=False),
