@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from collections.abc import Mapping
 
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
@@ -81,9 +82,26 @@ def description() -> str:
     return (
         f"{platform.machine()}"
         + (f" {model}" if model else "")
-        + f", {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}, "
+        + f", {os.cpu_count()} CPU cores, {platform.system()}, "
         f"Python {platform.python_version()}, {kernels[onednn]}, no GPU"
     )
+
+
+# Descriptions written before 2026-12-02 named the kernel release too ("Linux
+# 6.1.0-18-amd64"); it does not change the compute, so records that differ only
+# there are one machine.
+_OS_RELEASE = re.compile(r", (Linux|Darwin|Windows) [^,]+,")
+
+
+def _same_compute(machines: Mapping[str, Mapping[str, float]]) -> dict[str, dict]:
+    """`machines` with entries that differ only in the OS release merged."""
+    merged: dict[str, dict] = {}
+    for name, m in machines.items():
+        key = _OS_RELEASE.sub(r", \1,", name)
+        into = merged.setdefault(key, {"train_seconds": 0.0, "steps": 0})
+        into["train_seconds"] += float(m["train_seconds"])
+        into["steps"] += int(m["steps"])
+    return merged
 
 
 def spread(
@@ -105,8 +123,10 @@ def spread(
         The description alone when one machine did all the work, otherwise one
         clause per machine ("<machine>: 1,200 steps in 30.0 min"), with the
         time of sittings that predate the record (runs begun before it
-        existed) as "machine not recorded".
+        existed) as "machine not recorded". Records that differ only in the
+        OS release (older descriptions named it) count as one machine.
     """
+    machines = _same_compute(machines)
     if len(machines) == 1 and total_steps == sum(
         int(m["steps"]) for m in machines.values()
     ):

@@ -124,3 +124,20 @@ def test_budget_cells_name_the_cpu_where_it_was_recorded():
     assert (
         results.format_budget({**base, "machine": old}) == "150 it of 60,000, 10.0 min"
     )
+
+
+def test_records_that_differ_only_in_the_kernel_release_are_one_machine():
+    # Older descriptions named the kernel release; the same CPU after a kernel
+    # update is the same compute, so its sittings add up (20 + 10 steps).
+    a = "x86_64 AMD EPYC, 2 CPU cores, Linux 6.1.0-18-amd64, Python 3.11.7, oneDNN on"
+    b = "x86_64 AMD EPYC, 2 CPU cores, Linux 6.1.0-21-amd64, Python 3.11.7, oneDNN on"
+    text = machine.spread(
+        {
+            a: {"train_seconds": 40.0, "steps": 20},
+            b: {"train_seconds": 20.0, "steps": 10},
+        },
+        60.0,
+        30,
+    )
+    assert text == "x86_64 AMD EPYC, 2 CPU cores, Linux, Python 3.11.7, oneDNN on"
+    assert "Linux," in machine.description()
