@@ -15,3 +15,21 @@ from common import machine, memory
 
 memory.request_allocator_stats()
 machine.request_onednn()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "heavy: a file of slow tests (a minute or more in all), run first",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Runs the files marked `heavy` first (a stable sort: order kept otherwise).
+
+    The suite runs on two workers, one whole file at a time (pyproject.toml); a
+    slow file handed out last would leave one worker running it alone at the
+    end, so the slow files go first and the many quick ones fill in after.
+    """
+    del config
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)

@@ -19,6 +19,9 @@ import textwrap
 
 import pytest
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PRELUDE = """
@@ -44,7 +47,7 @@ rng = np.random.default_rng(0)
 images = tf.constant(rng.uniform(0, 1, (3, 8, 28, 28, 1)), tf.float32)
 labels = tf.constant(rng.integers(0, 10, (3, 8)), tf.int64)
 
-def train(name, strategy, weights=None):
+def train(name, strategy, weights=None, steps=3):
     keras.utils.set_random_seed(0)
     scope = strategy.scope() if strategy else tf.name_scope("single")
     with scope:
@@ -56,7 +59,9 @@ def train(name, strategy, weights=None):
         optimizer = mx.make_optimizer(config, 100)
         optimizer.build(model.trainable_variables)
     step = mx.make_train_step(model, optimizer, config, strategy)
-    losses = [step(images[i], labels[i], tf.constant(i, tf.int64)) for i in range(3)]
+    losses = [
+        step(images[i], labels[i], tf.constant(i, tf.int64)) for i in range(steps)
+    ]
     return start, model, [(float(a), float(b)) for a, b in losses]
 
 for name in ("resnet", "rknet"):
@@ -66,10 +71,10 @@ for name in ("resnet", "rknet"):
     for a, b in zip(two.get_weights(), one.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
-# The adaptive ODE-Net: each replica solves its own rows; the step runs and the
-# NFE counters (first replica's) are written.
-start, one, _ = train("odenet", None)
-_, two, two_losses = train("odenet", strategy, start)
+# The adaptive ODE-Net: each replica solves its own rows; a step runs and the
+# NFE counters (first replica's) are written. (Its result is not compared with
+# one device: the replicas' adaptive step sizes differ by design.)
+_, two, two_losses = train("odenet", strategy, steps=1)
 block = mnist_models.ode_block_of(two)
 assert int(block.forward_nfe.numpy()) > 0 and int(block.backward_nfe.numpy()) > 0
 assert all(np.isfinite(two_losses).ravel())

@@ -23,6 +23,9 @@ import pytest
 
 from tests.worker_cluster import REPO, run_two_workers_and_one_process, worker_env
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 SCRIPT = textwrap.dedent("""
     import contextlib, os, sys
     import keras

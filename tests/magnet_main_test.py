@@ -10,6 +10,9 @@ import pytest
 
 from common import results
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.environ.get("REPRO_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
 

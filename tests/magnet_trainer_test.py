@@ -12,6 +12,9 @@ import tensorflow as tf
 from magnet import networks, run_files, trainer
 from tests.magnet_fixtures import synthetic_dataset
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 SETTINGS = trainer.TrainSettings(
     steps=6,
     num_clusters=4,

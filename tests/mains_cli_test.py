@@ -14,6 +14,9 @@ import pytest
 
 from tests.bare_env import REPO, bare_env
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 MAINS = ["maml.main", "neural_ode.main", "magnet.main"]
 SHARED = {
     "output_dir",

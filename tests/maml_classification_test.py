@@ -14,6 +14,9 @@ from maml import evaluation, meta_learner, networks, serving, tasks
 from maml.experiments import classification_experiment, configs
 from tests.bare_env import REPO, bare_env
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 DATA_DIR = os.environ.get(
     "REPRO_DATA_DIR",
     os.path.join(

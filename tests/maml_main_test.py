@@ -13,6 +13,9 @@ import pytest
 
 from common import results
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--eval_tasks=50", "--log_every=100", "--checkpoint_every=200"]
 

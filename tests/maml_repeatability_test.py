@@ -22,7 +22,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.bare_env import REPO, bare_env
+
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
 
 # Ends every child: a SHA-256 of its `params` (and `curve`, if it has one).
 _PRINT_HASH = """

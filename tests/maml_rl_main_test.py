@@ -16,6 +16,9 @@ import tensorflow as tf
 
 from common import results
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
     "--rl_set=hidden=8",

@@ -9,6 +9,9 @@ from common import results
 from neural_ode.experiments import cnf_experiment as ce
 from neural_ode.experiments import cnf_report
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 
 @pytest.mark.parametrize(
     "kwargs, message",

@@ -16,6 +16,9 @@ from neural_ode.data.standardizer import Standardizer
 from neural_ode.experiments import spiral_experiment
 from neural_ode.solver import SolverConfig, odeint
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 SOLVER = SolverConfig(rtol=1e-6, atol=1e-6)
 
 

@@ -14,6 +14,9 @@ from common import results
 from neural_ode import main
 from neural_ode.experiments import cnf_experiment, mnist_experiment, spiral_experiment
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -14,6 +14,9 @@ from neural_ode.experiments import memory_experiment
 from neural_ode.solver import SolverConfig
 from tests.bare_env import REPO, bare_env
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 
 def test_backprop_memory_grows_with_rk_steps_and_adjoint_memory_does_not():
     # The O(L) vs O(1) property itself: 8x the RK4 steps must grow the backprop
@@ -38,16 +41,17 @@ def test_backprop_memory_grows_with_rk_steps_and_adjoint_memory_does_not():
 
 
 def test_run_writes_report_plot_and_resumes_from_partial(tmp_path, capsys):
+    # One adjoint length and one RK-Net: two measurements.
     cfg = memory_experiment.MemoryConfig(
-        batch_size=8, integration_lengths=(0.5, 1.0), rk_steps=(1, 2)
+        batch_size=8, integration_lengths=(0.5,), rk_steps=(1,)
     )
     out = str(tmp_path / "run")
     record = memory_experiment.run(cfg, out)
     assert record["status"] == "complete"
     assert os.path.exists(os.path.join(out, "memory.png"))
-    assert len(record["extra"]["measurements"]) == 4
+    assert len(record["extra"]["measurements"]) == 2
     with open(os.path.join(out, memory_experiment.PARTIAL)) as f:
-        assert len(json.load(f)) == 4
+        assert len(json.load(f)) == 2
     capsys.readouterr()
     memory_experiment.run(cfg, out)  # everything measured: nothing re-measured
     assert "[memory]" not in capsys.readouterr().out
@@ -76,7 +80,7 @@ def test_run_without_allocator_statistics_reports_not_measured(tmp_path, monkeyp
     monkeypatch.setattr(tf.config.experimental, "reset_memory_stats", _raise)
     monkeypatch.setattr(tf.config.experimental, "get_memory_info", _raise)
     cfg = memory_experiment.MemoryConfig(
-        batch_size=4, integration_lengths=(0.5, 1.0), rk_steps=(1, 2)
+        batch_size=4, integration_lengths=(0.5,), rk_steps=(1,)
     )
     out = str(tmp_path / "run")
     record = memory_experiment.run(cfg, out)

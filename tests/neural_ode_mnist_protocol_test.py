@@ -16,6 +16,9 @@ from neural_ode.experiments import (
 )
 from tests.neural_ode_fixtures import write_tiny_mnist
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 
 def test_decay_points_scale_with_the_budget_at_the_authors_fractions():
     # torchdiffeq examples/odenet_mnist.py: boundaries 60, 100, 140 of 160 epochs.
@@ -118,7 +121,7 @@ def test_precision_measures_both_adjoint_norms(tiny_run, tmp_path):
         tolerances=(1e-2,),
         test_examples=16,
         batch_size=16,
-        norm_batches=2,
+        norm_batches=1,
         norm_batch_size=8,
     )
     record = precision_experiment.run(cfg, str(tmp_path / "precision"))
@@ -140,7 +143,7 @@ def test_precision_measures_both_adjoint_norms(tiny_run, tmp_path):
 def test_memory_on_the_trained_odenet(tiny_run, tmp_path):
     source, _ = tiny_run
     cfg = memory_experiment.MemoryConfig(
-        batch_size=4, integration_lengths=(0.5, 1.0), rk_steps=(1, 2), source_dir=source
+        batch_size=4, integration_lengths=(0.5,), rk_steps=(1,), source_dir=source
     )
     record = memory_experiment.run(cfg, str(tmp_path / "memory"))
     assert record["status"] == "complete"

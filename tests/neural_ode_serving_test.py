@@ -23,6 +23,9 @@ from neural_ode import latent_ode_serving, mnist_models, serving
 from neural_ode.experiments import mnist_experiment, run_export, spiral_experiment
 from tests import serving_cli
 
+# Slow in all: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.heavy
+
 # The untrained ODE-Net below needs ~9 dopri5 steps at rtol = atol = 1e-5 and ~50
 # at 1e-7: 12 lets the first through and stops the second.
 ODENET_LIMITS = serving.ODENetLimits(max_batch_size=4, max_solver_steps=12)
