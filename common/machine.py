@@ -9,7 +9,8 @@ leaves TensorFlow without a CPU gradient for grouped convolutions (MAML's batche
 inner loop then falls back to its slower "patches" convolution). Measured on that
 AMD machine, alone, oneDNN off vs on (`results/machine/onednn.md`): MAML Omniglot
 conv second-order meta-iterations 1.1-2.2x faster with oneDNN, the ODE-Net block's
-forward+backward 1.15x faster, the XLA-compiled sinusoid unchanged.
+forward+backward 1.15x faster, the XLA-compiled sinusoid unchanged; a magnet
+fit step 2.5x faster (`results/machine/onednn_magnet.md`).
 
 So the mains call `request_onednn()` before TensorFlow starts: it turns oneDNN on
 on x86-64 unless the user chose (`TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's own

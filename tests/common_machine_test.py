@@ -141,3 +141,27 @@ def test_records_that_differ_only_in_the_kernel_release_are_one_machine():
     )
     assert text == "x86_64 AMD EPYC, 2 CPU cores, Linux, Python 3.11.7, oneDNN on"
     assert "Linux," in machine.description()
+
+
+@pytest.mark.skipif(
+    machine.platform.machine().lower() not in ("x86_64", "amd64"),
+    reason="oneDNN's TensorFlow kernels are built for x86-64 only",
+)
+@pytest.mark.parametrize("main", ["magnet.main", "magnet.study_main"])
+def test_magnet_mains_ask_for_onednn_before_tensorflow_starts(main):
+    code = (
+        f"import {main}\n"
+        "from common import machine\n"
+        "import os\n"
+        "print(machine.onednn_enabled(), os.environ.get('TF_ENABLE_ONEDNN_OPTS'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=bare_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout.split()
+    assert out == ["True", "1"]
