@@ -35,9 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import machine  # noqa: E402  (imports no TensorFlow)
 
-# A magnet fit step is 2.5x faster (226 -> 91 ms) and a refresh's embedding 2x
-# faster on TensorFlow's oneDNN kernels where TensorFlow leaves them off
-# (AVX2-only CPUs; results/machine/onednn_magnet.md).
+# oneDNN kernels, as magnet.main asks for them (results/machine/onednn_magnet.md).
 machine.request_onednn()
 
 import dataclasses  # noqa: E402

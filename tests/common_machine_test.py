@@ -69,6 +69,25 @@ def test_spread_lists_each_machine_and_the_unrecorded_rest():
     )
 
 
+def _onednn_after_import(imports: str) -> list[str]:
+    """In a plain-environment child: after `imports`, whether TensorFlow runs
+    oneDNN kernels and the value of TF_ENABLE_ONEDNN_OPTS, as printed words."""
+    code = (
+        imports + "from common import machine\n"
+        "import os\n"
+        "print(machine.onednn_enabled(), os.environ.get('TF_ENABLE_ONEDNN_OPTS'))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=bare_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout.split()
+
+
 @pytest.mark.skipif(
     machine.platform.machine().lower() not in ("x86_64", "amd64"),
     reason="oneDNN's TensorFlow kernels are built for x86-64 only",
@@ -81,22 +100,10 @@ def test_maml_main_asks_for_onednn_before_tensorflow_starts(experiment, expected
     # In a plain environment: the classification main's kernels are oneDNN's
     # (the request came before TensorFlow read it); the sinusoid main leaves
     # TensorFlow's own choice for this CPU.
-    code = (
+    out = _onednn_after_import(
         f"import sys; sys.argv = ['maml.main', '--experiment', {experiment!r}]\n"
         "import maml.main\n"
-        "from common import machine\n"
-        "import os\n"
-        "print(machine.onednn_enabled(), os.environ.get('TF_ENABLE_ONEDNN_OPTS'))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=bare_env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout.split()
     if expected == "True":
         assert out == ["True", "1"]
     else:
@@ -149,19 +156,4 @@ def test_records_that_differ_only_in_the_kernel_release_are_one_machine():
 )
 @pytest.mark.parametrize("main", ["magnet.main", "magnet.study_main"])
 def test_magnet_mains_ask_for_onednn_before_tensorflow_starts(main):
-    code = (
-        f"import {main}\n"
-        "from common import machine\n"
-        "import os\n"
-        "print(machine.onednn_enabled(), os.environ.get('TF_ENABLE_ONEDNN_OPTS'))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=bare_env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout.split()
-    assert out == ["True", "1"]
+    assert _onednn_after_import(f"import {main}\n") == ["True", "1"]
