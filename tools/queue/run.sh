@@ -24,6 +24,9 @@ for job in tools/queue/jobs/*.sh; do
     done
 done
 while true; do
+    # `touch runs/queue/PAUSE` holds the queue after the running job (to time
+    # or profile something alone); removing the file lets it go on.
+    if [ -e runs/queue/PAUSE ]; then sleep 20; continue; fi
     job=$(ls runs/queue/pending/*.sh 2>/dev/null | sort | head -1)
     if [ -z "$job" ]; then sleep 20; continue; fi
     name=$(basename "$job")
