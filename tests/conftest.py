@@ -11,10 +11,25 @@ grouped-convolution inner loop among them). Tests that need the plain
 environment (no such variable) start a subprocess without it.
 """
 
+import os
+import shutil
+import tempfile
+
 from common import machine, memory
 
 memory.request_allocator_stats()
 machine.request_onednn()
+
+# One dataset cache per test run (`REPRO_CACHE_DIR`, read by the tests that load
+# real Omniglot or MNIST), made by the first process that imports this file and
+# inherited by pytest-xdist's workers: the preprocessed Omniglot array (~10 s to
+# build from the zips) is then built once per run instead of once per test. A
+# fresh directory each run, so no test reads a cache that older code wrote; set
+# the variable yourself to keep one across runs.
+_OWN_CACHE = None
+if not os.environ.get("REPRO_CACHE_DIR"):
+    _OWN_CACHE = tempfile.mkdtemp(prefix="repro-test-cache-")
+    os.environ["REPRO_CACHE_DIR"] = _OWN_CACHE
 
 
 def pytest_configure(config):
@@ -33,3 +48,9 @@ def pytest_collection_modifyitems(config, items):
     """
     del config
     items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
+def pytest_unconfigure(config):
+    del config
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)

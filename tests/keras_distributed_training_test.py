@@ -41,8 +41,10 @@ MNIST_SCRIPT = """
 from neural_ode import mnist_models
 from neural_ode.experiments import mnist_experiment as mx
 
+# Loose ODE-Net tolerances: fewer solver steps in its one step (the check is
+# that it runs on replicas, not how accurately).
 config = mx.MNISTConfig(models=("rknet",), batch_size=8, learning_rate=0.05,
-                        epochs=1.0)
+                        epochs=1.0, rtol=1e-2, atol=1e-2)
 rng = np.random.default_rng(0)
 images = tf.constant(rng.uniform(0, 1, (3, 8, 28, 28, 1)), tf.float32)
 labels = tf.constant(rng.integers(0, 10, (3, 8)), tf.int64)
@@ -64,12 +66,13 @@ def train(name, strategy, weights=None, steps=3):
     ]
     return start, model, [(float(a), float(b)) for a, b in losses]
 
-for name in ("resnet", "rknet"):
-    start, one, one_losses = train(name, None)
-    _, two, two_losses = train(name, strategy, start)
-    np.testing.assert_allclose(two_losses, one_losses, rtol=1e-4, atol=1e-6)
-    for a, b in zip(two.get_weights(), one.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+# The RK-Net (the ODE block at fixed steps). The ResNet takes the same train
+# step; keras_multi_worker_test runs it across workers.
+start, one, one_losses = train("rknet", None)
+_, two, two_losses = train("rknet", strategy, start)
+np.testing.assert_allclose(two_losses, one_losses, rtol=1e-4, atol=1e-6)
+for a, b in zip(two.get_weights(), one.get_weights(), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 # The adaptive ODE-Net: each replica solves its own rows; a step runs and the
 # NFE counters (first replica's) are written. (Its result is not compared with

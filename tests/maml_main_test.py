@@ -192,7 +192,8 @@ def test_omniglot_smoke_run_writes_the_table1_cell():
             f"--output_dir={run_dir}",
             "--experiment=omniglot_5w1s",
             f"--data_dir={DATA_DIR}",
-            f"--cache_dir={d}/cache",
+            # The run's shared cache (tests/conftest.py): built once per run.
+            f"--cache_dir={os.environ.get('REPRO_CACHE_DIR') or d + '/cache'}",
             "--num_iterations=20",
             "--meta_batch_size=4",
             "--eval_tasks=20",

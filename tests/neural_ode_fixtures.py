@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 
 import numpy as np
@@ -35,23 +36,40 @@ def write_tiny_mnist(
     return folder
 
 
-def train_tiny_odenet(root: str) -> str:
-    """Trains a 1-epoch ODE-Net `mnist` run on tiny fixtures; returns its run dir."""
+def untrained_odenet_run(root: str, nfe_log: list[list[int]] | None = None) -> str:
+    """Writes an MNIST run directory holding an untrained ODE-Net; returns it.
+
+    The layout `mnist_experiment.run` leaves (saved config, `checkpoints/odenet`),
+    with the config's data dir pointing at tiny idx fixtures, so the studies that
+    read a finished run (precision, serving) can be tested without training one:
+    they do not care how good the weights are. (Training the tiny run first took
+    ~25 of the precision test's ~32 s.)
+
+    Args:
+        root: Folder to write into (`root/mnist`, `root/mnist_run`).
+        nfe_log: Rows `[step, forward NFE, backward NFE]` to write as the
+            run's training NFE log (`odenet/nfe_log.json`); None writes none.
+    """
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    from common import config as config_lib  # noqa: PLC0415
+    from neural_ode import mnist_models  # noqa: PLC0415
     from neural_ode.experiments import mnist_experiment  # noqa: PLC0415
 
     data = write_tiny_mnist(os.path.join(root, "mnist"), train=32, test=16)
     run_dir = os.path.join(root, "mnist_run")
-    mnist_experiment.run(
-        mnist_experiment.MNISTConfig(
-            models=("odenet",),
-            epochs=1,
-            batch_size=16,
-            data_dir=data,
-            reader="idx",
-            log_every=1,
-            checkpoint_every=1,
-            eval_batch_size=16,
-        ),
-        run_dir,
+    cfg = mnist_experiment.MNISTConfig(
+        models=("odenet",), epochs=1, batch_size=16, data_dir=data, reader="idx"
     )
+    config_lib.save_config(cfg, run_dir)
+    keras.utils.set_random_seed(0)
+    model = mnist_models.build_model("odenet", cfg.solver())
+    tf.train.Checkpoint(model=model).save(
+        os.path.join(run_dir, "checkpoints", "odenet", "ckpt")
+    )
+    if nfe_log is not None:
+        os.makedirs(os.path.join(run_dir, "odenet"), exist_ok=True)
+        with open(os.path.join(run_dir, "odenet", mnist_experiment.NFE_LOG), "w") as f:
+            json.dump(nfe_log, f)
     return run_dir

@@ -1,4 +1,4 @@
-"""Tests of the adjustable-precision study on a tiny trained ODE-Net."""
+"""Tests of the adjustable-precision study on a tiny untrained ODE-Net."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 
 from neural_ode.experiments import precision_experiment
-from tests.neural_ode_fixtures import train_tiny_odenet
+from tests.neural_ode_fixtures import untrained_odenet_run
 
 # Slow in all: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.heavy
@@ -21,7 +21,8 @@ def test_missing_source_run_is_a_clear_error_before_writing(tmp_path):
 
 
 def test_looser_tolerances_take_no_more_evaluations(tmp_path):
-    source = train_tiny_odenet(str(tmp_path))
+    # A training log of two steps: 20 + 26 forward and 33 + 37 backward NFE.
+    source = untrained_odenet_run(str(tmp_path), nfe_log=[[1, 20, 33], [2, 26, 37]])
     cfg = precision_experiment.PrecisionConfig(
         source_dir=source,
         tolerances=(1e-1, 1e-2, 1e-3),
@@ -37,5 +38,5 @@ def test_looser_tolerances_take_no_more_evaluations(tmp_path):
         <= evals[1e-2]["forward_nfe"]
         <= evals[1e-3]["forward_nfe"]
     )
-    assert record["extra"]["backward_forward_ratio"] > 0
+    assert record["extra"]["backward_forward_ratio"] == pytest.approx(70 / 46)
     assert os.path.exists(os.path.join(out, "precision.png"))

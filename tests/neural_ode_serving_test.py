@@ -12,16 +12,15 @@ from __future__ import annotations
 import os
 import subprocess
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import config as config_lib
 from common import export
-from neural_ode import latent_ode_serving, mnist_models, serving
-from neural_ode.experiments import mnist_experiment, run_export, spiral_experiment
+from neural_ode import latent_ode_serving, serving
+from neural_ode.experiments import run_export, spiral_experiment
 from tests import serving_cli
+from tests.neural_ode_fixtures import untrained_odenet_run
 
 # Slow in all: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.heavy
@@ -40,16 +39,7 @@ def odenet(tmp_path_factory):
     serving does not care how good the weights are), its export, the loaded
     SavedModel and the in-process model."""
     root = tmp_path_factory.mktemp("odenet")
-    run_dir = str(root / "run")
-    keras.utils.set_random_seed(0)
-    cfg = mnist_experiment.MNISTConfig(
-        models=("odenet",), epochs=1, batch_size=16, data_dir=str(root), reader="idx"
-    )
-    config_lib.save_config(cfg, run_dir)
-    model = mnist_models.build_model("odenet", cfg.solver())
-    tf.train.Checkpoint(model=model).save(
-        os.path.join(run_dir, "checkpoints", "odenet", "ckpt")
-    )
+    run_dir = untrained_odenet_run(str(root))
     path = run_export.export_odenet(run_dir, str(root / "export"), limits=ODENET_LIMITS)
     restored, _ = run_export.load_odenet(run_dir)
     return path, tf.saved_model.load(path), restored
