@@ -19,7 +19,10 @@ for job in tools/queue/jobs/*.sh; do
         names=(); for i in $(seq 1 "$parts"); do names+=("$(printf "%s-p%02d.sh" "$name" "$i")"); done
     fi
     for n in "${names[@]}"; do
+        # A job in running/ belongs to a runner stopped mid-job (its process may
+        # still be running): it is not queued a second time.
         [ -e "runs/queue/done/$n" ] || [ -e "runs/queue/pending/$n" ] || \
+            [ -e "runs/queue/running/$n" ] || \
             grep -v '^# queue-parts:' "$job" > "runs/queue/pending/$n"
     done
 done
