@@ -8,6 +8,16 @@ if [ -d resume_state ]; then
     # Restore unfinished runs saved by save_state.sh (never over newer files).
     cp -r --update resume_state/. runs/
 fi
+# A job left in running/ by a runner that ended with its session, whose process
+# is gone, goes back to pending/ (it resumes from its checkpoint).
+for job in runs/queue/running/*.sh; do
+    [ -e "$job" ] || continue
+    if ! pgrep -f "$job" > /dev/null; then
+        mv "$job" runs/queue/pending/
+        echo "$(date -u +%FT%TZ) requeued $(basename "$job") (no process)" \
+            >> runs/queue/runner.log
+    fi
+done
 # A job with a "# queue-parts: N" line is queued N times (NAME-p01.sh, ...): one
 # resumable script that needs several sittings of at most ~40 minutes.
 for job in tools/queue/jobs/*.sh; do
