@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from common.data import omniglot
-from maml import evaluation, meta_learner, networks, serving, tasks
+from maml import meta_learner, networks, tasks
 from maml.experiments import classification_experiment, configs
 from tests.bare_env import REPO, bare_env
 
@@ -321,40 +321,3 @@ class RealOmniglotTest(tf.test.TestCase):
             self.assertAllClose(
                 resumed.params[k], trainer.params[k], rtol=1e-5, atol=1e-6
             )
-        # The exported serving signature adapts like the in-process model.
-        net = cfg.network(impl="native")
-        module = serving.classification_module(
-            net, trainer.current_params(), cfg.shots, cfg.alpha
-        )
-        path = serving.export_few_shot_model(
-            module,
-            self.get_temp_dir() + "/export",
-            "omniglot",
-            test.support_x[0].numpy(),
-            test.support_y[0].numpy(),
-            test.query_x[0].numpy(),
-            3,
-        )
-        loaded = tf.saved_model.load(path)
-        probs = loaded.signatures["adapt_and_predict"](
-            support_x=test.support_x[0],
-            support_y=test.support_y[0],
-            query_x=test.query_x[0],
-            num_steps=tf.constant(3),
-        )["outputs"]
-        self.assertAllClose(tf.reduce_sum(probs, -1), tf.ones(5), atol=1e-5)
-        served_acc = np.mean(np.argmax(probs, -1) == test.query_y[0].numpy())
-        ref = evaluation.classification_curve(
-            classification_experiment.support_network(cfg),
-            trainer.current_params(),
-            meta_learner.TaskSlice(
-                test.support_x[:1],
-                test.support_y[:1],
-                test.query_x[:1],
-                test.query_y[:1],
-            ),
-            classification_experiment.loss_fn(cfg),
-            cfg.alpha,
-            3,
-        )
-        self.assertAlmostEqual(served_acc, ref[0, 3], places=5)
