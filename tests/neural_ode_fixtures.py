@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
 
 import numpy as np
@@ -54,6 +53,7 @@ def untrained_odenet_run(root: str, nfe_log: list[list[int]] | None = None) -> s
     import tensorflow as tf  # noqa: PLC0415
 
     from common import config as config_lib  # noqa: PLC0415
+    from common import files  # noqa: PLC0415
     from neural_ode import mnist_models  # noqa: PLC0415
     from neural_ode.experiments import mnist_experiment  # noqa: PLC0415
 
@@ -69,7 +69,7 @@ def untrained_odenet_run(root: str, nfe_log: list[list[int]] | None = None) -> s
         os.path.join(run_dir, "checkpoints", "odenet", "ckpt")
     )
     if nfe_log is not None:
-        os.makedirs(os.path.join(run_dir, "odenet"), exist_ok=True)
-        with open(os.path.join(run_dir, "odenet", mnist_experiment.NFE_LOG), "w") as f:
-            json.dump(nfe_log, f)
+        files.atomic_write_json(
+            os.path.join(run_dir, "odenet", mnist_experiment.NFE_LOG), nfe_log
+        )
     return run_dir

@@ -1,19 +1,6 @@
 #!/usr/bin/env bash
-# Issue 10, MAML omniglot_context_5w1s (part 2 of 2 queued): resumable, at most 38 min of
-# training in this script (--max_train_minutes=38). Rerunning resumes from the last
-# checkpoint in runs/maml_table1/omniglot_context_5w1s; a part that finds the run complete only
-# re-renders the report. At the end the results (results.json, report.md,
-# evaluations.json, config.json, figures; not checkpoints) are copied to
-# results/maml_table1/omniglot_context_5w1s.
+# Issue 10, MAML omniglot_context_5w1s, part 2 of 2: at most 38 more minutes of training, resuming
+# runs/maml_table1/omniglot_context_5w1s (tools/queue/maml_table1_part.sh).
 set -euo pipefail
 cd /work/main
-run=runs/maml_table1/omniglot_context_5w1s
-out=results/maml_table1/omniglot_context_5w1s
-.venv/bin/python -m maml.main --experiment=omniglot_context_5w1s --output_dir=$run \
-  --data_dir=/work/shared/data --cache_dir=runs/cache --max_train_minutes=38 
-mkdir -p $out
-cp $run/results.json $run/report.md $run/config.json $out/
-cp $run/evaluations.json $out/ 2>/dev/null || true
-cp $run/*.png $out/ 2>/dev/null || true
-.venv/bin/python -m maml.experiments.table1_summary --results_dir=results/maml_table1 || true
-echo "copied $run -> $out"
+tools/queue/maml_table1_part.sh omniglot_context_5w1s 38
