@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from common import results
+from tests import main_cases
 
 # Slow in all: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.heavy
@@ -30,33 +31,47 @@ def _run(args, timeout=240):
     )
 
 
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--set", "stepz=3"], "--stepz does not apply"),
-        (["--steps=many"], "--steps=many: expected an integer"),
-        (["--set", "losses=magnet,contrastive"], "losses must be distinct names"),
-        (["--set", "losses=softmax", "--export_dir=EXPORT"], "--export_dir exports"),
-        (["--data_dir=NOWHERE"], "NOWHERE"),
-    ],
-)
-def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(args, message, tmp_path):
-    run_dir = tmp_path / "run"
-    args = [
-        a.replace("EXPORT", str(tmp_path / "export")).replace(
-            "NOWHERE", str(tmp_path / "nowhere")
-        )
-        for a in args
+BAD_INPUT = [
+    (["--set", "stepz=3"], "--stepz does not apply"),
+    (["--steps=many"], "--steps=many: expected an integer"),
+    (["--set", "losses=magnet,contrastive"], "losses must be distinct names"),
+    (["--set", "losses=softmax", "--export_dir=EXPORT"], "--export_dir exports"),
+    (["--data_dir=NOWHERE"], "NOWHERE"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory):
+    """Every BAD_INPUT command line, run in one child (tests/main_cases.py)."""
+    roots = [tmp_path_factory.mktemp(f"bad{i}") for i in range(len(BAD_INPUT))]
+    cases = [
+        [
+            f"--output_dir={root / 'run'}",
+            f"--set=cache_dir={root / 'cache'}",
+            *(
+                a.replace("EXPORT", str(root / "export")).replace(
+                    "NOWHERE", str(root / "nowhere")
+                )
+                for a in args
+            ),
+        ]
+        for root, (args, _) in zip(roots, BAD_INPUT, strict=True)
     ]
-    message = message.replace("NOWHERE", str(tmp_path / "nowhere"))
-    proc = _run(
-        [f"--output_dir={run_dir}", f"--set=cache_dir={tmp_path / 'cache'}", *args]
-    )
+    return roots, main_cases.run_cases("magnet.main", cases).cases
+
+
+@pytest.mark.parametrize(
+    "case", range(len(BAD_INPUT)), ids=[" ".join(a) for a, _ in BAD_INPUT]
+)
+def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(bad_input_runs, case):
+    roots, outcomes = bad_input_runs
+    root, proc = roots[case], outcomes[case]
+    message = BAD_INPUT[case][1].replace("NOWHERE", str(root / "nowhere"))
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
     assert proc.stderr.rstrip().splitlines()[-1] == lines[0]
-    assert not run_dir.exists() and not (tmp_path / "export").exists()
+    assert not (root / "run").exists() and not (root / "export").exists()
 
 
 @pytest.mark.skipif(

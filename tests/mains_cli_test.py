@@ -1,18 +1,16 @@
 """The three mains share one command-line convention (issue 13).
 
-Each main is loaded in its own process (their flags share absl's global registry)
-and reports its flags and its config classes' fields.
+Each main is loaded in its own process (their flags share absl's global registry,
+`tests/main_cases.py`), reports its flags and its config classes' fields, and runs
+the command lines of the tests below.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.bare_env import REPO, bare_env
+from tests import main_cases
+from tests.bare_env import REPO
 
 # Slow in all: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.heavy
@@ -29,37 +27,66 @@ SHARED = {
     "num_iterations",
 }
 
-_PROBE = """
-import dataclasses, importlib, json, sys
-from absl import flags
-main = importlib.import_module(sys.argv[1])
-fields = {label: [f.name for f in dataclasses.fields(cls)]
-          for label, cls in main.CONFIG_CLASSES.items()}
-print(json.dumps({"flags": sorted(flags.FLAGS), "fields": fields}))
-"""
-
-
-def _python(*args: str) -> subprocess.CompletedProcess:
-    """`python *args` in the repository with a fresh machine's environment."""
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO,
-        env=bare_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+# Per main, the command lines the tests below run, all in one child per main
+# (tests/main_cases.py): label -> (argv, config field to report or None). OUT is
+# replaced by a fresh output directory.
+LENGTHS = [
+    ("maml.main", "sinusoid", "num_iterations", 936),
+    ("neural_ode.main", "spirals", "latent_iterations", 936),
+    # 60,000 images in batches of 128: 468 steps per epoch.
+    ("neural_ode.main", "mnist", "epochs", 2.0),
+    ("magnet.main", "classification", "steps", 936),
+]
+# magnet's steps must be a multiple of these.
+MAGNET_MULTIPLES = ["--checkpoint_every=4", "--eval_every=936"]
+CASES: dict[str, dict[str, tuple[list[str], str | None]]] = {
+    main: {
+        f"length {experiment}": (
+            [f"--experiment={experiment}", "--num_iterations=936"]
+            + (MAGNET_MULTIPLES if main == "magnet.main" else []),
+            field,
+        )
+        for m, experiment, field, _ in LENGTHS
+        if m == main
+    }
+    for main in MAINS
+}
+CASES["neural_ode.main"]["distribute"] = (
+    ["--experiment=spirals", "--distribute=mirrored", "--output_dir=OUT"],
+    None,
+)
+CASES["maml.main"]["distribute"] = (
+    ["--experiment=sinusoid", "--distribute=mirrored", "--output_dir=OUT"],
+    None,
+)
+CASES["neural_ode.main"]["cnf length"] = (
+    ["--experiment=cnf", "--num_iterations=5", "--output_dir=OUT"],
+    None,
+)
 
 
 @pytest.fixture(scope="module")
-def probes():
+def children(tmp_path_factory):
+    """main -> (its `main_cases.MainRun`, label -> outcome, label -> output dir)."""
     out = {}
-    for main in MAINS:
-        proc = _python("-c", _PROBE, main)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        out[main] = json.loads(proc.stdout.strip().splitlines()[-1])
+    for main, cases in CASES.items():
+        dirs = {label: tmp_path_factory.mktemp("out") / "run" for label in cases}
+        argvs = [
+            [a.replace("OUT", str(dirs[label])) for a in argv]
+            for label, (argv, _) in cases.items()
+        ]
+        fields = [field for _, field in cases.values()]
+        run = main_cases.run_cases(main, argvs, fields)
+        out[main] = (run, dict(zip(cases, run.cases, strict=True)), dirs)
     return out
+
+
+@pytest.fixture(scope="module")
+def probes(children):
+    return {
+        main: {"flags": run.flags, "fields": run.fields}
+        for main, (run, _, _) in children.items()
+    }
 
 
 @pytest.mark.parametrize("main", MAINS)
@@ -87,65 +114,27 @@ def test_no_main_parses_values_with_eval():
             assert "eval(" not in f.read(), path
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["neural_ode.main", "--experiment=spirals"],
-        ["maml.main", "--experiment=sinusoid"],
-    ],
-)
-def test_distribute_on_an_experiment_without_it_is_a_one_line_error(argv, tmp_path):
-    main, *rest = argv
-    proc = _python(
-        "-m", main, *rest, "--distribute=mirrored", f"--output_dir={tmp_path / 'run'}"
-    )
+@pytest.mark.parametrize("main", ["neural_ode.main", "maml.main"])
+def test_distribute_on_an_experiment_without_it_is_a_one_line_error(children, main):
+    _, outcomes, dirs = children[main]
+    proc = outcomes["distribute"]
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "--distribute applies to" in proc.stderr
-    assert not (tmp_path / "run").exists()
+    assert not dirs["distribute"].exists()
 
 
-_LENGTH_PROBE = """
-import importlib, json, sys
-from absl import flags
-main = importlib.import_module(sys.argv[1])
-flags.FLAGS(["prog", *sys.argv[3:]])
-name = flags.FLAGS.experiment
-if sys.argv[1] == "maml.main":
-    cfg = main.config_from_flags()
-else:
-    cfg = main.config_from_flags(name, [], "/d", 0)
-print(json.dumps(getattr(cfg, sys.argv[2])))
-"""
-
-
-@pytest.mark.parametrize(
-    "main,experiment,field,expected",
-    [
-        ("maml.main", "sinusoid", "num_iterations", 936),
-        ("neural_ode.main", "spirals", "latent_iterations", 936),
-        # 60,000 images in batches of 128: 468 steps per epoch.
-        ("neural_ode.main", "mnist", "epochs", 2.0),
-        ("magnet.main", "classification", "steps", 936),
-    ],
-)
+@pytest.mark.parametrize("main,experiment,field,expected", LENGTHS)
 def test_num_iterations_sets_each_experiments_training_length(
-    main, experiment, field, expected
+    children, main, experiment, field, expected
 ):
-    argv = [f"--experiment={experiment}", "--num_iterations=936"]
-    if main == "magnet.main":  # steps must be a multiple of these
-        argv += ["--checkpoint_every=4", "--eval_every=936"]
-    proc = _python("-c", _LENGTH_PROBE, main, field, *argv)
+    proc = children[main][1][f"length {experiment}"]
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == expected
+    assert proc.value == expected
 
 
-def test_num_iterations_where_no_single_length_is_a_one_line_error(tmp_path):
-    proc = _python(
-        "-m",
-        "neural_ode.main",
-        "--experiment=cnf",
-        "--num_iterations=5",
-        f"--output_dir={tmp_path / 'run'}",
-    )
+def test_num_iterations_where_no_single_length_is_a_one_line_error(children):
+    _, outcomes, dirs = children["neural_ode.main"]
+    proc = outcomes["cnf length"]
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "--num_iterations does not apply to cnf" in proc.stderr
+    assert not dirs["cnf length"].exists()

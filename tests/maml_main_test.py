@@ -12,6 +12,7 @@ import time
 import pytest
 
 from common import results
+from tests import main_cases
 
 # Slow in all: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.heavy
@@ -96,32 +97,42 @@ def test_rerun_of_finished_run_resumes_and_reproduces(tiny_run):
     assert [c["ours"] for c in after["cells"]] == [c["ours"] for c in before["cells"]]
 
 
+BAD_INPUT = [
+    (["--experiment=omniglot_typo"], "unknown experiment 'omniglot_typo'"),
+    (["--num_shots=0"], "--num_shots"),
+    (["--alpha=-0.1"], "--alpha"),
+    (["--alpha=0"], "--alpha"),
+    (
+        ["--experiment=miniimagenet_5w1s", "--data_dir=/nonexistent"],
+        "MiniImagenet not found under /nonexistent/miniimagenet",
+    ),
+    (["--experiment=omniglot_5w1s", "--data_dir=/nonexistent"], "Omniglot not found"),
+    (["--experiment=omniglot_5w1s", "--num_shots=0"], "--num_shots"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory):
+    """Every BAD_INPUT command line, run in one child (tests/main_cases.py)."""
+    root = tmp_path_factory.mktemp("bad_input")
+    run_dirs = [str(root / f"case{i}" / "run") for i in range(len(BAD_INPUT))]
+    cases = [
+        [f"--output_dir={d}", *args]
+        for d, (args, _) in zip(run_dirs, BAD_INPUT, strict=True)
+    ]
+    return run_dirs, main_cases.run_cases("maml.main", cases).cases
+
+
 @pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--experiment=omniglot_typo"], "unknown experiment 'omniglot_typo'"),
-        (["--num_shots=0"], "--num_shots"),
-        (["--alpha=-0.1"], "--alpha"),
-        (["--alpha=0"], "--alpha"),
-        (
-            ["--experiment=miniimagenet_5w1s", "--data_dir=/nonexistent"],
-            "MiniImagenet not found under /nonexistent/miniimagenet",
-        ),
-        (
-            ["--experiment=omniglot_5w1s", "--data_dir=/nonexistent"],
-            "Omniglot not found",
-        ),
-        (["--experiment=omniglot_5w1s", "--num_shots=0"], "--num_shots"),
-    ],
+    "case", range(len(BAD_INPUT)), ids=[" ".join(a) for a, _ in BAD_INPUT]
 )
-def test_bad_input_is_one_line_and_writes_nothing(args, message):
-    with tempfile.TemporaryDirectory() as d:
-        run_dir = os.path.join(d, "run")
-        proc = _run([f"--output_dir={run_dir}", *args], timeout=120)
-        assert proc.returncode == 2
-        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-        assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
-        assert not os.path.exists(run_dir)
+def test_bad_input_is_one_line_and_writes_nothing(bad_input_runs, case):
+    run_dirs, outcomes = bad_input_runs
+    proc, message = outcomes[case], BAD_INPUT[case][1]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+    assert not os.path.exists(run_dirs[case])
 
 
 def test_output_dir_of_another_experiment_is_refused(tiny_run):

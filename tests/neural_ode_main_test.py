@@ -13,6 +13,7 @@ import pytest
 from common import results
 from neural_ode import main
 from neural_ode.experiments import cnf_experiment, mnist_experiment, spiral_experiment
+from tests import main_cases
 
 # Slow in all: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.heavy
@@ -75,26 +76,39 @@ def test_bad_overrides_raise_naming_the_flag(overrides, message):
         main.config_from_flags("mnist", overrides, "/d", 0)
 
 
+BAD_INPUT = [
+    (["--experiment=mnist", "--data_dir=/nonexistent"], "not found"),
+    (["--experiment=mnist", "--set", "epochs=-1"], "epochs must be > 0"),
+    (
+        ["--experiment=precision", "--set", "source_dir=/nonexistent"],
+        "no ODE-Net checkpoint",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory):
+    """Every BAD_INPUT command line, run in one child (tests/main_cases.py)."""
+    outs = [tmp_path_factory.mktemp(f"bad{i}") / "run" for i in range(len(BAD_INPUT))]
+    cases = [
+        [f"--output_dir={out}", *args]
+        for out, (args, _) in zip(outs, BAD_INPUT, strict=True)
+    ]
+    return outs, main_cases.run_cases("neural_ode.main", cases).cases
+
+
 @pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--experiment=mnist", "--data_dir=/nonexistent"], "not found"),
-        (["--experiment=mnist", "--set", "epochs=-1"], "epochs must be > 0"),
-        (
-            ["--experiment=precision", "--set", "source_dir=/nonexistent"],
-            "no ODE-Net checkpoint",
-        ),
-    ],
+    "case", range(len(BAD_INPUT)), ids=[" ".join(a) for a, _ in BAD_INPUT]
 )
 def test_bad_input_is_one_line_on_stderr_exit_2_and_writes_nothing(
-    tmp_path, args, message
+    bad_input_runs, case
 ):
-    out = tmp_path / "run"
-    proc = _run([f"--output_dir={out}", *args])
+    outs, outcomes = bad_input_runs
+    proc, message = outcomes[case], BAD_INPUT[case][1]
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0]
-    assert not out.exists()
+    assert not outs[case].exists()
 
 
 def test_kill_9_then_rerun_completes_the_run(tmp_path):

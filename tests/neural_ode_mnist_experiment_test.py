@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import results
 from neural_ode import mnist_models
 from neural_ode.experiments import mnist_experiment
-from tests.neural_ode_fixtures import write_tiny_mnist
 
 
 def _gn(c):  # group norm: gamma and beta
@@ -95,45 +90,3 @@ def test_missing_mnist_is_reported_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="not found"):
         mnist_experiment.run(cfg, str(out))
     assert not out.exists()
-
-
-def test_tiny_run_writes_table1_cells_and_resumes_without_retraining(tmp_path):
-    data = write_tiny_mnist(str(tmp_path / "mnist"), train=48, test=16)
-    cfg = mnist_experiment.MNISTConfig(
-        models=("mlp", "odenet"),
-        epochs=2,
-        batch_size=16,
-        data_dir=data,
-        reader="idx",
-        log_every=1,
-        checkpoint_every=2,
-        eval_batch_size=8,
-        rtol=1e-2,
-        atol=1e-2,
-    )
-    out = str(tmp_path / "run")
-    record = mnist_experiment.run(cfg, out)
-    assert record["status"] == "complete"
-    cells = {(c["row"], c["column"]): c for c in record["cells"]}
-    assert set(cells) == {
-        (r, col)
-        for r in ("1-Layer MLP", "ODE-Net")
-        for col in ("Test Error", "# Params")
-    }
-    assert cells[("ODE-Net", "Test Error")]["budget"]["steps"] == 6  # 2 epochs x 3
-    assert cells[("ODE-Net", "Test Error")]["ours"]["n"] == 16
-    assert os.path.exists(os.path.join(out, "tensorboard", "odenet"))
-    with open(os.path.join(out, "odenet", mnist_experiment.NFE_LOG)) as f:
-        log = json.load(f)
-    assert [row[0] for row in log] == list(range(1, 7))
-    assert all(fwd > 0 and bwd > 0 for _, fwd, bwd in log)
-    assert "2 of 160 epochs" in " ".join(
-        cells[("ODE-Net", "Test Error")]["deviations"]
-    ).replace(".00", "")
-    # A rerun restores the finished checkpoints: no extra training session.
-    again = mnist_experiment.run(cfg, out)
-    budget = {
-        c["row"]: c["budget"] for c in again["cells"] if c["column"] == "Test Error"
-    }
-    assert budget["ODE-Net"]["sessions"] == 1 and budget["ODE-Net"]["steps"] == 6
-    assert results.load_results(out)["status"] == "complete"
