@@ -37,32 +37,40 @@ LENGTHS = [
     ("neural_ode.main", "mnist", "epochs", 2.0),
     ("magnet.main", "classification", "steps", 936),
 ]
-# magnet's steps must be a multiple of these.
-MAGNET_MULTIPLES = ["--checkpoint_every=4", "--eval_every=936"]
+
+
+def _length(experiment: str, *extra: str) -> list[str]:
+    return [f"--experiment={experiment}", "--num_iterations=936", *extra]
+
+
 CASES: dict[str, dict[str, tuple[list[str], str | None]]] = {
-    main: {
-        f"length {experiment}": (
-            [f"--experiment={experiment}", "--num_iterations=936"]
-            + (MAGNET_MULTIPLES if main == "magnet.main" else []),
-            field,
-        )
-        for m, experiment, field, _ in LENGTHS
-        if m == main
-    }
-    for main in MAINS
+    "maml.main": {
+        "length sinusoid": (_length("sinusoid"), "num_iterations"),
+        "distribute": (
+            ["--experiment=sinusoid", "--distribute=mirrored", "--output_dir=OUT"],
+            None,
+        ),
+    },
+    "neural_ode.main": {
+        "length spirals": (_length("spirals"), "latent_iterations"),
+        "length mnist": (_length("mnist"), "epochs"),
+        "distribute": (
+            ["--experiment=spirals", "--distribute=mirrored", "--output_dir=OUT"],
+            None,
+        ),
+        "cnf length": (
+            ["--experiment=cnf", "--num_iterations=5", "--output_dir=OUT"],
+            None,
+        ),
+    },
+    "magnet.main": {
+        # magnet's steps must be a multiple of these.
+        "length classification": (
+            _length("classification", "--checkpoint_every=4", "--eval_every=936"),
+            "steps",
+        ),
+    },
 }
-CASES["neural_ode.main"]["distribute"] = (
-    ["--experiment=spirals", "--distribute=mirrored", "--output_dir=OUT"],
-    None,
-)
-CASES["maml.main"]["distribute"] = (
-    ["--experiment=sinusoid", "--distribute=mirrored", "--output_dir=OUT"],
-    None,
-)
-CASES["neural_ode.main"]["cnf length"] = (
-    ["--experiment=cnf", "--num_iterations=5", "--output_dir=OUT"],
-    None,
-)
 
 
 @pytest.fixture(scope="module")
