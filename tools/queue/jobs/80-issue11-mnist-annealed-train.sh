@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# queue-parts: 12 (tools/queue/run.sh queues this script 12 times; each part resumes the last)
+# queue-parts: 8 (tools/queue/run.sh queues this script 8 times; each part resumes the last)
 # Issue 11, MNIST Table 1 (ResNet / RK-Net / ODE-Net) at a compressed, annealed schedule:
 # 8 epochs each, learning rate 0.1 divided by 10 after epochs 3/5/7 (37.5/62.5/87.5% of the
 # budget, as the authors' 60/100/140 of 160), ODE-Net with the paper's full-norm adjoint,
 # RK-Net RK4 steps matched to the ODE-Net's mean forward NFE (so the ODE-Net trains first).
-# This script (one of twelve identical ones, a..l) trains the first unfinished model in the
+# This script (one of the identical parts of this job) trains the first unfinished model in the
 # order odenet, resnet, rknet for at most 34 training minutes (max_train_minutes), then
 # evaluates it and writes runs/neural_ode_mnist_annealed/{results.json,report.md}.
 # Resumable: every script resumes from the latest checkpoint; when all three models are

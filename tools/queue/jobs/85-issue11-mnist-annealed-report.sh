@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 11, MNIST Table 1: once scripts 80-a..l have trained ResNet, ODE-Net and RK-Net
+# Issue 11, MNIST Table 1: once the parts of job 80- have trained ResNet, ODE-Net and RK-Net
 # (8 annealed epochs each), evaluates all three (no training: every loop restores its last
 # checkpoint; a model not yet finished trains for at most 10 more minutes in total) and
 # writes runs/neural_ode_mnist_annealed/{results.json,report.md}; copies them, config.json and
