@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from common import results
 from neural_ode import mnist_models
@@ -110,6 +112,11 @@ def test_tiny_run_writes_table1_cells_and_resumes_without_retraining(tiny_run):
         log = json.load(f)
     assert [row[0] for row in log] == list(range(1, 7))
     assert all(fwd > 0 and bwd > 0 for _, fwd, bwd in log)
+    # The NFE of the last training step comes from the log (the block's
+    # counters hold the evaluation's last solve).
+    details = cells[("ODE-Net", "Test Error")]["details"]
+    assert details["forward NFE (last step)"] == log[-1][1]
+    assert details["backward NFE (last step)"] == log[-1][2]
     assert "2 of 160 epochs" in " ".join(
         cells[("ODE-Net", "Test Error")]["deviations"]
     ).replace(".00", "")
@@ -120,6 +127,75 @@ def test_tiny_run_writes_table1_cells_and_resumes_without_retraining(tiny_run):
     }
     assert budget["ODE-Net"]["sessions"] == 1 and budget["ODE-Net"]["steps"] == 6
     assert results.load_results(out)["status"] == "complete"
+
+
+def test_an_invocation_for_one_model_still_reports_every_evaluated_model(tiny_run):
+    out, record, cfg = tiny_run
+    first = {(c["row"], c["column"]): c["ours"] for c in record["cells"]}
+    again = mnist_experiment.run(dataclasses.replace(cfg, models=("mlp",)), out)
+    # The RK-Net and ODE-Net rows come from their stored evaluations, unchanged.
+    assert {(c["row"], c["column"]): c["ours"] for c in again["cells"]} == first
+    costs = again["extra"]["tables"][0]["rows"]
+    assert [row[0] for row in costs] == ["1-Layer MLP", "RK-Net", "ODE-Net"]
+    assert any(
+        "earlier invocation" in d and "RK-Net, ODE-Net" in d
+        for d in again["deviations"]
+    )
+    assert any("ODE-Net: dopri5" in d for d in again["deviations"])
+    # The report on disk is the same complete table.
+    assert len(results.load_results(out)["cells"]) == 6
+
+
+def test_a_model_trained_without_a_memory_record_is_probed_and_left_unchanged(
+    tiny_run,
+):
+    out, first, cfg = tiny_run
+    memory_path = os.path.join(out, "mlp", mnist_experiment.STEP_MEMORY_FILE)
+    with open(memory_path) as f:
+        assert json.load(f)["after_step"] == 6  # measured while training
+    os.remove(memory_path)
+    record = mnist_experiment.run(dataclasses.replace(cfg, models=("mlp",)), out)
+    with open(memory_path) as f:
+        probed = json.load(f)
+    # Either a measurement or the allocator's reason, never neither.
+    assert (probed["peak_step_memory_mb"] is None) != (
+        probed["memory_unmeasured"] is None
+    )
+    if probed["peak_step_memory_mb"] is not None:
+        assert probed["peak_step_memory_mb"] > 0
+
+    # The probe's two steps are undone before the evaluation that follows it:
+    # the same test error and budget as when the model was trained.
+    def mlp_error(rec):
+        (cell,) = [
+            c
+            for c in rec["cells"]
+            if (c["row"], c["column"]) == ("1-Layer MLP", "Test Error")
+        ]
+        return cell["ours"], cell["budget"]["steps"]
+
+    assert mlp_error(record) == mlp_error(first)
+
+
+def test_probe_step_memory_restores_every_variable():
+    v = tf.Variable([1.0, 2.0])
+    it = tf.Variable(7, dtype=tf.int64)
+
+    def train_step(x, y, step):
+        v.assign_add(tf.reduce_sum(x) * tf.ones(2))
+        it.assign_add(1)
+
+    peak, reason = mnist_experiment.probe_step_memory(
+        train_step,
+        [v, it],
+        lambda step: np.array([step % 3]),
+        np.ones((3, 2), np.float32),
+        np.zeros(3, np.int64),
+        step=4,
+    )
+    assert (peak is None) != (reason is None)
+    np.testing.assert_array_equal(v.numpy(), [1.0, 2.0])
+    assert int(it.numpy()) == 7
 
 
 def test_tiny_run_labels_the_mlp_and_matches_the_rknet(tiny_run):

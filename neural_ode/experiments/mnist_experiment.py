@@ -29,9 +29,11 @@ short run anneals like the full one. The rows, as this project trains them:
   ODE-Net trains first and the chosen count is stored (`rknet/rk_steps.json`).
 
 Besides the error, each model reports what Table 1 only gives asymptotically:
-peak memory of one training step (TF's CPU allocator statistics), seconds per
-epoch on this machine, and for the ODE-Net the forward and backward NFE per
-training step (the curves behind Fig. 3c-d, kept in `nfe_log.json`).
+peak memory of one training step (TF's CPU allocator statistics, kept in
+`step_memory.json`; a model trained by a process that kept no record is measured
+on two throwaway steps whose updates are undone), seconds per epoch on this
+machine, and for the ODE-Net the forward and backward NFE per training step (the
+curves behind Fig. 3c-d, kept in `nfe_log.json`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ from neural_ode.solver import ADJOINT_NORMS, SolverConfig
 TRAIN_EXAMPLES = mnist_input.TRAIN_EXAMPLES
 NFE_LOG = "nfe_log.json"
 RK_STEPS_FILE = "rk_steps.json"
+# Per model, beside its NFE log: the peak memory of its last measured training
+# step, and its last evaluation (its Table 1 cells and cost row), so that every
+# invocation reports every model the run has evaluated, whichever it trained.
+STEP_MEMORY_FILE = "step_memory.json"
+EVALUATION_FILE = "evaluation.json"
 # The authors' decay epochs 60 / 100 / 140 as fractions of their 160 epochs.
 DECAY_FRACTIONS = (0.375, 0.625, 0.875)
 RK4_EVALUATIONS_PER_STEP = 4
@@ -446,7 +453,181 @@ def _train_model(
     )
     if os.path.exists(os.path.dirname(nfe_path)) or nfe_log:
         files.atomic_write_json(nfe_path, nfe_log, indent=None)
+    stats["last_nfe"] = nfe_log[-1][1:] if nfe_log else None
+    memory_path = os.path.join(run_dir, name, STEP_MEMORY_FILE)
+    if stats["steps_run"] < 2 and os.path.exists(memory_path):
+        with open(memory_path) as f:
+            stored = json.load(f)
+        stats["peak_step_memory_mb"] = stored["peak_step_memory_mb"]
+        stats["memory_unmeasured"] = stored["memory_unmeasured"]
+        return model, loop, stats
+    if stats["steps_run"] < 2:
+        # Trained by an earlier process that kept no record (or not trained):
+        # measure two throwaway steps, then put every variable back.
+        peak, reason = probe_step_memory(
+            train_step,
+            model.variables + optimizer.variables,
+            lambda step: mnist_input.batch_indices(
+                config.seed, step, config.batch_size, num_train
+            ),
+            train_x,
+            train_y,
+            max(loop.steps - 2, 0),
+        )
+        stats["peak_step_memory_mb"] = None if peak is None else peak / 2**20
+        stats["memory_unmeasured"] = reason
+    os.makedirs(os.path.dirname(memory_path), exist_ok=True)
+    files.atomic_write_json(
+        memory_path,
+        {
+            "peak_step_memory_mb": stats["peak_step_memory_mb"],
+            "memory_unmeasured": stats["memory_unmeasured"],
+            "after_step": loop.steps,
+        },
+    )
     return model, loop, stats
+
+
+def probe_step_memory(
+    train_step: Callable,
+    variables: list,
+    indices_of: Callable[[int], np.ndarray],
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    step: int,
+) -> tuple[int | None, str | None]:
+    """Peak bytes of one training step, leaving `variables` as they were.
+
+    Runs steps `step` and `step + 1` (the first traces the function), measures
+    the second with `common.memory.PeakMemory`, then assigns every variable (model
+    weights, batch statistics, optimizer slots and iteration count) its value
+    from before, so a finished model is measured without being trained further.
+
+    Returns:
+        (peak bytes, None), or (None, why) where the allocator keeps no
+        statistics.
+    """
+    saved = [v.numpy() for v in variables]
+    probe = memory.PeakMemory("CPU:0")
+    peak = None
+    try:
+        for k in range(2):
+            idx = indices_of(step + k)
+            if k == 1:
+                probe.start()
+            train_step(train_x[idx], train_y[idx], tf.constant(step + k, tf.int64))
+            if k == 1:
+                peak = probe.peak_bytes()
+    finally:
+        for v, value in zip(variables, saved, strict=True):
+            v.assign(value)
+    return peak, (None if peak is not None else probe.reason)
+
+
+def _evaluate(
+    name: str,
+    model: keras.Model,
+    loop: training_loop.LoopResult,
+    stats: dict,
+    config: MNISTConfig,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    num_train: int,
+) -> dict:
+    """Test error of one trained model: its two Table 1 cells and its cost row.
+
+    Returns:
+        A JSON-ready record: "cells" (Test Error, # Params), "row" (the measured
+        costs table's row), "status", "train_seconds" and "evaluated" (UTC).
+    """
+    t = time.perf_counter()
+    error, wrong = test_error(model, test_x, test_y, config.eval_batch_size)
+    eval_seconds = time.perf_counter() - t
+    epochs_done = loop.steps / config.steps_per_epoch(num_train)
+    seconds_per_epoch = (loop.train_seconds / epochs_done) if epochs_done else None
+    budget = {**loop.budget(), "epochs": round(epochs_done, 2), "status": loop.status}
+    row = mnist_models.TABLE1_ROWS[name]
+    cell_dev = [] if epochs_done >= 160 else [f"{epochs_done:.2f} of 160 epochs"]
+    if name == "mlp":
+        cell_dev.append(MLP_STAND_IN)
+    if name == "rknet":
+        rk = stats["rk"]
+        text = (
+            f"RK4 with {rk['rk_steps']} steps ({4 * rk['rk_steps']} evaluations), "
+            "backprop through the steps"
+        )
+        if "odenet_mean_forward_nfe" in rk:
+            text += (
+                ", matched to the ODE-Net's mean forward NFE "
+                f"{rk['odenet_mean_forward_nfe']:.1f} over its training"
+            )
+        cell_dev.append(text)
+    if loop.status != "complete":
+        cell_dev.append(f"run {loop.status}")
+    block = mnist_models.ode_block_of(model)
+    details = {}
+    if block is not None and block.solver.adaptive and stats["last_nfe"]:
+        # The NFE log's last entry: the last training step, whichever process
+        # ran it (the block's counters hold this process's last call).
+        forward, backward = stats["last_nfe"]
+        details = {
+            "forward NFE (last step)": int(forward),
+            "backward NFE (last step)": int(backward),
+        }
+    if stats["memory_unmeasured"]:
+        details["peak step memory"] = "not measured: " + stats["memory_unmeasured"]
+    cells = [
+        results.cell(
+            "neural_ode",
+            "Table 1",
+            row,
+            "Test Error",
+            results.Estimate(error, binomial_ci95(wrong, len(test_y)), len(test_y)),
+            deviations=cell_dev,
+            budget=budget,
+            details=details,
+        )
+    ]
+    if name == "mlp":
+        cells[-1]["verdict"] += " (stand-in: not the published model)"
+    params = trainable_parameters(model)
+    cells.append(params_cell(row, params))
+    memory_mb = stats["peak_step_memory_mb"]
+    evaluated = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    return {
+        "cells": cells,
+        "row": [
+            row,
+            f"{params:,}",
+            "not measured" if memory_mb is None else f"{memory_mb:.0f}",
+            "-" if seconds_per_epoch is None else f"{seconds_per_epoch / 60:.1f}",
+            details.get("forward NFE (last step)", "-"),
+            details.get("backward NFE (last step)", "-"),
+            f"{epochs_done:.2f}",
+            loop.status,
+            f"{eval_seconds:.0f}",
+            evaluated,
+        ],
+        "status": loop.status,
+        "train_seconds": loop.train_seconds,
+        "evaluated": evaluated,
+    }
+
+
+def load_evaluations(run_dir: str) -> dict[str, dict]:
+    """Every model's last evaluation in `run_dir`, in Table 1's row order.
+
+    A model's record is written when an invocation evaluates it and removed when
+    its training resumes, so a record always describes the checkpoint it
+    evaluated; models never evaluated (or mid-training) are absent.
+    """
+    found = {}
+    for name in mnist_models.MODELS:
+        path = os.path.join(run_dir, name, EVALUATION_FILE)
+        if os.path.exists(path):
+            with open(path) as f:
+                found[name] = json.load(f)
+    return found
 
 
 def check_inputs(config: MNISTConfig) -> None:
@@ -460,6 +641,11 @@ def run(
     strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
     """Trains and evaluates `config.models`; writes results.json and report.md.
+
+    Each evaluated model's cells and cost row are stored in its directory
+    (`EVALUATION_FILE`), so the report covers every model the run has evaluated,
+    including those trained by earlier invocations for other `models` (the
+    queue trains one model per invocation); the deviations name them.
 
     Args:
         config: The protocol.
@@ -477,7 +663,6 @@ def run(
     test_x, test_y = mnist.load_mnist_arrays(
         config.data_dir, config.prepared_dir, "test", reader=config.reader
     )
-    cells, rows, statuses, total_seconds = [], [], [], 0.0
     deviations = []
     if config.epochs < 160:
         deviations.append(
@@ -501,84 +686,37 @@ def run(
             f"({type(strategy).__name__}); the ODE-Net's solver picks its steps per "
             "replica"
         )
-    if "odenet" in config.models:
+    for name in training_order(config):
+        evaluation_path = os.path.join(output_dir, name, EVALUATION_FILE)
+        if os.path.exists(evaluation_path):
+            os.remove(evaluation_path)  # stale once training resumes
+        model, loop, stats = _train_model(
+            name, config, output_dir, train_x, train_y, strategy
+        )
+        record = _evaluate(
+            name, model, loop, stats, config, test_x, test_y, len(train_x)
+        )
+        files.atomic_write_json(evaluation_path, record)
+    evaluations = load_evaluations(output_dir)
+    cells, rows, statuses, total_seconds = [], [], [], 0.0
+    for record in evaluations.values():
+        cells.extend(record["cells"])
+        rows.append(record["row"])
+        statuses.append(record["status"])
+        total_seconds += record["train_seconds"]
+    if "odenet" in evaluations:
         deviations.append(
             f"ODE-Net: dopri5, rtol {config.rtol:g}, atol {config.atol:g}, adjoint "
             f"with the {config.adjoint_norm} norm in the backward error control"
         )
-    for name in training_order(config):
-        model, loop, stats = _train_model(
-            name, config, output_dir, train_x, train_y, strategy
-        )
-        t = time.perf_counter()
-        error, wrong = test_error(model, test_x, test_y, config.eval_batch_size)
-        eval_seconds = time.perf_counter() - t
-        statuses.append(loop.status)
-        total_seconds += loop.train_seconds
-        epochs_done = loop.steps / config.steps_per_epoch(len(train_x))
-        seconds_per_epoch = (loop.train_seconds / epochs_done) if epochs_done else None
-        budget = {
-            **loop.budget(),
-            "epochs": round(epochs_done, 2),
-            "status": loop.status,
-        }
-        row = mnist_models.TABLE1_ROWS[name]
-        cell_dev = [] if epochs_done >= 160 else [f"{epochs_done:.2f} of 160 epochs"]
-        if name == "mlp":
-            cell_dev.append(MLP_STAND_IN)
-        if name == "rknet":
-            rk = stats["rk"]
-            text = (
-                f"RK4 with {rk['rk_steps']} steps ({4 * rk['rk_steps']} evaluations), "
-                "backprop through the steps"
-            )
-            if "odenet_mean_forward_nfe" in rk:
-                text += (
-                    ", matched to the ODE-Net's mean forward NFE "
-                    f"{rk['odenet_mean_forward_nfe']:.1f} over its training"
-                )
-            cell_dev.append(text)
-        if loop.status != "complete":
-            cell_dev.append(f"run {loop.status}")
-        block = mnist_models.ode_block_of(model)
-        details = {}
-        if block is not None and block.solver.adaptive:
-            details = {
-                "forward NFE (last step)": int(block.forward_nfe.numpy()),
-                "backward NFE (last step)": int(block.backward_nfe.numpy()),
-            }
-        if stats["memory_unmeasured"]:
-            details["peak step memory"] = "not measured: " + stats["memory_unmeasured"]
-        cells.append(
-            results.cell(
-                "neural_ode",
-                "Table 1",
-                row,
-                "Test Error",
-                results.Estimate(error, binomial_ci95(wrong, len(test_y)), len(test_y)),
-                deviations=cell_dev,
-                budget=budget,
-                details=details,
-            )
-        )
-        if name == "mlp":
-            cells[-1]["verdict"] += " (stand-in: not the published model)"
-        params = trainable_parameters(model)
-        cells.append(params_cell(row, params))
-        rows.append(
-            [
-                row,
-                f"{params:,}",
-                "not measured"
-                if stats["peak_step_memory_mb"] is None
-                else f"{stats['peak_step_memory_mb']:.0f}",
-                "-" if seconds_per_epoch is None else f"{seconds_per_epoch / 60:.1f}",
-                details.get("forward NFE (last step)", "-"),
-                details.get("backward NFE (last step)", "-"),
-                f"{epochs_done:.2f}",
-                loop.status,
-                f"{eval_seconds:.0f}",
-            ]
+    unlisted = [
+        mnist_models.TABLE1_ROWS[n] for n in evaluations if n not in config.models
+    ]
+    if unlisted:
+        deviations.append(
+            "evaluated by an earlier invocation of this run (not listed in this "
+            "one's models; each row states its own training budget): "
+            + ", ".join(unlisted)
         )
     status = (
         "complete"
@@ -611,6 +749,7 @@ def run(
                         "epochs trained",
                         "status",
                         "test evaluation (s)",
+                        "evaluated (UTC)",
                     ],
                     "rows": rows,
                 }

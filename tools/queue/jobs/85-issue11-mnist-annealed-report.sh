@@ -2,7 +2,9 @@
 # Issue 11, MNIST Table 1: once the parts of job 80- have trained ResNet, ODE-Net and RK-Net
 # (8 annealed epochs each), evaluates all three (no training: every loop restores its last
 # checkpoint; a model not yet finished trains for at most 10 more minutes in total) and
-# writes runs/neural_ode_mnist_annealed/{results.json,report.md}; copies them, config.json and
+# writes runs/neural_ode_mnist_annealed/{results.json,report.md}. The models trained before
+# step_memory.json existed get their peak step memory measured on two throwaway steps that are
+# undone (mnist_experiment.probe_step_memory). Copies results, config.json and
 # the ODE-Net's nfe_log.json to results/neural_ode_mnist_annealed/. Budget: 40 min wall.
 set -u
 cd /work/main
