@@ -187,7 +187,9 @@ def _claim_summary(line: ClaimLine, root: str) -> list[str]:
             statuses.add(_status(record))
     if not claims:
         return ["-", "-", "queued"]
-    statements = list(dict.fromkeys(c[0] for c in claims))
+    # A bracketed tail names one measurement of a claim ("... (Fig. 3c)
+    # [training log, ...]"): the claim itself is the text before it.
+    statements = list(dict.fromkeys(c[0].split(" [")[0] for c in claims))
     ours = "; ".join(c[1] for c in claims)
     if all(c[1] == "-" for c in claims):
         ours = "-"

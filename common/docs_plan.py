@@ -285,14 +285,14 @@ SUMMARY: tuple[Line | ClaimLine, ...] = (
         f"{_NODE_PAGE}#table-2-spirals",
     ),
     ClaimLine(
-        "Neural ODE Fig. 3, adjustable precision (1-epoch model)",
-        ("results/neural_ode_precision",),
-        f"{_NODE_PAGE}#earlier-runs",
+        "Neural ODE Fig. 3, adjustable precision (annealed 8-epoch ODE-Net)",
+        ("results/neural_ode_precision_annealed",),
+        f"{_NODE_PAGE}#fig-3-and-memory-on-the-annealed-ode-net",
     ),
     ClaimLine(
-        "Neural ODE Table 1 memory column, adjoint vs backprop",
-        ("results/neural_ode_memory",),
-        f"{_NODE_PAGE}#earlier-runs",
+        "Neural ODE Table 1 memory column, adjoint vs backprop (annealed ODE-Net)",
+        ("results/neural_ode_memory_annealed",),
+        f"{_NODE_PAGE}#fig-3-and-memory-on-the-annealed-ode-net",
     ),
     ClaimLine(
         "Neural ODE §6, minibatching cost",

@@ -265,3 +265,24 @@ def test_claim_lines_count_verdicts(tmp_path):
     ours, claims, verdict = docs._claim_summary(line, str(tmp_path))
     assert claims == "c; d" and verdict == "supported: 2 of 3, not supported: 1 of 3"
     assert ours == "3 cells"
+
+
+def test_claim_lines_count_measurements_of_one_claim_once(tmp_path):
+    # Two measurements of one claim, named in brackets, are one claim, two cells.
+    rows = [
+        ["c [training log]", "1", "supported"],
+        ["c [trained weights]", "2", "partly: why"],
+    ]
+    record = {
+        "status": "complete",
+        "extra": {
+            "tables": [{"title": "t", "header": ["a", "ours", "v"], "rows": rows}]
+        },
+    }
+    run = tmp_path / "results" / "x"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps(record))
+    line = docs.ClaimLine("what", ("results/x",), "docs/x.md")
+    ours, claims, verdict = docs._claim_summary(line, str(tmp_path))
+    assert claims == "c" and ours == "2 cells"
+    assert verdict == "supported: 1 of 2, partly: 1 of 2"

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -120,3 +121,22 @@ def test_main_in_a_plain_environment_writes_measured_report(tmp_path):
         for m in record["extra"]["measurements"]
     )
     assert os.path.exists(os.path.join(out, "report.md"))
+
+
+def test_marginal_memory_per_evaluation_is_the_least_squares_slope():
+    nfe = [15, 21, 27, 33]
+    mib = [25.0, 31.0, 30.0, 36.0]
+    rows = [
+        {"forward_nfe": n, "peak_extra_mib": m} for n, m in zip(nfe, mib, strict=True)
+    ]
+    expected = np.polyfit(nfe, mib, 1)[0]
+    assert memory_experiment.marginal_mib_per_evaluation(rows) == pytest.approx(
+        expected
+    )
+    # A constant memory has no marginal cost; unmeasured points give None.
+    flat = [{"forward_nfe": n, "peak_extra_mib": 7.0} for n in nfe]
+    assert memory_experiment.marginal_mib_per_evaluation(flat) == pytest.approx(0.0)
+    rows[1]["peak_extra_mib"] = None
+    assert memory_experiment.marginal_mib_per_evaluation(rows) is None
+    one_nfe = [{"forward_nfe": 4, "peak_extra_mib": 1.0}] * 2
+    assert memory_experiment.marginal_mib_per_evaluation(one_nfe) is None

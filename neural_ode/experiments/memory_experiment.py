@@ -149,6 +149,24 @@ def _growth(rows: list[dict]) -> float | None:
     return rows[-1]["peak_extra_mib"] / max(rows[0]["peak_extra_mib"], 1e-9)
 
 
+def marginal_mib_per_evaluation(rows: list[dict]) -> float | None:
+    """Least-squares slope of peak extra memory against forward NFE (MiB each).
+
+    The growth ratio compares two end points, so a constant that appears between
+    the two shortest solves counts in it as much as a cost per evaluation would;
+    the slope over every point shows the marginal cost of one more evaluation.
+    None where memory was not measured or all points share one NFE.
+    """
+    points = [(r["forward_nfe"], r["peak_extra_mib"]) for r in rows]
+    if any(m is None for _, m in points) or len({n for n, _ in points}) < 2:
+        return None
+    n_mean = sum(n for n, _ in points) / len(points)
+    m_mean = sum(m for _, m in points) / len(points)
+    num = sum((n - n_mean) * (m - m_mean) for n, m in points)
+    den = sum((n - n_mean) ** 2 for n, _ in points)
+    return num / den
+
+
 def _mib(value: float | None) -> str:
     return "not measured" if value is None else f"{value:.1f}"
 
@@ -243,8 +261,15 @@ def run(config: MemoryConfig, output_dir: str) -> dict:
         ours = (
             f"adjoint: x{adj_growth:.2f} memory for x{nfe_ratio_adj:.1f} "
             f"evaluations; backprop: x{bp_growth:.2f} memory for "
-            f"x{nfe_ratio_bp:.1f} evaluations"
+            f"x{nfe_ratio_bp:.1f} evaluations (verdict rule: adjoint growth under "
+            "x1.25 and backprop growth over half its evaluation ratio)"
         )
+        slopes = [marginal_mib_per_evaluation(r) for r in (adjoint, backprop)]
+        if None not in slopes:
+            ours += (
+                f"; least-squares MiB per added forward evaluation: adjoint "
+                f"{slopes[0]:.2f}, backprop {slopes[1]:.2f}"
+            )
     rows = [
         [
             r["kind"],
