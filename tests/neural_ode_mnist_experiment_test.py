@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from neural_ode import mnist_models
-from neural_ode.experiments import mnist_experiment
+from neural_ode.experiments import mnist_experiment, mnist_table1
 
 
 def _gn(c):  # group norm: gamma and beta
@@ -36,7 +36,7 @@ def _expected_params(name: str) -> int:
 @pytest.mark.parametrize("name", mnist_models.MODELS)
 def test_parameter_counts_match_hand_derivation(name):
     model = mnist_models.build_model(name)
-    assert mnist_experiment.trainable_parameters(model) == _expected_params(name)
+    assert mnist_table1.trainable_parameters(model) == _expected_params(name)
 
 
 def test_stem_downsamples_28_to_6x6x64():

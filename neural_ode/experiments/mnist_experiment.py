@@ -43,7 +43,6 @@ import dataclasses
 import json
 import math
 import os
-import time
 from collections.abc import Callable
 
 import keras
@@ -55,33 +54,25 @@ from common import (
     distribute,
     files,
     memory,
-    results,
     seeding,
     training_loop,
     validation,
 )
 from common.data import mnist
-from common.stats import binomial_ci95
 from neural_ode import mnist_models
 from neural_ode.data import mnist_input
+from neural_ode.experiments import mnist_table1
 from neural_ode.solver import ADJOINT_NORMS, SolverConfig
 
 TRAIN_EXAMPLES = mnist_input.TRAIN_EXAMPLES
 NFE_LOG = "nfe_log.json"
 RK_STEPS_FILE = "rk_steps.json"
 # Per model, beside its NFE log: the peak memory of its last measured training
-# step, and its last evaluation (its Table 1 cells and cost row), so that every
-# invocation reports every model the run has evaluated, whichever it trained.
+# step (its last evaluation is `mnist_table1.EVALUATION_FILE`).
 STEP_MEMORY_FILE = "step_memory.json"
-EVALUATION_FILE = "evaluation.json"
 # The authors' decay epochs 60 / 100 / 140 as fractions of their 160 epochs.
 DECAY_FRACTIONS = (0.375, 0.625, 0.875)
 RK4_EVALUATIONS_PER_STEP = 4
-MLP_STAND_IN = (
-    "stand-in: 784-300(ReLU)-10 with softmax cross-entropy on cropped images; the "
-    "published 1.60% is LeCun et al. 1998's 784-300-10 (squared error, deskewed "
-    "images), not trained by the paper"
-)
 # Fields a rerun may change without starting over.
 RESUMABLE_FIELDS = (
     "epochs",
@@ -209,43 +200,6 @@ def make_optimizer(
     values = [config.learning_rate * 0.1**i for i in range(len(boundaries) + 1)]
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     return keras.optimizers.SGD(schedule, momentum=config.momentum)
-
-
-def trainable_parameters(model: keras.Model) -> int:
-    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
-
-
-def test_error(
-    model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int
-) -> tuple[float, int]:
-    """Test error in % and the number of errors."""
-    predict = tf.function(lambda x: tf.argmax(model(x), axis=-1))
-    wrong = 0
-    for start in range(0, len(images), batch_size):
-        pred = predict(images[start : start + batch_size]).numpy()
-        wrong += int(np.sum(pred != labels[start : start + batch_size]))
-    return 100.0 * wrong / len(images), wrong
-
-
-def params_cell(row: str, params: int) -> dict:
-    """The "# Params" cell; an exact count is compared at the paper's precision."""
-    entry = results.cell(
-        "neural_ode",
-        "Table 1",
-        row,
-        "# Params",
-        results.Estimate(params / 1e6, 0.0, 1),
-        budget={"exact count, no training": True},
-    )
-    published = entry["published"]["value"]
-    if round(params / 1e6, 2) == published:
-        entry["verdict"] = "equal at the published precision (2 decimals)"
-    else:
-        entry["verdict"] = (
-            f"differs: {params / 1e6:.3f}M vs {published}M "
-            f"({100 * (params / 1e6 - published) / published:+.0f}%)"
-        )
-    return entry
 
 
 def matched_rk_steps(run_dir: str, odenet_steps: int) -> dict:
@@ -524,112 +478,6 @@ def probe_step_memory(
     return peak, (None if peak is not None else probe.reason)
 
 
-def _evaluate(
-    name: str,
-    model: keras.Model,
-    loop: training_loop.LoopResult,
-    stats: dict,
-    config: MNISTConfig,
-    test_x: np.ndarray,
-    test_y: np.ndarray,
-    num_train: int,
-) -> dict:
-    """Test error of one trained model: its two Table 1 cells and its cost row.
-
-    Returns:
-        A JSON-ready record: "cells" (Test Error, # Params), "row" (the measured
-        costs table's row), "status", "train_seconds" and "evaluated" (UTC).
-    """
-    t = time.perf_counter()
-    error, wrong = test_error(model, test_x, test_y, config.eval_batch_size)
-    eval_seconds = time.perf_counter() - t
-    epochs_done = loop.steps / config.steps_per_epoch(num_train)
-    seconds_per_epoch = (loop.train_seconds / epochs_done) if epochs_done else None
-    budget = {**loop.budget(), "epochs": round(epochs_done, 2), "status": loop.status}
-    row = mnist_models.TABLE1_ROWS[name]
-    cell_dev = [] if epochs_done >= 160 else [f"{epochs_done:.2f} of 160 epochs"]
-    if name == "mlp":
-        cell_dev.append(MLP_STAND_IN)
-    if name == "rknet":
-        rk = stats["rk"]
-        text = (
-            f"RK4 with {rk['rk_steps']} steps ({4 * rk['rk_steps']} evaluations), "
-            "backprop through the steps"
-        )
-        if "odenet_mean_forward_nfe" in rk:
-            text += (
-                ", matched to the ODE-Net's mean forward NFE "
-                f"{rk['odenet_mean_forward_nfe']:.1f} over its training"
-            )
-        cell_dev.append(text)
-    if loop.status != "complete":
-        cell_dev.append(f"run {loop.status}")
-    block = mnist_models.ode_block_of(model)
-    details = {}
-    if block is not None and block.solver.adaptive and stats["last_nfe"]:
-        # The NFE log's last entry: the last training step, whichever process
-        # ran it (the block's counters hold this process's last call).
-        forward, backward = stats["last_nfe"]
-        details = {
-            "forward NFE (last step)": int(forward),
-            "backward NFE (last step)": int(backward),
-        }
-    if stats["memory_unmeasured"]:
-        details["peak step memory"] = "not measured: " + stats["memory_unmeasured"]
-    cells = [
-        results.cell(
-            "neural_ode",
-            "Table 1",
-            row,
-            "Test Error",
-            results.Estimate(error, binomial_ci95(wrong, len(test_y)), len(test_y)),
-            deviations=cell_dev,
-            budget=budget,
-            details=details,
-        )
-    ]
-    if name == "mlp":
-        cells[-1]["verdict"] += " (stand-in: not the published model)"
-    params = trainable_parameters(model)
-    cells.append(params_cell(row, params))
-    memory_mb = stats["peak_step_memory_mb"]
-    evaluated = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-    return {
-        "cells": cells,
-        "row": [
-            row,
-            f"{params:,}",
-            "not measured" if memory_mb is None else f"{memory_mb:.0f}",
-            "-" if seconds_per_epoch is None else f"{seconds_per_epoch / 60:.1f}",
-            details.get("forward NFE (last step)", "-"),
-            details.get("backward NFE (last step)", "-"),
-            f"{epochs_done:.2f}",
-            loop.status,
-            f"{eval_seconds:.0f}",
-            evaluated,
-        ],
-        "status": loop.status,
-        "train_seconds": loop.train_seconds,
-        "evaluated": evaluated,
-    }
-
-
-def load_evaluations(run_dir: str) -> dict[str, dict]:
-    """Every model's last evaluation in `run_dir`, in Table 1's row order.
-
-    A model's record is written when an invocation evaluates it and removed when
-    its training resumes, so a record always describes the checkpoint it
-    evaluated; models never evaluated (or mid-training) are absent.
-    """
-    found = {}
-    for name in mnist_models.MODELS:
-        path = os.path.join(run_dir, name, EVALUATION_FILE)
-        if os.path.exists(path):
-            with open(path) as f:
-                found[name] = json.load(f)
-    return found
-
-
 def check_inputs(config: MNISTConfig) -> None:
     """Raises `DatasetError` (before anything is written) if MNIST is missing."""
     mnist.check_files(config.data_dir)
@@ -643,9 +491,10 @@ def run(
     """Trains and evaluates `config.models`; writes results.json and report.md.
 
     Each evaluated model's cells and cost row are stored in its directory
-    (`EVALUATION_FILE`), so the report covers every model the run has evaluated,
-    including those trained by earlier invocations for other `models` (the
-    queue trains one model per invocation); the deviations name them.
+    (`mnist_table1.EVALUATION_FILE`), so the report covers every model the run
+    has evaluated, including those trained by earlier invocations for other
+    `models` (the queue trains one model per invocation); the deviations name
+    them.
 
     Args:
         config: The protocol.
@@ -687,72 +536,30 @@ def run(
             "replica"
         )
     for name in training_order(config):
-        evaluation_path = os.path.join(output_dir, name, EVALUATION_FILE)
+        evaluation_path = os.path.join(output_dir, name, mnist_table1.EVALUATION_FILE)
         if os.path.exists(evaluation_path):
             os.remove(evaluation_path)  # stale once training resumes
         model, loop, stats = _train_model(
             name, config, output_dir, train_x, train_y, strategy
         )
-        record = _evaluate(
-            name, model, loop, stats, config, test_x, test_y, len(train_x)
+        record = mnist_table1.evaluate_model(
+            name,
+            model,
+            loop,
+            stats,
+            test_x,
+            test_y,
+            config.steps_per_epoch(len(train_x)),
+            config.eval_batch_size,
         )
         files.atomic_write_json(evaluation_path, record)
-    evaluations = load_evaluations(output_dir)
-    cells, rows, statuses, total_seconds = [], [], [], 0.0
-    for record in evaluations.values():
-        cells.extend(record["cells"])
-        rows.append(record["row"])
-        statuses.append(record["status"])
-        total_seconds += record["train_seconds"]
-    if "odenet" in evaluations:
-        deviations.append(
+    return mnist_table1.write_results(
+        output_dir,
+        config_lib.to_dict(config),
+        deviations,
+        listed=config.models,
+        solver_deviation=(
             f"ODE-Net: dopri5, rtol {config.rtol:g}, atol {config.atol:g}, adjoint "
             f"with the {config.adjoint_norm} norm in the backward error control"
-        )
-    unlisted = [
-        mnist_models.TABLE1_ROWS[n] for n in evaluations if n not in config.models
-    ]
-    if unlisted:
-        deviations.append(
-            "evaluated by an earlier invocation of this run (not listed in this "
-            "one's models; each row states its own training budget): "
-            + ", ".join(unlisted)
-        )
-    status = (
-        "complete"
-        if all(s == "complete" for s in statuses)
-        else ("diverged" if "diverged" in statuses else "cut short")
-    )
-    return results.write_results(
-        output_dir,
-        paper="neural_ode",
-        experiment=config.experiment,
-        status=status,
-        budget={
-            "train_seconds": round(total_seconds, 1),
-            "machine": results.machine_description(),
-        },
-        config=config_lib.to_dict(config),
-        cells=cells,
-        deviations=deviations,
-        extra={
-            "tables": [
-                {
-                    "title": "Measured costs (Table 1 gives only O(1) / O(L) / O(L~))",
-                    "header": [
-                        "model",
-                        "trainable parameters",
-                        "peak memory of a training step (MiB)",
-                        "minutes per epoch",
-                        "forward NFE",
-                        "backward NFE",
-                        "epochs trained",
-                        "status",
-                        "test evaluation (s)",
-                        "evaluated (UTC)",
-                    ],
-                    "rows": rows,
-                }
-            ]
-        },
+        ),
     )
