@@ -41,6 +41,20 @@ def test_backprop_memory_grows_with_rk_steps_and_adjoint_memory_does_not():
     assert adj[1]["peak_extra_mib"] < 2 * adj[0]["peak_extra_mib"]
 
 
+def test_repeated_steps_report_their_median_and_every_value():
+    row = memory_experiment.measure_step(
+        SolverConfig(method="rk4", gradient="backprop", steps_per_interval=2),
+        1.0,
+        32,
+        0,
+        repeats=3,
+    )
+    values = row["peak_extra_mib_all"]
+    assert len(values) == 3 and all(v > 0 for v in values)
+    assert row["peak_extra_mib"] == pytest.approx(float(np.median(values)))
+    assert row["forward_nfe"] == 8  # 2 RK4 steps of 4 evaluations
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -48,6 +62,8 @@ def test_backprop_memory_grows_with_rk_steps_and_adjoint_memory_does_not():
         {"integration_lengths": (0.0,)},
         {"rk_steps": (0,)},
         {"rtol": -1.0},
+        {"repeats": 0},
+        {"repeats": 1.5},
     ],
 )
 def test_config_rejects_bad_values(kwargs):
@@ -67,7 +83,7 @@ def test_run_without_allocator_statistics_reports_not_measured_and_resumes(
     monkeypatch.setattr(tf.config.experimental, "reset_memory_stats", _raise)
     monkeypatch.setattr(tf.config.experimental, "get_memory_info", _raise)
     cfg = memory_experiment.MemoryConfig(
-        batch_size=4, integration_lengths=(0.5,), rk_steps=(1,)
+        batch_size=4, integration_lengths=(0.5,), rk_steps=(1,), repeats=2
     )
     out = str(tmp_path / "run")
     record = memory_experiment.run(cfg, out)
@@ -104,6 +120,8 @@ def test_main_in_a_plain_environment_writes_measured_report(tmp_path):
             "integration_lengths=0.5",
             "--set",
             "rk_steps=1,4",
+            "--set",
+            "repeats=2",
             f"--output_dir={out}",
         ],
         cwd=REPO,

@@ -250,7 +250,11 @@ def test_precision_measures_both_adjoint_norms(tiny_run, tmp_path):
 def test_memory_on_the_trained_odenet(tiny_run, tmp_path):
     source, _, _ = tiny_run
     cfg = memory_experiment.MemoryConfig(
-        batch_size=4, integration_lengths=(0.5,), rk_steps=(1,), source_dir=source
+        batch_size=4,
+        integration_lengths=(0.5,),
+        rk_steps=(1,),
+        source_dir=source,
+        repeats=2,
     )
     record = memory_experiment.run(cfg, str(tmp_path / "memory"))
     assert record["status"] == "complete"

@@ -14,6 +14,10 @@ memory was not measured and why, instead of crashing:
 * backprop: RK4 with L fixed steps over [0, 1], differentiated through its steps.
 
 Peak minus the memory in use before the step is plotted against forward NFE.
+Each setting is measured `repeats` times after its warm-up step: repeated steps
+of one setting in one process differ by several MiB (the allocator's state
+differs from step to step), so the table and the verdict use the median and the
+report shows the range.
 Measurements already made are kept in `partial.json`, so a killed run resumes.
 """
 
@@ -24,6 +28,7 @@ import json
 import os
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
@@ -55,6 +60,9 @@ class MemoryConfig:
         source_dir: An `mnist` run with a trained ODE-Net: its dynamics, the stem
             features of the first `batch_size` test images, its head and their
             labels are measured. None: random weights and inputs.
+        repeats: Measured steps per setting, after one warm-up step; the table
+            and the verdict use the median, the report shows the range (one
+            setting's repeated steps differ by several MiB in one process).
     """
 
     experiment: str = "memory"
@@ -66,9 +74,12 @@ class MemoryConfig:
     atol: float = 1e-3
     adjoint_norm: str = "full"
     source_dir: str | None = None
+    repeats: int = 5
 
     def __post_init__(self) -> None:
         validation.require_positive("batch_size", self.batch_size)
+        validation.require_int("repeats", self.repeats)
+        validation.require_positive("repeats", self.repeats)
         validation.require_all_positive("integration_lengths", self.integration_lengths)
         validation.require_all_positive("rk_steps", self.rk_steps)
         validation.require_positive("rtol", self.rtol)
@@ -115,27 +126,44 @@ def measure_step(
     batch_size: int,
     seed: int,
     trained: TrainedBlock | None = None,
+    repeats: int = 1,
 ) -> dict:
-    """Peak extra memory (MiB), seconds and NFE of one training step of the block.
+    """Peak extra memory (MiB), seconds and NFE of a training step of the block.
+
+    Args:
+        solver: The block's solver.
+        t1: Integration end (from 0).
+        batch_size: Batch of the random state (ignored with `trained`).
+        seed: Seed of the random weights and state.
+        trained: A trained block workload (`trained_block`), or None.
+        repeats: Steps measured after the warm-up (which traces the step).
 
     Returns:
-        A dict with `peak_extra_mib` (None where the allocator keeps no
-        statistics, with the reason in `memory_unmeasured`), `seconds`,
-        `forward_nfe` and `backward_nfe`.
+        A dict with `peak_extra_mib`, the median over the repeats (None where
+        the allocator keeps no statistics, with the reason in
+        `memory_unmeasured`), `peak_extra_mib_all` (each repeat), `seconds`
+        (median), `forward_nfe` and `backward_nfe` (of the last step; the same
+        inputs give the same solve).
     """
     block, state, step = make_block_workload(solver, batch_size, t1, seed, trained)
 
     [g.numpy() for g in step(state)]  # trace and warm up
     probe = memory.PeakMemory("CPU:0")
-    probe.start()
-    start = time.perf_counter()
-    [g.numpy() for g in step(state)]
-    seconds = time.perf_counter() - start
-    extra = probe.peak_extra_bytes()
+    extras, times = [], []
+    for _ in range(repeats):
+        probe.start()
+        start = time.perf_counter()
+        [g.numpy() for g in step(state)]
+        times.append(time.perf_counter() - start)
+        extra = probe.peak_extra_bytes()
+        if extra is not None:
+            extras.append(extra / 2**20)
+    measured = len(extras) == repeats
     return {
-        "peak_extra_mib": None if extra is None else extra / 2**20,
-        "memory_unmeasured": probe.reason if extra is None else None,
-        "seconds": seconds,
+        "peak_extra_mib": float(np.median(extras)) if measured else None,
+        "peak_extra_mib_all": extras if measured else None,
+        "memory_unmeasured": None if measured else probe.reason,
+        "seconds": float(np.median(times)),
         "forward_nfe": int(block.forward_nfe.numpy()),
         "backward_nfe": int(block.backward_nfe.numpy()) if solver.adaptive else 0,
     }
@@ -169,6 +197,13 @@ def marginal_mib_per_evaluation(rows: list[dict]) -> float | None:
 
 def _mib(value: float | None) -> str:
     return "not measured" if value is None else f"{value:.1f}"
+
+
+def _range(values: list[float] | None) -> str:
+    """ "min-max (n)" of one setting's repeated measurements."""
+    if not values:
+        return "-"
+    return f"{min(values):.1f}-{max(values):.1f} ({len(values)})"
 
 
 def _plot(path: str, adjoint: list[dict], backprop: list[dict]) -> None:
@@ -230,7 +265,9 @@ def run(config: MemoryConfig, output_dir: str) -> dict:
             solver = SolverConfig(
                 method="rk4", gradient="backprop", steps_per_interval=steps
             )
-        row = measure_step(solver, t1, config.batch_size, config.seed, trained)
+        row = measure_step(
+            solver, t1, config.batch_size, config.seed, trained, config.repeats
+        )
         row.update({"kind": kind, "t1": t1, "rk_steps": steps})
         done[key] = row
         print(
@@ -261,8 +298,9 @@ def run(config: MemoryConfig, output_dir: str) -> dict:
         ours = (
             f"adjoint: x{adj_growth:.2f} memory for x{nfe_ratio_adj:.1f} "
             f"evaluations; backprop: x{bp_growth:.2f} memory for "
-            f"x{nfe_ratio_bp:.1f} evaluations (verdict rule: adjoint growth under "
-            "x1.25 and backprop growth over half its evaluation ratio)"
+            f"x{nfe_ratio_bp:.1f} evaluations (medians; verdict rule: adjoint "
+            "growth under x1.25 and backprop growth over half its evaluation "
+            "ratio)"
         )
         slopes = [marginal_mib_per_evaluation(r) for r in (adjoint, backprop)]
         if None not in slopes:
@@ -278,6 +316,7 @@ def run(config: MemoryConfig, output_dir: str) -> dict:
             r["forward_nfe"],
             r["backward_nfe"] or "-",
             _mib(r["peak_extra_mib"]),
+            _range(r.get("peak_extra_mib_all")),
             f"{r['seconds']:.2f}",
         ]
         for r in sorted(adjoint, key=lambda r: r["t1"])
@@ -310,6 +349,8 @@ def run(config: MemoryConfig, output_dir: str) -> dict:
             "test images, its head and their labels)",
             f"adjoint runs: dopri5 rtol {config.rtol:g}, atol {config.atol:g}, "
             f"{config.adjoint_norm} norm in the backward error control",
+            f"each setting: median of {config.repeats} measured steps after a "
+            "warm-up step",
         ],
         figures=["memory.png"],
         extra={
@@ -327,8 +368,9 @@ def run(config: MemoryConfig, output_dir: str) -> dict:
                         "RK4 steps",
                         "forward NFE",
                         "backward NFE",
-                        "peak extra MiB",
-                        "step seconds",
+                        "peak extra MiB (median)",
+                        "range over the repeats",
+                        "step seconds (median)",
                     ],
                     "rows": rows,
                 },
