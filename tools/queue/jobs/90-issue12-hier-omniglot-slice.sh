@@ -5,7 +5,7 @@
 # order (grid points, then seed 0's three losses, seed 1's, seed 2's), each
 # resuming from its last checkpoint in runs/magnet_study/hierarchy_omniglot_alphabets/; complete
 # units are skipped, so a slice continues what earlier slices left.
-# Budget: at most 25 minutes of training (--max_train_minutes;
+# Budget: at most 20 minutes of training (--max_train_minutes;
 # evaluations not counted), 40 minutes wall (timeout). Ends by
 # regenerating results/magnet_<experiment>_<dataset>/ (results.json, report.md,
 # error_curves.png) from every unit finished so far. Refresh the docs tables
@@ -14,7 +14,7 @@ set -u
 cd /work/main
 export OPENBLAS_NUM_THREADS=1  # k-means: threaded BLAS thrashes on a busy machine
 timeout 40m .venv/bin/python -m magnet.study_main --study=hierarchy_omniglot_alphabets \
-  --phase=all --max_train_minutes=25 --data_dir=/work/shared/data
+  --phase=all --max_train_minutes=20 --data_dir=/work/shared/data
 status=$?
 .venv/bin/python -m magnet.study_main --study=hierarchy_omniglot_alphabets --phase=report \
   --data_dir=/work/shared/data || status=$?
