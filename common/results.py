@@ -26,6 +26,15 @@ REPORT_FILE = "report.md"
 STATUSES = ("complete", "cut short", "diverged")
 
 
+def overall_status(statuses) -> str:
+    """A run's status from its parts': "diverged" if any diverged, else "cut
+    short" if any was cut short, else "complete" (also for no parts)."""
+    statuses = set(statuses)
+    if "diverged" in statuses:
+        return "diverged"
+    return "complete" if statuses <= {"complete"} else "cut short"
+
+
 def verdict(
     pub: dict[str, Any] | None, ours: dict[str, Any] | None, higher_is_better: bool
 ) -> str:

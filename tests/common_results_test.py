@@ -133,3 +133,10 @@ def test_bad_status_is_rejected():
             cells=[],
         )
         assert not os.listdir(d)
+
+
+def test_overall_status_is_the_worst_part():
+    assert results.overall_status([]) == "complete"
+    assert results.overall_status(["complete", "complete"]) == "complete"
+    assert results.overall_status(["complete", "cut short"]) == "cut short"
+    assert results.overall_status(["cut short", "diverged", "complete"]) == "diverged"

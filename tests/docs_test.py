@@ -246,12 +246,8 @@ def test_unknown_block_kind_is_refused(tmp_path):
         docs.render_block("nonsense", "README.md", str(tmp_path))
 
 
-def test_claim_lines_count_verdicts(tmp_path):
-    rows = [
-        ["c", "1", "supported"],
-        ["c", "2", "supported"],
-        ["d", "3", "not supported (why)"],
-    ]
+def _claims_of_run(tmp_path, rows):
+    """The claims line's (ours, claims, verdict) of one run with these rows."""
     record = {
         "status": "complete",
         "extra": {
@@ -263,6 +259,16 @@ def test_claim_lines_count_verdicts(tmp_path):
     (run / "results.json").write_text(json.dumps(record))
     line = docs.ClaimLine("what", ("results/x",), "docs/x.md")
     ours, claims, verdict = docs._claim_summary(line, str(tmp_path))
+    return ours, claims, verdict
+
+
+def test_claim_lines_count_verdicts(tmp_path):
+    rows = [
+        ["c", "1", "supported"],
+        ["c", "2", "supported"],
+        ["d", "3", "not supported (why)"],
+    ]
+    ours, claims, verdict = _claims_of_run(tmp_path, rows)
     assert claims == "c; d" and verdict == "supported: 2 of 3, not supported: 1 of 3"
     assert ours == "3 cells"
 
@@ -273,16 +279,6 @@ def test_claim_lines_count_measurements_of_one_claim_once(tmp_path):
         ["c [training log]", "1", "supported"],
         ["c [trained weights]", "2", "partly: why"],
     ]
-    record = {
-        "status": "complete",
-        "extra": {
-            "tables": [{"title": "t", "header": ["a", "ours", "v"], "rows": rows}]
-        },
-    }
-    run = tmp_path / "results" / "x"
-    run.mkdir(parents=True)
-    (run / "results.json").write_text(json.dumps(record))
-    line = docs.ClaimLine("what", ("results/x",), "docs/x.md")
-    ours, claims, verdict = docs._claim_summary(line, str(tmp_path))
+    ours, claims, verdict = _claims_of_run(tmp_path, rows)
     assert claims == "c" and ours == "2 cells"
     assert verdict == "supported: 1 of 2, partly: 1 of 2"

@@ -489,13 +489,7 @@ def run(
         figures.append(EMBEDDINGS_FIGURE)
 
     statuses = [r.loop.status for r in trained.values()]
-    status = (
-        "complete"
-        if all(s == "complete" for s in statuses)
-        else "diverged"
-        if "diverged" in statuses
-        else "cut short"
-    )
+    status = results.overall_status(statuses)
     warm_steps = 0 if warm_loop is None else warm_loop.steps
     budget = {
         "iterations": config.steps,

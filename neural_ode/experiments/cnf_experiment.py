@@ -254,15 +254,6 @@ def _train_and_evaluate(
     return record, arrays
 
 
-def _overall_status(records: dict[str, dict]) -> str:
-    statuses = {r["status"] for r in records.values()}
-    if "diverged" in statuses:
-        return "diverged"
-    if "cut short" in statuses:
-        return "cut short"
-    return "complete"
-
-
 def run(config: CNFConfig, output_dir: str) -> dict[str, Any]:
     """Trains and evaluates every model of the protocol; writes the report.
 
@@ -387,7 +378,7 @@ def run(config: CNFConfig, output_dir: str) -> dict[str, Any]:
         output_dir,
         paper="neural_ode",
         experiment=config.experiment,
-        status=_overall_status(records),
+        status=results.overall_status(r["status"] for r in records.values()),
         budget=budget,
         config=config_lib.to_dict(config),
         cells=[],

@@ -188,11 +188,8 @@ def marginal_mib_per_evaluation(rows: list[dict]) -> float | None:
     points = [(r["forward_nfe"], r["peak_extra_mib"]) for r in rows]
     if any(m is None for _, m in points) or len({n for n, _ in points}) < 2:
         return None
-    n_mean = sum(n for n, _ in points) / len(points)
-    m_mean = sum(m for _, m in points) / len(points)
-    num = sum((n - n_mean) * (m - m_mean) for n, m in points)
-    den = sum((n - n_mean) ** 2 for n, _ in points)
-    return num / den
+    nfe, mib = zip(*points, strict=True)
+    return float(np.polyfit(nfe, mib, 1)[0])
 
 
 def _mib(value: float | None) -> str:

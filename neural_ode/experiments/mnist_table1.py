@@ -235,11 +235,7 @@ def write_results(
             "one's models; each row states its own training budget): "
             + ", ".join(unlisted)
         )
-    status = (
-        "complete"
-        if all(s == "complete" for s in statuses)
-        else ("diverged" if "diverged" in statuses else "cut short")
-    )
+    status = results.overall_status(statuses)
     return results.write_results(
         output_dir,
         paper="neural_ode",

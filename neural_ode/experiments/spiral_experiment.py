@@ -690,11 +690,7 @@ def run(config: SpiralConfig, output_dir: str) -> dict:
             MODEL_LABELS,
         )
         figures.append(FIGURE)
-    status = (
-        "complete"
-        if all(s == "complete" for s in statuses)
-        else ("diverged" if "diverged" in statuses else "cut short")
-    )
+    status = results.overall_status(statuses)
     return results.write_results(
         output_dir,
         paper="neural_ode",

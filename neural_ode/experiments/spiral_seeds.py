@@ -179,11 +179,7 @@ def run(config: SpiralSeedsConfig, output_dir: str) -> dict:
                 ]
             )
     statuses = [r["status"] for r in records]
-    status = (
-        "complete"
-        if all(s == "complete" for s in statuses)
-        else ("diverged" if "diverged" in statuses else "cut short")
-    )
+    status = results.overall_status(statuses)
     return results.write_results(
         output_dir,
         paper="neural_ode",
