@@ -405,3 +405,18 @@ def run_experiment(
         path = export(run_dir)
         print(f"[{name}] exported SavedModel to {path}", flush=True)
     return record
+
+
+def run_export(export: Callable[[], str]) -> None:
+    """The shared body of the `export` mains: export, print the path, or fail.
+
+    Args:
+        export: Writes the SavedModel version and returns its path; raises
+            `FileNotFoundError` (no finished run), `FileExistsError` (version
+            taken) or `ValueError` (a bad limit or flag) for bad input.
+    """
+    try:
+        path = export()
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        fail(str(e))
+    print(path)

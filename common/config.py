@@ -51,13 +51,23 @@ def save_config(config: Any, directory: str) -> str:
     return path
 
 
-def load_config(cls: type[T], directory: str) -> T:
-    """Reads `config.json` from a run directory into `cls`."""
+def _read_config_file(directory: str) -> dict[str, Any]:
+    """The saved config of a run directory, as written by `save_config`."""
     path = os.path.join(directory, CONFIG_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} not found: is {directory} a run directory?")
     with open(path) as f:
-        return from_dict(cls, json.load(f))
+        return json.load(f)
+
+
+def load_config(cls: type[T], directory: str) -> T:
+    """Reads `config.json` from a run directory into `cls`."""
+    return from_dict(cls, _read_config_file(directory))
+
+
+def saved_experiment(directory: str) -> str:
+    """The `experiment` field of a run directory's `config.json`."""
+    return _read_config_file(directory)["experiment"]
 
 
 def claim_output_dir(

@@ -9,11 +9,9 @@ per-request limits be changed: `--limit max_batch_size=1024`
 
 from __future__ import annotations
 
-import sys
-
 from absl import app, flags
 
-from common import serving_checks
+from common import cli, serving_checks
 from magnet import serving
 
 RUN_DIR = flags.DEFINE_string(
@@ -37,15 +35,15 @@ LIMIT = flags.DEFINE_multi_string(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        limits = serving_checks.parse_limits(serving.MagnetLimits, LIMIT.value)
-        path = serving.export_run(
-            RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value, VERSION.value, limits
+    cli.run_export(
+        lambda: serving.export_run(
+            RUN_DIR.value,
+            EXPORT_DIR.value,
+            MODEL_NAME.value,
+            VERSION.value,
+            serving_checks.parse_limits(serving.MagnetLimits, LIMIT.value),
         )
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(path)
+    )
 
 
 if __name__ == "__main__":

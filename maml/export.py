@@ -9,11 +9,9 @@ the per-request limits the signatures enforce (`maml.serving.FewShotLimits`), e.
 
 from __future__ import annotations
 
-import sys
-
 from absl import app, flags
 
-from common import serving_checks
+from common import cli, serving_checks
 from maml import serving
 from maml.experiments import export
 
@@ -39,15 +37,15 @@ LIMIT = flags.DEFINE_multi_string(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        limits = serving_checks.parse_limits(serving.FewShotLimits, LIMIT.value)
-        path = export.export_run(
-            RUN_DIR.value, EXPORT_DIR.value, MODEL_NAME.value, VERSION.value, limits
+    cli.run_export(
+        lambda: export.export_run(
+            RUN_DIR.value,
+            EXPORT_DIR.value,
+            MODEL_NAME.value,
+            VERSION.value,
+            serving_checks.parse_limits(serving.FewShotLimits, LIMIT.value),
         )
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(path)
+    )
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ changed: `--limit max_solver_steps=2000 --limit min_tolerance=1e-8` (fields of
 
 from __future__ import annotations
 
-import sys
-
 from absl import app, flags
 
+from common import cli
 from neural_ode.experiments import run_export
 
 EXPERIMENT = flags.DEFINE_enum(
@@ -37,14 +36,11 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     run_dir = RUN_DIR.value or f"runs/neural_ode_{EXPERIMENT.value}"
-    try:
-        path = run_export.export_run(
+    cli.run_export(
+        lambda: run_export.export_run(
             EXPERIMENT.value, run_dir, EXPORT_DIR.value, tuple(LIMIT.value)
         )
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(path)
+    )
 
 
 if __name__ == "__main__":

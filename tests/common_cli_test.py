@@ -199,3 +199,16 @@ def test_set_training_length_maps_converts_and_rejects():
     ]:
         with pytest.raises(ValueError, match=message):
             cli.set_training_length(Run(), value, field, explicit=explicit)
+
+
+def test_run_export_prints_the_path_or_exits_2_with_one_line(capsys):
+    cli.run_export(lambda: "/models/m/3")
+    assert capsys.readouterr().out == "/models/m/3\n"
+
+    def missing():
+        raise FileNotFoundError("no finished run in runs/x")
+
+    with pytest.raises(SystemExit) as stop:
+        cli.run_export(missing)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == "error: no finished run in runs/x\n"

@@ -53,3 +53,10 @@ def test_refuses_other_experiment_other_settings_and_foreign_files():
         with pytest.raises(config.OutputDirError, match="not empty"):
             config.claim_output_dir(d, _Cfg())
         assert os.listdir(d) == ["notes.txt"]
+
+
+def test_saved_experiment_names_the_run_or_says_what_is_missing(tmp_path):
+    config.save_config(_Cfg(experiment="b"), str(tmp_path))
+    assert config.saved_experiment(str(tmp_path)) == "b"
+    with pytest.raises(FileNotFoundError, match="is .*empty a run directory"):
+        config.saved_experiment(str(tmp_path / "empty"))

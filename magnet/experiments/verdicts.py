@@ -51,23 +51,7 @@ def seed_gain_verdict(
         f"seeds (difference {100 * diff:+.2f} ± {100 * half:.2f} pts, "
         f"relative {100 * rel:+.0f}%)"
     )
-    if high is None:
-        if abs(diff) <= half:
-            return ours, "supported (matches within the 95% CI over seeds)"
-        return ours, (
-            "supported (beats)" if diff > 0 else "not supported (magnet is worse)"
-        )
-    if abs(diff) <= half:
-        return ours, "inconclusive (difference within its 95% CI over seeds)"
-    if diff < 0:
-        return ours, "not supported (magnet is worse)"
-    if rel >= low:
-        return ours, (
-            "supported (in the stated range)"
-            if rel <= high
-            else "supported (gain above the stated range)"
-        )
-    return ours, "partly supported (magnet better, gain below the stated range)"
+    return ours, _gain_verdict(diff, half, rel, low, high, "95% CI over seeds")
 
 
 def relative_gain_verdict(
@@ -97,23 +81,35 @@ def relative_gain_verdict(
         f"(difference {100 * diff:+.2f} ± {100 * half:.2f} pts"
         + (f", relative {100 * rel:+.0f}%)" if math.isfinite(rel) else ")")
     )
+    return ours, _gain_verdict(diff, half, rel, low, high, "95% CI")
+
+
+def _gain_verdict(
+    diff: float, half: float, rel: float, low: float, high: float | None, ci: str
+) -> str:
+    """The verdict on a claimed relative reduction `[low, high]` of the error.
+
+    Args:
+        diff: Baseline error minus magnet error (positive: magnet is better).
+        half: Half-width of the 95% interval of `diff`.
+        rel: `diff` relative to the baseline's error.
+        low: Lower end of the claimed relative reduction.
+        high: Upper end, or None for "matches or beats".
+        ci: How the interval was formed, for the verdict text.
+    """
     if high is None:
         if abs(diff) <= half:
-            return ours, "supported (matches within the 95% CI)"
-        return ours, (
-            "supported (beats)" if diff > 0 else "not supported (magnet is worse)"
-        )
+            return f"supported (matches within the {ci})"
+        return "supported (beats)" if diff > 0 else "not supported (magnet is worse)"
     if abs(diff) <= half:
-        return ours, "inconclusive (difference within its 95% CI)"
+        return f"inconclusive (difference within its {ci})"
     if diff < 0:
-        return ours, "not supported (magnet is worse)"
+        return "not supported (magnet is worse)"
     if rel >= low:
-        return ours, (
-            "supported (in the stated range)"
-            if rel <= high
-            else "supported (gain above the stated range)"
-        )
-    return ours, "partly supported (magnet better, gain below the stated range)"
+        if rel <= high:
+            return "supported (in the stated range)"
+        return "supported (gain above the stated range)"
+    return "partly supported (magnet better, gain below the stated range)"
 
 
 def first_step_reaching(

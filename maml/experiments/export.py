@@ -6,7 +6,6 @@ which network it holds; the served module is `maml.serving.FewShotModule`.
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -40,8 +39,7 @@ def export_run(
         The SavedModel version directory.
     """
     limits = limits or FewShotLimits()
-    with open(os.path.join(run_dir, config_lib.CONFIG_FILE)) as f:
-        name = json.load(f)["experiment"]
+    name = config_lib.saved_experiment(run_dir)
     if name not in configs.all_experiments():
         raise ValueError(f"{run_dir} holds unknown experiment {name!r}")
     model_name = model_name or f"maml_{name}"
