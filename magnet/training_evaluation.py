@@ -82,7 +82,9 @@ def evaluate(
             None,
         )
     k = min(settings.knn_k, len(train_emb))
-    knn = evaluation.knn_predict(test_emb, train_emb, data.train_labels, k, chunk=256)
+    # One neighbour search for the target labels and every extra labelling.
+    neighbours = evaluation.nearest_neighbours(test_emb, train_emb, k, chunk=256)
+    knn = evaluation.knn_vote(neighbours, data.train_labels)
     metrics["knn_error"] = evaluation.error_rate(knn, data.test_labels)
     centroids, classes = evaluation.class_centroids(train_emb, data.train_labels)
     nearest = evaluation.nearest_centroid_predict(test_emb, centroids, classes)
@@ -122,6 +124,6 @@ def evaluate(
             np.argmax(logits, axis=1), data.test_labels
         )
     for name, (train_extra, test_extra) in data.extra_labels.items():
-        pred = evaluation.knn_predict(test_emb, train_emb, train_extra, k, chunk=256)
+        pred = evaluation.knn_vote(neighbours, train_extra)
         metrics[f"{name}_knn_error"] = evaluation.error_rate(pred, test_extra)
     return metrics, index, test_emb, used

@@ -100,6 +100,30 @@ class EvaluationTest(tf.test.TestCase):
                 got = evaluation.knn_predict(queries, refs, ref_labels, k, chunk=16)
                 self.assertAllEqual(got, _brute_knn(queries, refs, ref_labels, k))
 
+    def test_nearest_neighbours_are_the_brute_force_order(self):
+        rng = np.random.default_rng(2)
+        refs = rng.normal(size=(50, 3))
+        queries = rng.normal(size=(30, 3))
+        got = evaluation.nearest_neighbours(queries, refs, 6, chunk=7)
+        want = [
+            sorted(range(50), key=lambda i: float(np.sum((q - refs[i]) ** 2)))[:6]
+            for q in queries
+        ]
+        self.assertAllEqual(got, want)
+
+    def test_one_neighbour_search_serves_every_labelling(self):
+        rng = np.random.default_rng(3)
+        refs = rng.normal(size=(80, 4))
+        queries = rng.normal(size=(25, 4))
+        fine = rng.integers(0, 8, size=80)
+        coarse = fine // 4  # A hierarchy: two coarse classes of four fine ones.
+        neighbours = evaluation.nearest_neighbours(queries, refs, 5)
+        for labels in (fine, coarse):
+            self.assertAllEqual(
+                evaluation.knn_vote(neighbours, labels),
+                _brute_knn(queries, refs, labels, 5),
+            )
+
     def test_class_centroids_and_error_rate(self):
         x = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0]])
         centroids, classes = evaluation.class_centroids(x, [7, 7, 1])
