@@ -167,11 +167,14 @@ def test_halfcheetah_smoke_run():
             "--rl_set=horizon=4",
             "--num_iterations=1",
             *TINY,
+            "--rl_set=context_dim=2",  # Table 5's second row (after TINY's 0).
         ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = results.load_results(run_dir)
     assert all(c["table"] == "Appendix C Table 5" for c in record["cells"])
+    rows = {c["row"] for c in record["cells"] if c["ours"] is not None}
+    assert rows == {"MAML (ours)", "context vector"}
     assert record["status"] == "complete"
 
 

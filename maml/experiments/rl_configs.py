@@ -43,7 +43,8 @@ github.com/cbfinn/maml_rl):
   40 (paper §5.3, App. A.2; official cluster_maml_trpo_cheetah.py), reward
   direction * velocity - 0.05 |a|^2 (official half_cheetah_env_rand_direc.py);
   test directions `np.random.seed(1); uniform(0, 2, 40)` (official
-  test_maml_cheetah_direc.py).
+  test_maml_cheetah_direc.py). Trained models: MAML and the context vector
+  (Table 5's two rows; the Fig. 4 baselines belong to 2D navigation only).
 """
 
 from __future__ import annotations
@@ -175,7 +176,6 @@ RL_EXPERIMENTS = {
         meta_batch_size=40,
         num_traj=20,
         num_iterations=500,
-        context_dim=0,
         pretrain_iterations=0,
         oracle_iterations=0,
         eval_traj=20,
