@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# queue-parts: 12 (tools/queue/run.sh queues this script 12 times; each part resumes the last)
+# queue-parts: 8 (tools/queue/run.sh queues this script 8 times; each part resumes the last)
 # Issue 12 (magnet loss at convergence), slice: Fashion-MNIST classification: grid, then seeds 0-2.
 # Runs `magnet.study_main --phase=all`: the study's next unfinished units in
 # order (grid points, then seed 0's three losses, seed 1's, seed 2's), each
