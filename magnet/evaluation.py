@@ -37,21 +37,29 @@ def _check_2d(name: str, x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _check_pair(
+    queries: np.ndarray, references: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Queries and references as rank-2 arrays of the same width, or ValueError."""
+    queries = _check_2d("embeddings", queries)
+    references = _check_2d("references", references)
+    if queries.shape[1] != references.shape[1]:
+        raise ValueError(
+            f"embedding dims differ: {queries.shape[1]} vs {references.shape[1]}."
+        )
+    return queries, references
+
+
 def _check_references(
     queries: np.ndarray, references: np.ndarray, reference_labels: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """Validates query/reference shapes; returns them as arrays."""
-    queries = _check_2d("embeddings", queries)
-    references = _check_2d("references", references)
+    queries, references = _check_pair(queries, references)
     reference_labels = np.asarray(reference_labels)
     if reference_labels.shape != (references.shape[0],):
         raise ValueError(
             f"reference labels must have shape [{references.shape[0]}]"
             f", got {reference_labels.shape}."
-        )
-    if queries.shape[1] != references.shape[1]:
-        raise ValueError(
-            f"embedding dims differ: {queries.shape[1]} vs {references.shape[1]}."
         )
     return queries, references, reference_labels
 
@@ -195,12 +203,8 @@ def nearest_neighbours(
     Returns:
         `[Q, k]` reference indices, by increasing distance.
     """
-    embeddings = _check_2d("embeddings", embeddings)
-    references = _check_2d("references", reference_embeddings).astype(np.float64)
-    if embeddings.shape[1] != references.shape[1]:
-        raise ValueError(
-            f"embedding dims differ: {embeddings.shape[1]} vs {references.shape[1]}."
-        )
+    embeddings, references = _check_pair(embeddings, reference_embeddings)
+    references = references.astype(np.float64)
     if not 1 <= k <= len(references):
         raise ValueError(f"k must be in [1, {len(references)}], got {k}.")
     norms = np.sum(references * references, axis=1)
@@ -237,9 +241,13 @@ def knn_vote(neighbours: np.ndarray, reference_labels: np.ndarray) -> np.ndarray
     np.add.at(
         votes, (np.broadcast_to(rows, neighbour_class.shape), neighbour_class), 1.0
     )
+    # Rank of each class's nearest neighbour (k if the class has none).
     first_rank = np.full((q, len(classes)), float(k))
-    for j in range(k - 1, -1, -1):
-        first_rank[rows[:, 0], neighbour_class[:, j]] = j
+    np.minimum.at(
+        first_rank,
+        (np.broadcast_to(rows, neighbour_class.shape), neighbour_class),
+        np.broadcast_to(np.arange(k, dtype=np.float64), neighbour_class.shape),
+    )
     return classes[np.argmax(votes * (k + 1) - first_rank, axis=1)]
 
 
@@ -263,11 +271,12 @@ def knn_predict(
         `[Q]` predicted classes: the most frequent class among the k nearest;
         a vote tie goes to the tied class with the nearest neighbour.
     """
-    embeddings, references, reference_labels = _check_references(
+    reference_labels = _check_references(
         embeddings, reference_embeddings, reference_labels
-    )
+    )[2]
     return knn_vote(
-        nearest_neighbours(embeddings, references, k, chunk), reference_labels
+        nearest_neighbours(embeddings, reference_embeddings, k, chunk),
+        reference_labels,
     )
 
 
